@@ -1,0 +1,69 @@
+package cce
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptrace"
+	"sync/atomic"
+	"time"
+)
+
+// maxAnswer bounds how much of an answer body is read.
+const maxAnswer = 1 << 20
+
+// call sends one request under the client's timeout and decodes a 2xx answer
+// into out. Error answers become *Error; a call that got no answer is wrapped
+// in a sendError that knows whether the request may have been sent.
+func (c *Client) call(ctx context.Context, op, method, path string, body []byte, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+
+	var sent atomic.Bool
+	trace := &httptrace.ClientTrace{
+		// The request line goes out just before the first header field.
+		WroteHeaderField: func(string, []string) { sent.Store(true) },
+		WroteHeaders:     func() { sent.Store(true) },
+	}
+	ctx = httptrace.WithClientTrace(ctx, trace)
+
+	var reader io.Reader
+	if body != nil {
+		reader = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, reader)
+	if err != nil {
+		return fmt.Errorf("cce %s: build request: %w", op, &sendError{err: err})
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	if c.userAgent != "" {
+		req.Header.Set("User-Agent", c.userAgent)
+	}
+	if err := c.auth.Authenticate(req, body); err != nil {
+		return fmt.Errorf("cce %s: authenticate: %w", op, &sendError{err: err})
+	}
+
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("cce %s: %w", op, &sendError{err: err, sent: sent.Load()})
+	}
+	defer resp.Body.Close()
+	data, readErr := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		// Whatever part of the body arrived is enough: the status decides.
+		return parseErrorBody(op, resp.StatusCode, resp.Header, data, time.Now())
+	}
+	requestID := resp.Header.Get("X-Request-Id")
+	if readErr != nil {
+		return fmt.Errorf("cce %s: %w: read body (request id %s): %w", op, ErrBadAnswer, requestID, readErr)
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("cce %s: %w: decode body (request id %s): %w", op, ErrBadAnswer, requestID, err)
+	}
+	return nil
+}

@@ -1,0 +1,250 @@
+package ccetest
+
+import (
+	"regexp"
+	"sort"
+	"time"
+
+	"github.com/noderemover/noderemover/cce"
+)
+
+type clusterKey struct{ project, cluster string }
+
+type cluster struct {
+	nodes   map[string]*node
+	removed map[string]bool // removed by a job: AutoNodes does not bring them back
+	lockJob string          // the job holding the cluster, "" when free
+}
+
+type node struct {
+	phase    cce.NodePhase
+	jobID    string
+	serverID string
+}
+
+// job is a removal job. Its phase is a function of the clock; it is made
+// final (nodes removed, cluster freed) by advance once its end has passed.
+type job struct {
+	id, project, cluster string
+	nodes                []string
+	subIDs               []string
+	created, running     time.Time // Initializing from created, Running from running
+	end                  time.Time
+	final                bool
+	failed               map[string]bool // node uids whose sub-job failed, once final
+}
+
+// Removal is one accepted RemoveNodes call.
+type Removal struct {
+	JobID, ProjectID, ClusterID string
+	Nodes                       []string
+	At                          time.Time
+}
+
+var wellFormedUID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// clusterOf returns a cluster, creating it when create is set or AutoNodes
+// is on; nil if it does not exist.
+func (f *Fake) clusterOf(project, id string, create bool) *cluster {
+	key := clusterKey{project, id}
+	c := f.clusters[key]
+	if c == nil && (create || f.opts.AutoNodes) {
+		c = &cluster{nodes: map[string]*node{}, removed: map[string]bool{}}
+		f.clusters[key] = c
+	}
+	return c
+}
+
+// nodeOf returns a node of c; with AutoNodes a well-formed uid never removed
+// comes into existence, Active.
+func (f *Fake) nodeOf(c *cluster, uid string) *node {
+	n := c.nodes[uid]
+	if n == nil && f.opts.AutoNodes && !c.removed[uid] && wellFormedUID.MatchString(uid) {
+		n = &node{phase: cce.NodeActive, serverID: newUUID()}
+		c.nodes[uid] = n
+	}
+	return n
+}
+
+// startJob records an accepted removal and starts its job.
+func (f *Fake) startJob(project, clusterID string, c *cluster, uids []string, now time.Time) *job {
+	d := f.opts.JobDuration
+	j := &job{
+		id: newUUID(), project: project, cluster: clusterID,
+		nodes:   uids,
+		created: now, running: now.Add(min(d/10, time.Second)), end: now.Add(d),
+	}
+	for _, uid := range uids {
+		j.subIDs = append(j.subIDs, newUUID())
+		n := c.nodes[uid]
+		n.phase, n.jobID = cce.NodeDeleting, j.id
+	}
+	c.lockJob = j.id
+	f.jobs[j.id] = j
+	f.active = append(f.active, j)
+	f.removals = append(f.removals, Removal{
+		JobID: j.id, ProjectID: project, ClusterID: clusterID,
+		Nodes: append([]string(nil), uids...), At: now,
+	})
+	f.advance(now) // a zero JobDuration ends the job at once
+	return j
+}
+
+// advance makes final every job whose end has passed.
+func (f *Fake) advance(now time.Time) {
+	kept := f.active[:0]
+	for _, j := range f.active {
+		if now.Before(j.end) {
+			kept = append(kept, j)
+			continue
+		}
+		f.finish(j)
+	}
+	clear(f.active[len(kept):])
+	f.active = kept
+}
+
+// finish ends a job: nodes marked by FailRemoval go to Error keeping the job
+// id, the others leave the cluster; the cluster is freed.
+func (f *Fake) finish(j *job) {
+	c := f.clusters[clusterKey{j.project, j.cluster}]
+	j.final = true
+	j.failed = map[string]bool{}
+	for _, uid := range j.nodes {
+		if f.failing[uid] {
+			j.failed[uid] = true
+			if n := c.nodes[uid]; n != nil {
+				n.phase, n.jobID = cce.NodeError, j.id
+			}
+			continue
+		}
+		delete(c.nodes, uid)
+		c.removed[uid] = true
+	}
+	if c.lockJob == j.id {
+		c.lockJob = ""
+	}
+}
+
+// phaseAt is the job's phase; advance has run for now.
+func (j *job) phaseAt(now time.Time) cce.JobPhase {
+	switch {
+	case j.final && len(j.failed) > 0:
+		return cce.JobFailed
+	case j.final:
+		return cce.JobSuccess
+	case now.Before(j.running):
+		return cce.JobInitializing
+	}
+	return cce.JobRunning
+}
+
+// updatedAt is when the job last changed phase.
+func (j *job) updatedAt(now time.Time) time.Time {
+	switch {
+	case j.final:
+		return j.end
+	case now.Before(j.running):
+		return j.created
+	}
+	return j.running
+}
+
+// AddNodes adds Active nodes to a cluster, creating the cluster if needed.
+// A node added again after its removal exists again.
+func (f *Fake) AddNodes(projectID, clusterID string, uids ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.clusterOf(projectID, clusterID, true)
+	for _, uid := range uids {
+		c.nodes[uid] = &node{phase: cce.NodeActive, serverID: newUUID()}
+		delete(c.removed, uid)
+	}
+}
+
+// SetNodePhase sets a node's phase, adding the node if it does not exist.
+func (f *Fake) SetNodePhase(projectID, clusterID, uid string, phase cce.NodePhase) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.advance(f.now())
+	c := f.clusterOf(projectID, clusterID, true)
+	n := c.nodes[uid]
+	if n == nil {
+		n = &node{serverID: newUUID()}
+		c.nodes[uid] = n
+		delete(c.removed, uid)
+	}
+	n.phase = phase
+}
+
+// Node reports a node's phase and status.jobID, and whether it exists.
+func (f *Fake) Node(projectID, clusterID, uid string) (phase cce.NodePhase, jobID string, exists bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.advance(f.now())
+	c := f.clusters[clusterKey{projectID, clusterID}]
+	if c == nil || c.nodes[uid] == nil {
+		return "", "", false
+	}
+	n := c.nodes[uid]
+	return n.phase, n.jobID, true
+}
+
+// FailRemoval makes the removal of these nodes fail: when a job holding one
+// ends, its sub-job is Failed, the node goes to Error keeping status.jobID,
+// and the job is Failed. Jobs that have already ended by the clock are not
+// affected.
+func (f *Fake) FailRemoval(uids ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.advance(f.now())
+	for _, uid := range uids {
+		f.failing[uid] = true
+	}
+}
+
+// JobPhase reports the phase of a job of a project, and whether it exists.
+func (f *Fake) JobPhase(projectID, jobID string) (cce.JobPhase, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := f.now()
+	f.advance(now)
+	j := f.jobs[jobID]
+	if j == nil || j.project != projectID {
+		return "", false
+	}
+	return j.phaseAt(now), true
+}
+
+// Removals returns every accepted RemoveNodes call, in order.
+func (f *Fake) Removals() []Removal {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]Removal, len(f.removals))
+	for i, r := range f.removals {
+		r.Nodes = append([]string(nil), r.Nodes...)
+		out[i] = r
+	}
+	return out
+}
+
+// DoubleRemovals returns, sorted, the uids of nodes that appear in more than
+// one accepted removal of the same cluster. It must stay empty.
+func (f *Fake) DoubleRemovals() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	type key struct{ project, cluster, uid string }
+	seen := map[key]int{}
+	var doubles []string
+	for _, r := range f.removals {
+		for _, uid := range r.Nodes {
+			k := key{r.ProjectID, r.ClusterID, uid}
+			seen[k]++
+			if seen[k] == 2 {
+				doubles = append(doubles, uid)
+			}
+		}
+	}
+	sort.Strings(doubles)
+	return doubles
+}
