@@ -1,0 +1,205 @@
+// Package config turns the environment (and flags that override it) into one
+// validated Config. Every variable is parsed and checked at start; a value
+// that cannot be used is an error naming the variable, never a silent default.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Config is everything the subcommands read from the environment. Each field
+// names its variable and default.
+type Config struct {
+	// Redis is REDIS_URL (default redis://127.0.0.1:6379/0).
+	Redis RedisTarget
+
+	// CCEEndpoint is CCE_ENDPOINT, else https://cce.{CCE_REGION}.myhuaweicloud.com.
+	CCEEndpoint string
+	// CCERegion is CCE_REGION (e.g. cn-north-4).
+	CCERegion string
+	// CCEAuthToken is CCE_AUTH_TOKEN, an IAM token sent as X-Auth-Token.
+	CCEAuthToken Secret
+	// AccessKey is HUAWEICLOUD_SDK_AK, for AK/SK signing.
+	AccessKey string
+	// SecretKey is HUAWEICLOUD_SDK_SK.
+	SecretKey Secret
+	// SecurityToken is HUAWEICLOUD_SDK_SECURITY_TOKEN (temporary credentials only).
+	SecurityToken Secret
+	// CCETimeout is CCE_TIMEOUT (default 30s): the limit on one CCE call.
+	CCETimeout time.Duration
+
+	// WorkerConcurrency is WORKER_CONCURRENCY (default 10): tasks run at once per worker.
+	WorkerConcurrency int
+	// RetryBackoffMin is RETRY_BACKOFF_MIN (default 2s).
+	RetryBackoffMin time.Duration
+	// RetryBackoffMax is RETRY_BACKOFF_MAX (default 2m).
+	RetryBackoffMax time.Duration
+	// SubmitMaxAttempts is SUBMIT_MAX_ATTEMPTS (default 8): RemoveNode calls per request before it fails.
+	SubmitMaxAttempts int
+	// PollIntervalMin is POLL_INTERVAL_MIN (default 10s).
+	PollIntervalMin time.Duration
+	// PollIntervalMax is POLL_INTERVAL_MAX (default 20s).
+	PollIntervalMax time.Duration
+	// PollFirstDelay is POLL_FIRST_DELAY (default 3 × POLL_INTERVAL_MIN): the wait before a job's first poll.
+	PollFirstDelay time.Duration
+	// PollTimeout is POLL_TIMEOUT (default 30m): a job not final by then fails its requests.
+	PollTimeout time.Duration
+	// RecordTTL is RECORD_TTL (default 168h): how long request records are kept.
+	RecordTTL time.Duration
+
+	// LogLevel is LOG_LEVEL (default info): trace, debug, info, warn or error.
+	LogLevel string
+	// LogFormat is LOG_FORMAT (default json): json or console.
+	LogFormat string
+}
+
+// Getenv looks a variable up; ok is false when it is not set.
+type Getenv func(name string) (value string, ok bool)
+
+// Overlay returns a Getenv that answers from values first (flags), then from base.
+func Overlay(base Getenv, values map[string]string) Getenv {
+	return func(name string) (string, bool) {
+		if v, ok := values[name]; ok {
+			return v, true
+		}
+		return base(name)
+	}
+}
+
+// Load reads every known variable through getenv, applies defaults to those
+// not set and validates the result. All problems are reported together.
+func Load(getenv Getenv) (Config, error) {
+	var c Config
+	var errs []error
+	for _, v := range vars {
+		val, ok := getenv(v.Name)
+		val = strings.TrimSpace(val)
+		if !ok || val == "" {
+			if v.Default == "" {
+				continue
+			}
+			val = v.Default
+		}
+		if err := v.set(&c, val); err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: %w", v.Name, redactIf(v, val), err))
+		}
+	}
+	if len(errs) == 0 {
+		errs = append(errs, c.check()...)
+	}
+	return c, errors.Join(errs...)
+}
+
+// check validates relations between fields once each one parsed.
+func (c *Config) check() []error {
+	var errs []error
+	if c.RetryBackoffMin > c.RetryBackoffMax {
+		errs = append(errs, fmt.Errorf("RETRY_BACKOFF_MIN (%v) is above RETRY_BACKOFF_MAX (%v)", c.RetryBackoffMin, c.RetryBackoffMax))
+	}
+	if c.PollIntervalMin > c.PollIntervalMax {
+		errs = append(errs, fmt.Errorf("POLL_INTERVAL_MIN (%v) is above POLL_INTERVAL_MAX (%v)", c.PollIntervalMin, c.PollIntervalMax))
+	}
+	if c.PollFirstDelay == 0 {
+		c.PollFirstDelay = 3 * c.PollIntervalMin
+	}
+	if c.PollTimeout < c.PollIntervalMax {
+		errs = append(errs, fmt.Errorf("POLL_TIMEOUT (%v) is below POLL_INTERVAL_MAX (%v)", c.PollTimeout, c.PollIntervalMax))
+	}
+	return errs
+}
+
+// CheckCCE reports whether the settings a CCE client needs are present: an
+// endpoint (CCE_ENDPOINT or CCE_REGION) and exactly one way to authenticate.
+func (c *Config) CheckCCE() error {
+	var errs []error
+	if c.CCEEndpoint == "" {
+		errs = append(errs, errors.New("CCE_ENDPOINT or CCE_REGION must be set"))
+	}
+	token := c.CCEAuthToken != ""
+	aksk := c.AccessKey != "" || c.SecretKey != ""
+	switch {
+	case token && aksk:
+		errs = append(errs, errors.New("set CCE_AUTH_TOKEN or HUAWEICLOUD_SDK_AK/HUAWEICLOUD_SDK_SK, not both"))
+	case !token && !aksk:
+		errs = append(errs, errors.New("CCE_AUTH_TOKEN or HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK must be set"))
+	case aksk && c.AccessKey == "":
+		errs = append(errs, errors.New("HUAWEICLOUD_SDK_AK must be set with HUAWEICLOUD_SDK_SK"))
+	case aksk && c.SecretKey == "":
+		errs = append(errs, errors.New("HUAWEICLOUD_SDK_SK must be set with HUAWEICLOUD_SDK_AK"))
+	}
+	if c.SecurityToken != "" && !aksk {
+		errs = append(errs, errors.New("HUAWEICLOUD_SDK_SECURITY_TOKEN needs HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK"))
+	}
+	return errors.Join(errs...)
+}
+
+// Known reports whether name is a variable this package reads.
+func Known(name string) bool {
+	for _, v := range vars {
+		if v.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Variables lists every variable with its default and meaning, sorted by name.
+func Variables() []Var {
+	out := make([]Var, len(vars))
+	copy(out, vars)
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func redactIf(v Var, val string) string {
+	switch {
+	case v.Secret:
+		return Secret(val).String()
+	case v.Name == "REDIS_URL":
+		return redactURL(val)
+	}
+	return val
+}
+
+// redactURL hides the password of a URL, and the whole value when it does
+// not parse (it may hold one anyway).
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "[unparsable, redacted]"
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "redacted")
+	}
+	q := u.Query()
+	if q.Has("sentinel_password") {
+		q.Set("sentinel_password", "redacted")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
+
+// Secret is a value that must not be printed: its String, GoString and JSON
+// forms are redacted. Reveal returns the value itself.
+type Secret string
+
+// Reveal returns the secret value, for the one place that needs it.
+func (s Secret) Reveal() string { return string(s) }
+
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+// GoString keeps %#v from printing the value.
+func (s Secret) GoString() string { return `"` + s.String() + `"` }
+
+// MarshalJSON keeps a marshalled Config from carrying the value.
+func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + s.String() + `"`), nil }

@@ -1,0 +1,242 @@
+package config_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/noderemover/noderemover/config"
+)
+
+func env(kv ...string) config.Getenv {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return func(name string) (string, bool) { v, ok := m[name]; return v, ok }
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := config.Load(env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"redis", c.Redis.String(), "redis://127.0.0.1:6379/0"},
+		{"concurrency", c.WorkerConcurrency, 10},
+		{"backoff min", c.RetryBackoffMin, 2 * time.Second},
+		{"backoff max", c.RetryBackoffMax, 2 * time.Minute},
+		{"poll min", c.PollIntervalMin, 10 * time.Second},
+		{"poll max", c.PollIntervalMax, 20 * time.Second},
+		{"first poll", c.PollFirstDelay, 30 * time.Second},
+		{"poll timeout", c.PollTimeout, 30 * time.Minute},
+		{"record ttl", c.RecordTTL, 168 * time.Hour},
+		{"log level", c.LogLevel, "info"},
+		{"log format", c.LogFormat, "json"},
+		{"cce timeout", c.CCETimeout, 30 * time.Second},
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("%s: %v, want %v", ch.name, ch.got, ch.want)
+		}
+	}
+}
+
+func TestBadValuesNameTheVariable(t *testing.T) {
+	cases := []struct{ name, value, want string }{
+		{"WORKER_CONCURRENCY", "ten", "not a whole number"},
+		{"WORKER_CONCURRENCY", "0", "between 1 and 1000"},
+		{"RETRY_BACKOFF_MIN", "5", "not a duration"},
+		{"RETRY_BACKOFF_MAX", "-1s", "between"},
+		{"POLL_INTERVAL_MIN", "1ns", "between"},
+		{"POLL_INTERVAL_MAX", "soon", "not a duration"},
+		{"POLL_FIRST_DELAY", "x", "not a duration"},
+		{"POLL_TIMEOUT", "0s", "between"},
+		{"RECORD_TTL", "1s", "between"},
+		{"SUBMIT_MAX_ATTEMPTS", "1000", "between"},
+		{"CCE_TIMEOUT", "1h1s", "between"},
+		{"LOG_LEVEL", "loud", "must be one of"},
+		{"LOG_FORMAT", "xml", "must be one of"},
+		{"CCE_REGION", "North 4", "not a region name"},
+		{"CCE_ENDPOINT", "ftp://cce.example.com", "scheme"},
+		{"CCE_ENDPOINT", "https://cce.example.com?x=1", "base URL"},
+		{"REDIS_URL", "http://localhost", "scheme"},
+		{"REDIS_URL", "redis://localhost/99", "database"},
+		{"REDIS_URL", "redis://localhost:99999", "port"},
+		{"REDIS_URL", "redis-sentinel://a:26379,b:26379", "master"},
+		{"REDIS_URL", "redis://a:1,b:2", "one host"},
+		{"REDIS_URL", "redis-cluster://a:1/3", "database 0"},
+		{"REDIS_URL", "redis://localhost?pool=3", "unknown query parameter"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
+			_, err := config.Load(env(tc.name, tc.value))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if !strings.Contains(err.Error(), tc.name) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not name %s and say %q", err, tc.name, tc.want)
+			}
+		})
+	}
+}
+
+func TestRelationsAreChecked(t *testing.T) {
+	cases := []struct {
+		env  config.Getenv
+		want string
+	}{
+		{env("RETRY_BACKOFF_MIN", "3m"), "RETRY_BACKOFF_MIN (3m0s) is above RETRY_BACKOFF_MAX"},
+		{env("POLL_INTERVAL_MIN", "30s"), "POLL_INTERVAL_MIN (30s) is above POLL_INTERVAL_MAX"},
+		{env("POLL_TIMEOUT", "5s"), "POLL_TIMEOUT (5s) is below POLL_INTERVAL_MAX"},
+	}
+	for _, tc := range cases {
+		if _, err := config.Load(tc.env); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("error %v, want %q", err, tc.want)
+		}
+	}
+}
+
+func TestAllErrorsAreReported(t *testing.T) {
+	_, err := config.Load(env("LOG_LEVEL", "x", "LOG_FORMAT", "y"))
+	if err == nil || !strings.Contains(err.Error(), "LOG_LEVEL") || !strings.Contains(err.Error(), "LOG_FORMAT") {
+		t.Fatalf("error %v does not name both variables", err)
+	}
+}
+
+func TestEndpoint(t *testing.T) {
+	c, err := config.Load(env("CCE_REGION", "cn-north-4"))
+	if err != nil || c.CCEEndpoint != "https://cce.cn-north-4.myhuaweicloud.com" {
+		t.Errorf("from region: %q %v", c.CCEEndpoint, err)
+	}
+	c, err = config.Load(env("CCE_REGION", "cn-north-4", "CCE_ENDPOINT", "http://127.0.0.1:8080/"))
+	if err != nil || c.CCEEndpoint != "http://127.0.0.1:8080" {
+		t.Errorf("explicit endpoint wins: %q %v", c.CCEEndpoint, err)
+	}
+}
+
+func TestCheckCCE(t *testing.T) {
+	base := []string{"CCE_REGION", "cn-north-4"}
+	cases := []struct {
+		name string
+		kv   []string
+		want string // "" = valid
+	}{
+		{"Token", append(base, "CCE_AUTH_TOKEN", "t"), ""},
+		{"AKSK", append(base, "HUAWEICLOUD_SDK_AK", "a", "HUAWEICLOUD_SDK_SK", "s"), ""},
+		{"AKSKTemporary", append(base, "HUAWEICLOUD_SDK_AK", "a", "HUAWEICLOUD_SDK_SK", "s", "HUAWEICLOUD_SDK_SECURITY_TOKEN", "x"), ""},
+		{"NoEndpoint", []string{"CCE_AUTH_TOKEN", "t"}, "CCE_ENDPOINT or CCE_REGION"},
+		{"NoAuth", base, "CCE_AUTH_TOKEN or HUAWEICLOUD_SDK_AK"},
+		{"Both", append(base, "CCE_AUTH_TOKEN", "t", "HUAWEICLOUD_SDK_AK", "a", "HUAWEICLOUD_SDK_SK", "s"), "not both"},
+		{"AKOnly", append(base, "HUAWEICLOUD_SDK_AK", "a"), "HUAWEICLOUD_SDK_SK must be set"},
+		{"SKOnly", append(base, "HUAWEICLOUD_SDK_SK", "s"), "HUAWEICLOUD_SDK_AK must be set"},
+		{"SecurityTokenWithToken", append(base, "CCE_AUTH_TOKEN", "t", "HUAWEICLOUD_SDK_SECURITY_TOKEN", "x"), "needs HUAWEICLOUD_SDK_AK"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := config.Load(env(tc.kv...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = c.CheckCCE()
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("rejected: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("error %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestSecretsAreNeverPrinted(t *testing.T) {
+	c, err := config.Load(env("CCE_AUTH_TOKEN", "tok-123", "HUAWEICLOUD_SDK_SK", "sk-456",
+		"REDIS_URL", "redis://user:pw-789@localhost:6379/1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := json.Marshal(c)
+	for _, out := range []string{fmt.Sprintf("%v", c), fmt.Sprintf("%+v", c), fmt.Sprintf("%#v", c), string(raw), c.Redis.String()} {
+		for _, secret := range []string{"tok-123", "sk-456", "pw-789"} {
+			if strings.Contains(out, secret) {
+				t.Errorf("%q shows up in %s", secret, out)
+			}
+		}
+	}
+	if c.CCEAuthToken.Reveal() != "tok-123" || c.Redis.Password.Reveal() != "pw-789" {
+		t.Error("Reveal does not give the value back")
+	}
+	_, err = config.Load(env("REDIS_URL", "redis://user:pw-789@localhost:6379/77"))
+	if err == nil || strings.Contains(err.Error(), "pw-789") {
+		t.Errorf("error %v leaks the Redis password", err)
+	}
+}
+
+func TestRedisURLForms(t *testing.T) {
+	cases := []struct {
+		url  string
+		want config.RedisTarget
+	}{
+		{"redis://localhost", config.RedisTarget{Mode: "single", Addrs: []string{"localhost:6379"}}},
+		{"rediss://u:p@cache.example.com:6380/2", config.RedisTarget{Mode: "single", Addrs: []string{"cache.example.com:6380"}, Username: "u", Password: "p", DB: 2, TLS: true}},
+		{"redis-sentinel://:p@s1:26379,s2:26379/1?master=mymaster", config.RedisTarget{Mode: "sentinel", Addrs: []string{"s1:26379", "s2:26379"}, Password: "p", DB: 1, MasterName: "mymaster"}},
+		{"redis-cluster://n1:7000,n2:7001,n3", config.RedisTarget{Mode: "cluster", Addrs: []string{"n1:7000", "n2:7001", "n3:6379"}}},
+	}
+	for _, tc := range cases {
+		got, err := config.ParseRedisURL(tc.url)
+		if err != nil {
+			t.Errorf("%s: %v", tc.url, err)
+			continue
+		}
+		if fmt.Sprintf("%#v", got) != fmt.Sprintf("%#v", tc.want) || got.Password.Reveal() != tc.want.Password.Reveal() {
+			t.Errorf("%s:\n got %#v\nwant %#v", tc.url, got, tc.want)
+		}
+	}
+}
+
+func TestOverlayWins(t *testing.T) {
+	c, err := config.Load(config.Overlay(env("WORKER_CONCURRENCY", "3"), map[string]string{"WORKER_CONCURRENCY": "7"}))
+	if err != nil || c.WorkerConcurrency != 7 {
+		t.Errorf("concurrency %d err %v, want the flag's 7", c.WorkerConcurrency, err)
+	}
+}
+
+func TestKnownAndVariables(t *testing.T) {
+	if !config.Known("REDIS_URL") || config.Known("REDIS_URI") {
+		t.Error("Known is wrong")
+	}
+	vars := config.Variables()
+	for i, v := range vars {
+		if v.Help == "" {
+			t.Errorf("%s has no help", v.Name)
+		}
+		if i > 0 && vars[i-1].Name >= v.Name {
+			t.Errorf("not sorted at %s", v.Name)
+		}
+	}
+}
+
+func FuzzLoad(f *testing.F) {
+	for _, seed := range [][2]string{
+		{"REDIS_URL", "redis://localhost:6379/0"}, {"REDIS_URL", "redis-sentinel://a,b?master=m"},
+		{"POLL_INTERVAL_MIN", "200ms"}, {"WORKER_CONCURRENCY", "12"}, {"CCE_ENDPOINT", "https://x"},
+		{"CCE_REGION", "ap-southeast-1"}, {"LOG_LEVEL", "DEBUG"},
+	} {
+		f.Add(seed[0], seed[1])
+	}
+	f.Fuzz(func(t *testing.T, name, value string) {
+		c, err := config.Load(env(name, value))
+		if err != nil {
+			return
+		}
+		if c.WorkerConcurrency < 1 || c.PollIntervalMin > c.PollIntervalMax || c.RetryBackoffMin > c.RetryBackoffMax ||
+			len(c.Redis.Addrs) == 0 || c.PollFirstDelay <= 0 {
+			t.Errorf("%s=%q accepted into an unusable config: %+v", name, value, c)
+		}
+	})
+}

@@ -1,0 +1,152 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Var is one environment variable: its name, default and meaning.
+type Var struct {
+	Name    string
+	Default string // "" when unset means "not set" (or derived, as Help says)
+	Help    string
+	Secret  bool // never printed, not even in errors
+
+	set func(c *Config, v string) error
+}
+
+var vars = []Var{
+	{Name: "REDIS_URL", Default: "redis://127.0.0.1:6379/0",
+		Help: "Redis: `redis://`, `rediss://` (TLS), `redis-sentinel://host:port[,host:port]?master=NAME`, `redis-cluster://host:port[,host:port]`",
+		set:  func(c *Config, v string) (err error) { c.Redis, err = ParseRedisURL(v); return err }},
+	{Name: "CCE_ENDPOINT", Help: "CCE base URL; default `https://cce.{CCE_REGION}.myhuaweicloud.com`",
+		set: func(c *Config, v string) error { return setEndpoint(c, v) }},
+	{Name: "CCE_REGION", Help: "Huawei Cloud region, e.g. `cn-north-4`",
+		set: func(c *Config, v string) error { return setRegion(c, v) }},
+	{Name: "CCE_AUTH_TOKEN", Secret: true, Help: "IAM token sent as `X-Auth-Token` (or use AK/SK)",
+		set: func(c *Config, v string) error { c.CCEAuthToken = Secret(v); return nil }},
+	{Name: "HUAWEICLOUD_SDK_AK", Help: "access key for AK/SK request signing",
+		set: func(c *Config, v string) error { c.AccessKey = v; return nil }},
+	{Name: "HUAWEICLOUD_SDK_SK", Secret: true, Help: "secret key for AK/SK request signing",
+		set: func(c *Config, v string) error { c.SecretKey = Secret(v); return nil }},
+	{Name: "HUAWEICLOUD_SDK_SECURITY_TOKEN", Secret: true, Help: "security token of temporary AK/SK credentials",
+		set: func(c *Config, v string) error { c.SecurityToken = Secret(v); return nil }},
+	{Name: "CCE_TIMEOUT", Default: "30s", Help: "limit on one CCE API call",
+		set: func(c *Config, v string) (err error) {
+			c.CCETimeout, err = duration(v, time.Second, time.Hour)
+			return err
+		}},
+	{Name: "WORKER_CONCURRENCY", Default: "10", Help: "tasks one worker runs at once",
+		set: func(c *Config, v string) (err error) { c.WorkerConcurrency, err = integer(v, 1, 1000); return err }},
+	{Name: "RETRY_BACKOFF_MIN", Default: "2s", Help: "shortest wait before a failed RemoveNode call is tried again",
+		set: func(c *Config, v string) (err error) {
+			c.RetryBackoffMin, err = duration(v, time.Millisecond, 24*time.Hour)
+			return err
+		}},
+	{Name: "RETRY_BACKOFF_MAX", Default: "2m", Help: "longest such wait (exponential backoff with full jitter in between)",
+		set: func(c *Config, v string) (err error) {
+			c.RetryBackoffMax, err = duration(v, time.Millisecond, 24*time.Hour)
+			return err
+		}},
+	{Name: "SUBMIT_MAX_ATTEMPTS", Default: "8", Help: "RemoveNode calls for one request before it ends `failed` (throttled answers do not count)",
+		set: func(c *Config, v string) (err error) { c.SubmitMaxAttempts, err = integer(v, 1, 100); return err }},
+	{Name: "POLL_INTERVAL_MIN", Default: "10s", Help: "first interval between polls of a CCE job",
+		set: func(c *Config, v string) (err error) {
+			c.PollIntervalMin, err = duration(v, 10*time.Millisecond, time.Hour)
+			return err
+		}},
+	{Name: "POLL_INTERVAL_MAX", Default: "20s", Help: "the interval grows up to this",
+		set: func(c *Config, v string) (err error) {
+			c.PollIntervalMax, err = duration(v, 10*time.Millisecond, time.Hour)
+			return err
+		}},
+	{Name: "POLL_FIRST_DELAY", Help: "wait before the first poll of a job; default 3 × `POLL_INTERVAL_MIN`",
+		set: func(c *Config, v string) (err error) {
+			c.PollFirstDelay, err = duration(v, 10*time.Millisecond, time.Hour)
+			return err
+		}},
+	{Name: "POLL_TIMEOUT", Default: "30m", Help: "a CCE job not finished by then fails its requests",
+		set: func(c *Config, v string) (err error) {
+			c.PollTimeout, err = duration(v, time.Second, 48*time.Hour)
+			return err
+		}},
+	{Name: "RECORD_TTL", Default: "168h", Help: "how long request records stay readable in Redis",
+		set: func(c *Config, v string) (err error) {
+			c.RecordTTL, err = duration(v, time.Minute, 365*24*time.Hour)
+			return err
+		}},
+	{Name: "LOG_LEVEL", Default: "info", Help: "`trace`, `debug`, `info`, `warn` or `error`",
+		set: func(c *Config, v string) error {
+			return oneOf(&c.LogLevel, strings.ToLower(v), "trace", "debug", "info", "warn", "error")
+		}},
+	{Name: "LOG_FORMAT", Default: "json", Help: "`json` (one object per line) or `console` (for people)",
+		set: func(c *Config, v string) error { return oneOf(&c.LogFormat, strings.ToLower(v), "json", "console") }},
+}
+
+var regionPattern = regexp.MustCompile(`^[a-z]{2,}(-[a-z0-9]+)+$`)
+
+func setRegion(c *Config, v string) error {
+	if !regionPattern.MatchString(v) {
+		return errors.New("not a region name like cn-north-4")
+	}
+	c.CCERegion = v
+	if c.CCEEndpoint == "" {
+		c.CCEEndpoint = "https://cce." + v + ".myhuaweicloud.com"
+	}
+	return nil
+}
+
+func setEndpoint(c *Config, v string) error {
+	u, err := url.Parse(v)
+	if err != nil {
+		return err
+	}
+	if u.Scheme != "https" && u.Scheme != "http" {
+		return errors.New("scheme must be https or http")
+	}
+	if u.Host == "" {
+		return errors.New("no host")
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return errors.New("must be a base URL without user, query or fragment")
+	}
+	c.CCEEndpoint = strings.TrimRight(v, "/")
+	return nil
+}
+
+func duration(v string, min, max time.Duration) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, errors.New("not a duration like 200ms, 15s or 2m")
+	}
+	if d < min || d > max {
+		return 0, fmt.Errorf("must be between %v and %v", min, max)
+	}
+	return d, nil
+}
+
+func integer(v string, min, max int) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, errors.New("not a whole number")
+	}
+	if n < min || n > max {
+		return 0, fmt.Errorf("must be between %d and %d", min, max)
+	}
+	return n, nil
+}
+
+func oneOf(dst *string, v string, allowed ...string) error {
+	for _, a := range allowed {
+		if v == a {
+			*dst = v
+			return nil
+		}
+	}
+	return fmt.Errorf("must be one of %s", strings.Join(allowed, ", "))
+}
