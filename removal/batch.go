@@ -1,0 +1,185 @@
+package removal
+
+import (
+	"fmt"
+	"time"
+)
+
+// BatchState is where one RemoveNode call stands.
+type BatchState string
+
+const (
+	// BatchReady: formed, not sent. Nothing has reached CCE.
+	BatchReady BatchState = "ready"
+	// BatchSending: the intent to send is recorded. The call is under way or
+	// its answer was lost, so CCE may have accepted it: whoever finds a batch
+	// in this state after SendingUntil asks CCE about each node before
+	// anything is sent again.
+	BatchSending BatchState = "sending"
+	// BatchAccepted: CCE accepted the call and runs JobID.
+	BatchAccepted BatchState = "accepted"
+	// BatchDone: every node of the batch has an outcome.
+	BatchDone BatchState = "done"
+)
+
+// Member is one request's part of a batch.
+type Member struct {
+	RequestID string   `json:"request_id"`
+	Nodes     []string `json:"nodes"`
+}
+
+// Batch is the nodes of one or more requests, for one cluster and one login,
+// carried to CCE in one RemoveNode call. It is the unit the worker submits,
+// reconciles and polls; each request keeps its own record.
+type Batch struct {
+	ID        string     `json:"id"`
+	ProjectID string     `json:"project_id"`
+	ClusterID string     `json:"cluster_id"`
+	Login     Login      `json:"login"`
+	Members   []Member   `json:"members"`
+	State     BatchState `json:"state"`
+	// Attempt counts RemoveNode calls made for the batch.
+	Attempt int `json:"attempt"`
+	// SendingUntil is when a call marked sending is over for sure (the call's
+	// timeout plus a margin); before it, nobody else may touch the batch.
+	SendingUntil time.Time  `json:"sending_until,omitzero"`
+	JobID        string     `json:"job_id,omitempty"`
+	Polls        int        `json:"polls"`
+	LastError    string     `json:"last_error,omitempty"`
+	CreatedAt    time.Time  `json:"created_at"`
+	UpdatedAt    time.Time  `json:"updated_at"`
+	AcceptedAt   *time.Time `json:"accepted_at,omitempty"`
+}
+
+// RequestIDs lists the batch's requests.
+func (b *Batch) RequestIDs() []string {
+	ids := make([]string, len(b.Members))
+	for i, m := range b.Members {
+		ids[i] = m.RequestID
+	}
+	return ids
+}
+
+// Nodes lists every node of the batch, in member order.
+func (b *Batch) Nodes() []string {
+	var out []string
+	for _, m := range b.Members {
+		out = append(out, m.Nodes...)
+	}
+	return out
+}
+
+// Owner returns the request that holds uid in this batch.
+func (b *Batch) Owner(uid string) (string, bool) {
+	for _, m := range b.Members {
+		for _, n := range m.Nodes {
+			if n == uid {
+				return m.RequestID, true
+			}
+		}
+	}
+	return "", false
+}
+
+// DropNodes takes nodes out of the batch (their outcome is known) and
+// removes members left with none.
+func (b *Batch) DropNodes(uids map[string]bool) {
+	members := b.Members[:0]
+	for _, m := range b.Members {
+		kept := m.Nodes[:0]
+		for _, n := range m.Nodes {
+			if !uids[n] {
+				kept = append(kept, n)
+			}
+		}
+		m.Nodes = kept
+		if len(kept) > 0 {
+			members = append(members, m)
+		}
+	}
+	b.Members = members
+}
+
+// Batch transitions. Each takes the batch's member records (by request id)
+// and changes the batch and records together; the store writes them in one
+// transaction.
+
+// MarkSending records the intent to call RemoveNode: the batch is sending
+// until the given time and each member request counts one more attempt.
+func (b *Batch) MarkSending(recs map[string]*Record, until, now time.Time) error {
+	if b.State != BatchReady {
+		return fmt.Errorf("batch %s is %s, not ready", b.ID, b.State)
+	}
+	b.State, b.SendingUntil = BatchSending, until
+	b.Attempt++
+	for _, m := range b.Members {
+		if r := recs[m.RequestID]; r != nil {
+			r.Attempts++
+			r.State = StateSubmitting
+		}
+	}
+	return nil
+}
+
+// Unsend returns a sending batch to ready: the call got a definite answer
+// that it was not carried out.
+func (b *Batch) Unsend(lastError string) {
+	b.State, b.SendingUntil, b.LastError = BatchReady, time.Time{}, lastError
+}
+
+// Accept records the job CCE started for the batch: its requests poll it and
+// their open nodes are removing.
+func (b *Batch) Accept(recs map[string]*Record, jobID string, now time.Time) {
+	b.State, b.JobID, b.SendingUntil, b.AcceptedAt = BatchAccepted, jobID, time.Time{}, &now
+	for _, m := range b.Members {
+		r := recs[m.RequestID]
+		if r == nil {
+			continue
+		}
+		r.JobID, r.SubmittedAt = jobID, &now
+		if !r.State.Final() {
+			r.State = StatePolling
+		}
+		for _, uid := range m.Nodes {
+			r.SetNode(uid, NodeRemoving, "")
+		}
+	}
+}
+
+// Resolve records known outcomes of some nodes (removed or failed, with a
+// reason), takes them out of the batch and settles requests left with no
+// open node. The batch is done when no node is left.
+func (b *Batch) Resolve(recs map[string]*Record, outcomes map[string]Node, now time.Time) {
+	done := make(map[string]bool, len(outcomes))
+	for uid, o := range outcomes {
+		owner, ok := b.Owner(uid)
+		if !ok {
+			continue
+		}
+		if r := recs[owner]; r != nil {
+			r.SetNode(uid, o.State, o.Reason)
+			r.Settle(now)
+		}
+		done[uid] = true
+	}
+	b.DropNodes(done)
+	if len(b.Members) == 0 {
+		b.State = BatchDone
+	}
+}
+
+// FailAll ends every open node of the batch failed with reason, and with it
+// every member request.
+func (b *Batch) FailAll(recs map[string]*Record, reason string, now time.Time) {
+	for _, m := range b.Members {
+		r := recs[m.RequestID]
+		if r == nil || r.State.Final() {
+			continue
+		}
+		for _, uid := range m.Nodes {
+			r.SetNode(uid, NodeFailed, reason)
+		}
+		r.Settle(now)
+	}
+	b.Members, b.State, b.LastError = nil, BatchDone, reason
+}

@@ -1,0 +1,199 @@
+package removal
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Every key of ours carries the hash tag {noderemover}, so on Redis Cluster
+// they share one slot and the store's transactions can span them.
+const keyPrefix = "{noderemover}:"
+
+func requestKey(id string) string { return keyPrefix + "request:" + id }
+func batchKey(id string) string   { return keyPrefix + "batch:" + id }
+func claimKey(project, cluster, uid string) string {
+	return keyPrefix + "node:" + project + ":" + cluster + ":" + uid
+}
+
+// indexKey is a sorted set of request ids scored by creation time (ms).
+const indexKey = keyPrefix + "requests"
+
+var (
+	// ErrNotFound: no record (or batch) with that id, or it expired.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: the request id is taken by a request that asks for something else.
+	ErrConflict = errors.New("request id already used for a different request")
+	// ErrNodeBusy matches every *NodeBusyError.
+	ErrNodeBusy = errors.New("node already in an unfinished request")
+)
+
+// NodeBusyError names the node and the unfinished request that holds it.
+type NodeBusyError struct {
+	Node      string
+	RequestID string
+	State     State
+}
+
+func (e *NodeBusyError) Error() string {
+	return fmt.Sprintf("node %s is already in unfinished request %s (%s)", e.Node, e.RequestID, e.State)
+}
+
+// Is makes errors.Is(err, ErrNodeBusy) true.
+func (e *NodeBusyError) Is(target error) bool { return target == ErrNodeBusy }
+
+// Store keeps request records and batches in Redis. Records expire TTL after
+// their last change.
+type Store struct {
+	rdb redis.UniversalClient
+	ttl time.Duration
+	now func() time.Time
+}
+
+// StoreOptions configure a Store.
+type StoreOptions struct {
+	TTL time.Duration    // record and batch lifetime after the last change; default 7 days
+	Now func() time.Time // default time.Now
+}
+
+// NewStore returns a store on rdb.
+func NewStore(rdb redis.UniversalClient, o StoreOptions) *Store {
+	if o.TTL <= 0 {
+		o.TTL = 7 * 24 * time.Hour
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Store{rdb: rdb, ttl: o.TTL, now: func() time.Time { return o.Now().UTC() }}
+}
+
+// Change is a record whose state a store call changed.
+type Change struct {
+	Record *Record
+	From   State
+}
+
+// txRetries bounds optimistic transactions that keep losing a race.
+const txRetries = 100
+
+// watch runs fn as an optimistic transaction on keys, again when another
+// client changed a watched key first.
+func (s *Store) watch(ctx context.Context, fn func(tx *redis.Tx) error, keys ...string) error {
+	for range txRetries {
+		err := s.rdb.Watch(ctx, fn, keys...)
+		if !errors.Is(err, redis.TxFailedErr) {
+			return err
+		}
+	}
+	return fmt.Errorf("store: gave up after %d conflicting transactions", txRetries)
+}
+
+// Get returns the record of request id.
+func (s *Store) Get(ctx context.Context, id string) (*Record, error) {
+	var r Record
+	if err := s.getJSON(ctx, s.rdb, requestKey(id), &r); err != nil {
+		return nil, fmt.Errorf("get request %s: %w", id, err)
+	}
+	return &r, nil
+}
+
+// GetBatch returns batch id.
+func (s *Store) GetBatch(ctx context.Context, id string) (*Batch, error) {
+	var b Batch
+	if err := s.getJSON(ctx, s.rdb, batchKey(id), &b); err != nil {
+		return nil, fmt.Errorf("get batch %s: %w", id, err)
+	}
+	return &b, nil
+}
+
+func (s *Store) getJSON(ctx context.Context, c redis.Cmdable, key string, v any) error {
+	raw, err := c.Get(ctx, key).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("decode %s: %w", key, err)
+	}
+	return nil
+}
+
+// getRecords reads records by id through c; missing ones are left out.
+func (s *Store) getRecords(ctx context.Context, c redis.Cmdable, ids []string) (map[string]*Record, error) {
+	if len(ids) == 0 {
+		return map[string]*Record{}, nil
+	}
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = requestKey(id)
+	}
+	vals, err := c.MGet(ctx, keys...).Result()
+	if err != nil {
+		return nil, err
+	}
+	recs := make(map[string]*Record, len(ids))
+	for i, v := range vals {
+		str, ok := v.(string)
+		if !ok {
+			continue
+		}
+		var r Record
+		if err := json.Unmarshal([]byte(str), &r); err != nil {
+			return nil, fmt.Errorf("decode %s: %w", keys[i], err)
+		}
+		recs[ids[i]] = &r
+	}
+	return recs, nil
+}
+
+// putRecord queues the write of r in p, refreshing its lifetime.
+func (s *Store) putRecord(ctx context.Context, p redis.Pipeliner, r *Record) error {
+	raw, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	p.Set(ctx, requestKey(r.RequestID), raw, s.ttl)
+	return nil
+}
+
+func (s *Store) putBatch(ctx context.Context, p redis.Pipeliner, b *Batch) error {
+	raw, err := json.Marshal(b)
+	if err != nil {
+		return err
+	}
+	p.Set(ctx, batchKey(b.ID), raw, s.ttl)
+	return nil
+}
+
+// releaseScript deletes each claim that still names the request (ARGV[1]).
+var releaseScript = redis.NewScript(`
+local n = 0
+for _, k in ipairs(KEYS) do
+  if redis.call('GET', k) == ARGV[1] then redis.call('DEL', k); n = n + 1 end
+end
+return n`)
+
+// releaseClaims frees the nodes of final records. A claim left behind by a
+// failure here is harmless: Create ignores claims of final requests.
+func (s *Store) releaseClaims(ctx context.Context, changes []Change) error {
+	var errs []error
+	for _, c := range changes {
+		if !c.Record.State.Final() {
+			continue
+		}
+		keys := make([]string, len(c.Record.Nodes))
+		for i, n := range c.Record.Nodes {
+			keys[i] = claimKey(c.Record.ProjectID, c.Record.ClusterID, n.UID)
+		}
+		if err := releaseScript.Run(ctx, s.rdb, keys, c.Record.RequestID).Err(); err != nil {
+			errs = append(errs, fmt.Errorf("release nodes of request %s: %w", c.Record.RequestID, err))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,155 @@
+package removal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Create stores the record of a validated request and claims its nodes, all
+// or nothing. Creating a request whose id exists is not an error when it asks
+// for the same thing: the existing record comes back with created false.
+// A node claimed by another unfinished request fails the call with a
+// *NodeBusyError; an id taken by a different request with ErrConflict.
+func (s *Store) Create(ctx context.Context, req Request) (rec *Record, created bool, err error) {
+	if err := req.Validate(); err != nil {
+		return nil, false, err
+	}
+	claims := make([]string, len(req.Nodes))
+	for i, uid := range req.Nodes {
+		claims[i] = claimKey(req.ProjectID, req.ClusterID, uid)
+	}
+	keys := append([]string{requestKey(req.ID)}, claims...)
+	err = s.watch(ctx, func(tx *redis.Tx) error {
+		rec, created = nil, false
+		var existing Record
+		switch err := s.getJSON(ctx, tx, requestKey(req.ID), &existing); {
+		case err == nil:
+			if existing.Fingerprint != req.Fingerprint() {
+				return fmt.Errorf("%w: %s", ErrConflict, req.ID)
+			}
+			rec = &existing
+			return nil
+		case !errors.Is(err, ErrNotFound):
+			return err
+		}
+		if err := s.checkClaims(ctx, tx, req, claims); err != nil {
+			return err
+		}
+		now := s.now()
+		rec = newRecord(req, now)
+		_, err := tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			if err := s.putRecord(ctx, p, rec); err != nil {
+				return err
+			}
+			for _, k := range claims {
+				p.Set(ctx, k, req.ID, s.ttl)
+			}
+			p.ZAdd(ctx, indexKey, redis.Z{Score: float64(now.UnixMilli()), Member: req.ID})
+			p.ZRemRangeByScore(ctx, indexKey, "-inf", fmt.Sprint(now.Add(-s.ttl).UnixMilli()))
+			return nil
+		})
+		created = err == nil
+		return err
+	}, keys...)
+	if err != nil {
+		return nil, false, fmt.Errorf("create request %s: %w", req.ID, err)
+	}
+	return rec, created, nil
+}
+
+// checkClaims fails when a node of req is claimed by another request that
+// is not final. Claims of final or expired requests are stale and ignored.
+func (s *Store) checkClaims(ctx context.Context, tx *redis.Tx, req Request, claims []string) error {
+	owners, err := tx.MGet(ctx, claims...).Result()
+	if err != nil {
+		return err
+	}
+	var ids []string
+	for _, o := range owners {
+		if id, ok := o.(string); ok && id != req.ID {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	recs, err := s.getRecords(ctx, tx, ids)
+	if err != nil {
+		return err
+	}
+	for i, o := range owners {
+		id, _ := o.(string)
+		if r := recs[id]; r != nil && !r.State.Final() {
+			return &NodeBusyError{Node: req.Nodes[i], RequestID: id, State: r.State}
+		}
+	}
+	return nil
+}
+
+// Discard undoes a Create whose task could not be enqueued: the record and
+// its claims go, provided the request is still queued and untouched.
+func (s *Store) Discard(ctx context.Context, id string) error {
+	key := requestKey(id)
+	err := s.watch(ctx, func(tx *redis.Tx) error {
+		var r Record
+		if err := s.getJSON(ctx, tx, key, &r); err != nil {
+			return err
+		}
+		if r.State != StateQueued || r.Attempts > 0 || r.BatchID != "" {
+			return fmt.Errorf("request is %s, no longer discardable", r.State)
+		}
+		_, err := tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.Del(ctx, key)
+			p.ZRem(ctx, indexKey, id)
+			for _, n := range r.Nodes {
+				p.Del(ctx, claimKey(r.ProjectID, r.ClusterID, n.UID))
+			}
+			return nil
+		})
+		return err
+	}, key)
+	if err != nil {
+		return fmt.Errorf("discard request %s: %w", id, err)
+	}
+	return nil
+}
+
+// Update changes one record in a transaction: fn edits it, or returns an
+// error and nothing is written. Nodes of a record that became final are
+// released.
+func (s *Store) Update(ctx context.Context, id string, fn func(*Record) error) (*Record, *Change, error) {
+	var rec *Record
+	var change *Change
+	key := requestKey(id)
+	err := s.watch(ctx, func(tx *redis.Tx) error {
+		rec, change = nil, nil
+		var r Record
+		if err := s.getJSON(ctx, tx, key, &r); err != nil {
+			return err
+		}
+		from := r.State
+		if err := fn(&r); err != nil {
+			return err
+		}
+		r.UpdatedAt = s.now()
+		_, err := tx.TxPipelined(ctx, func(p redis.Pipeliner) error { return s.putRecord(ctx, p, &r) })
+		if err != nil {
+			return err
+		}
+		rec = &r
+		if from != r.State {
+			change = &Change{Record: &r, From: from}
+		}
+		return nil
+	}, key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("update request %s: %w", id, err)
+	}
+	if change != nil {
+		_ = s.releaseClaims(ctx, []Change{*change})
+	}
+	return rec, change, nil
+}

@@ -1,0 +1,130 @@
+// Package tasks is the wire contract between producers and workers: the task
+// kinds and their JSON payloads. A kind string never changes meaning;
+// payloads only grow, and old payloads stay decodable while retries can
+// still hold them.
+package tasks
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+)
+
+// Queue is the asynq queue every noderemover task goes to.
+const Queue = "removals"
+
+// Task kinds.
+const (
+	// TypeRemoveNodes asks a worker to carry one request to CCE.
+	TypeRemoveNodes = "node:remove"
+	// TypePollJob asks a worker to look at a CCE removal job once.
+	TypePollJob = "node:remove:poll"
+)
+
+// ErrBadPayload matches every payload that cannot be decoded. It wraps
+// asynq.SkipRetry, so a handler returning it archives the task with the
+// reason instead of retrying it.
+var ErrBadPayload = fmt.Errorf("bad payload: %w", asynq.SkipRetry)
+
+// RemoveNodes is the payload of TypeRemoveNodes. The request's record in
+// Redis is the source of truth; the payload says which one, and what it was
+// for, so the dashboard shows it. It carries no login material.
+type RemoveNodes struct {
+	RequestID string   `json:"request_id"`
+	ProjectID string   `json:"project_id"`
+	ClusterID string   `json:"cluster_id"`
+	Nodes     []string `json:"nodes"`
+}
+
+// PollJob is the payload of TypePollJob: look at job JobID of batch BatchID
+// for the Poll-th time.
+type PollJob struct {
+	BatchID    string    `json:"batch_id"`
+	ProjectID  string    `json:"project_id"`
+	ClusterID  string    `json:"cluster_id"`
+	JobID      string    `json:"job_id"`
+	RequestIDs []string  `json:"request_ids"`
+	Poll       int       `json:"poll"`
+	AcceptedAt time.Time `json:"accepted_at"`
+}
+
+// NewRemoveNodes builds the task for one request. Its asynq task id is the
+// request id: a second guard against enqueueing a request twice.
+func NewRemoveNodes(p RemoveNodes, opts ...asynq.Option) (*asynq.Task, error) {
+	raw, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", TypeRemoveNodes, err)
+	}
+	opts = append([]asynq.Option{asynq.Queue(Queue), asynq.TaskID(RemoveNodesTaskID(p.RequestID))}, opts...)
+	return asynq.NewTask(TypeRemoveNodes, raw, opts...), nil
+}
+
+// RemoveNodesTaskID is the asynq task id of a request's task.
+func RemoveNodesTaskID(requestID string) string { return "remove:" + requestID }
+
+// NewPollJob builds the task of one poll. Its task id names batch, job and
+// poll number, so scheduling the same poll twice makes one task.
+func NewPollJob(p PollJob, opts ...asynq.Option) (*asynq.Task, error) {
+	raw, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", TypePollJob, err)
+	}
+	opts = append([]asynq.Option{asynq.Queue(Queue), asynq.TaskID(PollTaskID(p.BatchID, p.Poll))}, opts...)
+	return asynq.NewTask(TypePollJob, raw, opts...), nil
+}
+
+// PollTaskID is the asynq task id of a batch's n-th poll.
+func PollTaskID(batchID string, n int) string { return fmt.Sprintf("poll:%s:%d", batchID, n) }
+
+// DecodeRemoveNodes decodes and checks a TypeRemoveNodes payload.
+func DecodeRemoveNodes(raw []byte) (RemoveNodes, error) {
+	var p RemoveNodes
+	if err := decode(raw, &p); err != nil {
+		return p, fmt.Errorf("%s: %w: %v", TypeRemoveNodes, ErrBadPayload, err)
+	}
+	if p.RequestID == "" {
+		return p, fmt.Errorf("%s: %w: request_id missing", TypeRemoveNodes, ErrBadPayload)
+	}
+	return p, nil
+}
+
+// DecodePollJob decodes and checks a TypePollJob payload.
+func DecodePollJob(raw []byte) (PollJob, error) {
+	var p PollJob
+	if err := decode(raw, &p); err != nil {
+		return p, fmt.Errorf("%s: %w: %v", TypePollJob, ErrBadPayload, err)
+	}
+	var missing []string
+	for _, f := range [][2]string{{"batch_id", p.BatchID}, {"project_id", p.ProjectID}, {"job_id", p.JobID}} {
+		if f[1] == "" {
+			missing = append(missing, f[0])
+		}
+	}
+	if len(missing) > 0 {
+		return p, fmt.Errorf("%s: %w: %v missing", TypePollJob, ErrBadPayload, missing)
+	}
+	if p.Poll < 0 {
+		return p, fmt.Errorf("%s: %w: poll %d is negative", TypePollJob, ErrBadPayload, p.Poll)
+	}
+	return p, nil
+}
+
+// decode reads one JSON object; unknown fields are allowed (a newer producer
+// may add some), trailing data is not.
+func decode(raw []byte, v any) error {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return errors.New("empty payload")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("data after the JSON object")
+	}
+	return nil
+}
