@@ -1,0 +1,137 @@
+// Package enqueuer is what producers import to ask for node removals and to
+// read how they went: Enqueue validates a request, hashes its password, stores
+// its record and queues its task; Status reads the record back.
+package enqueuer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/noderemover/noderemover/removal"
+	"github.com/noderemover/noderemover/tasks"
+)
+
+// Errors callers branch on. Validation errors are *removal.InvalidError
+// (errors.Is(err, ErrInvalid)); a node held by another unfinished request is a
+// *removal.NodeBusyError (errors.Is(err, ErrNodeBusy)).
+var (
+	ErrInvalid  = removal.ErrInvalid
+	ErrNodeBusy = removal.ErrNodeBusy
+	ErrConflict = removal.ErrConflict
+	ErrNotFound = removal.ErrNotFound
+)
+
+// taskMaxRetry is asynq's bound on runs of one task. The worker bounds
+// RemoveNode calls itself (SUBMIT_MAX_ATTEMPTS) and waits for busy clusters
+// and rate limits without using up runs; this only stops a task that keeps
+// crashing its worker.
+const taskMaxRetry = 25
+
+// taskTimeout bounds one run of a handler; each run does one bounded step.
+const taskTimeout = 5 * time.Minute
+
+// Client enqueues removal requests and reads their status.
+type Client struct {
+	store *removal.Store
+	queue *asynq.Client
+}
+
+// Options configure a Client.
+type Options struct {
+	RecordTTL time.Duration    // RECORD_TTL; default 7 days
+	Now       func() time.Time // default time.Now
+}
+
+// New returns a client on rdb. Close it when done; rdb stays open.
+func New(rdb redis.UniversalClient, o Options) *Client {
+	return &Client{
+		store: removal.NewStore(rdb, removal.StoreOptions{TTL: o.RecordTTL, Now: o.Now}),
+		queue: asynq.NewClientFromRedisClient(rdb),
+	}
+}
+
+// Close releases the client's queue connection.
+func (c *Client) Close() error { return c.queue.Close() }
+
+// Enqueue validates r and queues it. Enqueueing a request id again is
+// harmless: the same request is one removal and its status comes back.
+// Nothing is stored when r is invalid.
+func (c *Client) Enqueue(ctx context.Context, r Request) (removal.Status, error) {
+	req, err := r.Prepare()
+	if err != nil {
+		return removal.Status{}, err
+	}
+	return c.enqueue(ctx, req)
+}
+
+// EnqueueAll validates every request first and enqueues none when any is
+// invalid (the error names its index). Then it enqueues them in order and
+// stops at the first that fails; the statuses of those before it come back.
+func (c *Client) EnqueueAll(ctx context.Context, rs []Request) ([]removal.Status, error) {
+	reqs := make([]removal.Request, len(rs))
+	for i, r := range rs {
+		req, err := r.Prepare()
+		if err != nil {
+			return nil, fmt.Errorf("request %d: %w", i+1, err)
+		}
+		reqs[i] = req
+	}
+	out := make([]removal.Status, 0, len(reqs))
+	for i, req := range reqs {
+		st, err := c.enqueue(ctx, req)
+		if err != nil {
+			return out, fmt.Errorf("request %d: %w", i+1, err)
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+func (c *Client) enqueue(ctx context.Context, req removal.Request) (removal.Status, error) {
+	rec, created, err := c.store.Create(ctx, req)
+	if err != nil {
+		return removal.Status{}, err
+	}
+	if !created && rec.State != removal.StateQueued {
+		return rec.Status(), nil
+	}
+	task, err := tasks.NewRemoveNodes(tasks.RemoveNodes{
+		RequestID: req.ID, ProjectID: req.ProjectID, ClusterID: req.ClusterID, Nodes: req.Nodes,
+	}, asynq.MaxRetry(taskMaxRetry), asynq.Timeout(taskTimeout))
+	if err != nil {
+		return removal.Status{}, err
+	}
+	_, err = c.queue.EnqueueContext(ctx, task)
+	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		if created {
+			// Undo the record so a retry starts clean; if this fails too,
+			// enqueueing the same request id again finishes the job.
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			_ = c.store.Discard(dctx, req.ID)
+		}
+		return removal.Status{}, fmt.Errorf("enqueue request %s: %w", req.ID, err)
+	}
+	return rec.Status(), nil
+}
+
+// Status returns the status of request id, or an error matching ErrNotFound.
+func (c *Client) Status(ctx context.Context, id string) (removal.Status, error) {
+	if err := removal.ValidRequestID(id); err != nil {
+		return removal.Status{}, err
+	}
+	rec, err := c.store.Get(ctx, id)
+	if err != nil {
+		return removal.Status{}, err
+	}
+	return rec.Status(), nil
+}
+
+// newRequestID names a request the producer did not name.
+func newRequestID() string { return uuid.NewString() }

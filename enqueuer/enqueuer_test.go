@@ -1,0 +1,176 @@
+package enqueuer_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/noderemover/noderemover/enqueuer"
+	"github.com/noderemover/noderemover/internal/redistest"
+	"github.com/noderemover/noderemover/removal"
+	"github.com/noderemover/noderemover/tasks"
+)
+
+func uid(i int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", i) }
+
+func newClient(t *testing.T) (*enqueuer.Client, *redis.Client) {
+	t.Helper()
+	rdb := redistest.Start(t, redistest.Options{}).Client(t)
+	c := enqueuer.New(rdb, enqueuer.Options{})
+	t.Cleanup(func() { _ = c.Close() })
+	return c, rdb
+}
+
+func pending(t *testing.T, rdb *redis.Client) []*asynq.TaskInfo {
+	t.Helper()
+	i := asynq.NewInspectorFromRedisClient(rdb)
+	defer i.Close()
+	tasks, err := i.ListPendingTasks(tasks.Queue)
+	if err != nil && !strings.Contains(err.Error(), "does not exist") {
+		t.Fatal(err)
+	}
+	return tasks
+}
+
+func TestEnqueueThenStatus(t *testing.T) {
+	c, rdb := newClient(t)
+	ctx := context.Background()
+	st, err := c.Enqueue(ctx, enqueuer.Request{ProjectID: "p", ClusterID: "c", Nodes: []string{strings.ToUpper(uid(1))}, SSHKey: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.RequestID == "" || st.State != removal.StateQueued || st.Nodes[0].UID != uid(1) || st.Nodes[0].State != removal.NodePending {
+		t.Fatalf("status %+v", st)
+	}
+	got, err := c.Status(ctx, st.RequestID)
+	if err != nil || got.RequestID != st.RequestID {
+		t.Fatalf("status %+v %v", got, err)
+	}
+	tasks := pending(t, rdb)
+	if len(tasks) != 1 || tasks[0].Type != "node:remove" || !strings.Contains(string(tasks[0].Payload), st.RequestID) {
+		t.Fatalf("queued tasks %+v", tasks)
+	}
+	if _, err := c.Status(ctx, "never-enqueued"); !errors.Is(err, enqueuer.ErrNotFound) {
+		t.Fatalf("unknown id: %v", err)
+	}
+}
+
+func TestSameRequestIDIsOneRemoval(t *testing.T) {
+	c, rdb := newClient(t)
+	ctx := context.Background()
+	r := enqueuer.Request{ID: "once", ProjectID: "p", ClusterID: "c", Nodes: []string{uid(1)}, Password: "Pa55!", Username: "admin"}
+	for range 3 {
+		if _, err := c.Enqueue(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(pending(t, rdb)); n != 1 {
+		t.Fatalf("%d tasks for one request", n)
+	}
+	r.Nodes = []string{uid(2)}
+	if _, err := c.Enqueue(ctx, r); !errors.Is(err, enqueuer.ErrConflict) {
+		t.Fatalf("same id, other nodes: %v", err)
+	}
+}
+
+func TestNodeBusyNamesTheRequest(t *testing.T) {
+	c, _ := newClient(t)
+	ctx := context.Background()
+	if _, err := c.Enqueue(ctx, enqueuer.Request{ID: "holder", ProjectID: "p", ClusterID: "c", Nodes: []string{uid(1), uid(2)}, SSHKey: "k"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.Enqueue(ctx, enqueuer.Request{ProjectID: "p", ClusterID: "c", Nodes: []string{uid(2)}, SSHKey: "k"})
+	if !errors.Is(err, enqueuer.ErrNodeBusy) || !strings.Contains(err.Error(), "holder") {
+		t.Fatalf("error %v, want node busy naming holder", err)
+	}
+}
+
+func TestInvalidRequestTouchesNothing(t *testing.T) {
+	c, rdb := newClient(t)
+	cases := map[string]enqueuer.Request{
+		"NoProject":   {ClusterID: "c", Nodes: []string{uid(1)}, SSHKey: "k"},
+		"NoNodes":     {ProjectID: "p", ClusterID: "c", SSHKey: "k"},
+		"BadUID":      {ProjectID: "p", ClusterID: "c", Nodes: []string{"i-abc"}, SSHKey: "k"},
+		"Duplicate":   {ProjectID: "p", ClusterID: "c", Nodes: []string{uid(1), uid(1)}, SSHKey: "k"},
+		"BothLogins":  {ProjectID: "p", ClusterID: "c", Nodes: []string{uid(1)}, SSHKey: "k", Password: "x"},
+		"NoLogin":     {ProjectID: "p", ClusterID: "c", Nodes: []string{uid(1)}},
+		"UserWithKey": {ProjectID: "p", ClusterID: "c", Nodes: []string{uid(1)}, SSHKey: "k", Username: "root"},
+		"BadID":       {ID: "has space", ProjectID: "p", ClusterID: "c", Nodes: []string{uid(1)}, SSHKey: "k"},
+	}
+	for name, r := range cases {
+		t.Run(name, func(t *testing.T) {
+			if _, err := c.Enqueue(context.Background(), r); !errors.Is(err, enqueuer.ErrInvalid) {
+				t.Fatalf("error %v, want ErrInvalid", err)
+			}
+		})
+	}
+	if n, _ := rdb.DBSize(context.Background()).Result(); n != 0 {
+		t.Fatalf("%d keys written by invalid requests", n)
+	}
+}
+
+func TestEnqueueAllIsAllOrNothingOnValidation(t *testing.T) {
+	c, rdb := newClient(t)
+	rs := []enqueuer.Request{
+		{ProjectID: "p", ClusterID: "c", Nodes: []string{uid(1)}, SSHKey: "k"},
+		{ProjectID: "p", ClusterID: "c", Nodes: nil, SSHKey: "k"},
+	}
+	if _, err := c.EnqueueAll(context.Background(), rs); !errors.Is(err, enqueuer.ErrInvalid) || !strings.HasPrefix(err.Error(), "request 2:") {
+		t.Fatalf("error %v", err)
+	}
+	if n, _ := rdb.DBSize(context.Background()).Result(); n != 0 {
+		t.Fatalf("%d keys written", n)
+	}
+	rs[1].Nodes = []string{uid(2)}
+	sts, err := c.EnqueueAll(context.Background(), rs)
+	if err != nil || len(sts) != 2 {
+		t.Fatalf("%+v %v", sts, err)
+	}
+}
+
+func TestPasswordNeverStoredInPlaintext(t *testing.T) {
+	c, rdb := newClient(t)
+	ctx := context.Background()
+	const password = "Plain-Text-Pa55"
+	if _, err := c.Enqueue(ctx, enqueuer.Request{ID: "pw", ProjectID: "p", ClusterID: "c", Nodes: []string{uid(1)}, Password: password}); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := rdb.Keys(ctx, "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		dump, err := rdb.Dump(ctx, k).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(dump, password) {
+			t.Errorf("key %s holds the plaintext password", k)
+		}
+	}
+	st, _ := c.Status(ctx, "pw")
+	if strings.Contains(fmt.Sprintf("%+v", st), "$6$") {
+		t.Error("status shows the hash")
+	}
+	r := enqueuer.Request{Password: password}
+	for _, s := range []string{r.String(), fmt.Sprintf("%v", r), fmt.Sprintf("%+v", r), fmt.Sprintf("%#v", r)} {
+		if strings.Contains(s, password) {
+			t.Errorf("a printed Request shows the password: %s", s)
+		}
+	}
+}
+
+func TestPrepareHashesWithDefaultUser(t *testing.T) {
+	req, err := enqueuer.Request{ProjectID: "p", ClusterID: "c", Nodes: []string{uid(1)}, Password: "Pa55"}.Prepare()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req.Login.Username != "root" || !removal.VerifyPassword(req.Login.PasswordHash, "Pa55") {
+		t.Fatalf("login %+v", req.Login)
+	}
+}

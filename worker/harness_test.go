@@ -1,0 +1,154 @@
+package worker_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/noderemover/noderemover/cce"
+	"github.com/noderemover/noderemover/cce/ccetest"
+	"github.com/noderemover/noderemover/enqueuer"
+	"github.com/noderemover/noderemover/internal/redistest"
+	"github.com/noderemover/noderemover/removal"
+	"github.com/noderemover/noderemover/worker"
+)
+
+const (
+	project = "0123456789abcdef0123456789abcdef"
+	token   = "test-token-do-not-log"
+)
+
+// harness is one private Redis, one fake CCE, one worker and an enqueuer.
+type harness struct {
+	tb    testing.TB
+	rdb   *redis.Client
+	fake  *ccetest.Server
+	enq   *enqueuer.Client
+	w     *worker.Server
+	logs  *syncBuffer
+	cfg   worker.Config
+	redis *redistest.Server
+}
+
+type harnessOption func(*worker.Config, *ccetest.Options)
+
+// newHarness starts everything with timings fit for tests; the worker is
+// started unless a test wants to start it itself.
+func newHarness(tb testing.TB, opts ...harnessOption) *harness {
+	tb.Helper()
+	h := &harness{tb: tb, logs: &syncBuffer{}}
+	h.redis = redistest.Start(tb, redistest.Options{})
+	h.rdb = h.redis.Client(tb)
+	fo := ccetest.Options{JobDuration: 300 * time.Millisecond, Token: token}
+	h.cfg = worker.Config{
+		Concurrency:     8,
+		RetryBackoffMin: 100 * time.Millisecond, RetryBackoffMax: 500 * time.Millisecond,
+		PollIntervalMin: 200 * time.Millisecond, PollIntervalMax: 500 * time.Millisecond,
+		PollFirstDelay: 200 * time.Millisecond, PollTimeout: time.Minute,
+		CCETimeout: 2 * time.Second, ShutdownTimeout: 5 * time.Second,
+		Logger: zerolog.New(h.logs).With().Timestamp().Logger(),
+	}
+	for _, o := range opts {
+		o(&h.cfg, &fo)
+	}
+	h.fake = ccetest.NewServer(fo)
+	tb.Cleanup(h.fake.Close)
+	api, err := cce.New(cce.Config{Endpoint: h.fake.URL, Auth: cce.TokenAuth{Token: token}, Timeout: h.cfg.CCETimeout})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	h.enq = enqueuer.New(h.rdb, enqueuer.Options{})
+	tb.Cleanup(func() { _ = h.enq.Close() })
+	h.w = worker.New(h.rdb, api, h.cfg)
+	return h
+}
+
+func (h *harness) start() {
+	h.tb.Helper()
+	if err := h.w.Start(); err != nil {
+		h.tb.Fatal(err)
+	}
+	h.tb.Cleanup(h.w.Shutdown)
+}
+
+// enqueue adds nodes to the fake and enqueues a request for them.
+func (h *harness) enqueue(r enqueuer.Request) removal.Status {
+	h.tb.Helper()
+	if r.ProjectID == "" {
+		r.ProjectID = project
+	}
+	if r.SSHKey == "" && r.Password == "" {
+		r.SSHKey = "test-keypair"
+	}
+	h.fake.AddNodes(r.ProjectID, r.ClusterID, r.Nodes...)
+	st, err := h.enq.Enqueue(context.Background(), r)
+	if err != nil {
+		h.tb.Fatalf("enqueue %s: %v", r.ID, err)
+	}
+	return st
+}
+
+// waitFinal waits until request id is final and returns its status.
+func (h *harness) waitFinal(id string, limit time.Duration) removal.Status {
+	h.tb.Helper()
+	var st removal.Status
+	waitFor(h.tb, limit, "request "+id+" final", func() bool {
+		var err error
+		st, err = h.enq.Status(context.Background(), id)
+		return err == nil && st.State.Final()
+	})
+	return st
+}
+
+// waitFor polls cond until it holds or limit passes.
+func waitFor(tb testing.TB, limit time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out after %v waiting for %s", limit, what)
+		}
+		time.Sleep(20 * time.Millisecond) // polling a condition, not waiting for time to pass
+	}
+}
+
+// inspector reads the queue.
+func (h *harness) inspector() *asynq.Inspector {
+	i := asynq.NewInspectorFromRedisClient(h.rdb)
+	h.tb.Cleanup(func() { _ = i.Close() })
+	return i
+}
+
+// uids returns n node uids, distinct for each prefix.
+func uids(prefix, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%08x-0000-4000-8000-%012x", prefix, i)
+	}
+	return out
+}
+
+// syncBuffer is a log sink safe for concurrent writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

@@ -1,0 +1,82 @@
+package worker
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/hibiken/asynq"
+)
+
+// A handler ends in one of four ways: done (nil), retry later after a backoff
+// (a plain error, counted as a failed attempt), wait (a *waitError: try again
+// after a while, not a failure, no attempt used), or give up (an error
+// wrapping asynq.SkipRetry: the task is archived with the reason).
+
+// waitError asks asynq to run the task again after a while without counting
+// a failure: a throttled answer, a busy cluster, a call still in flight.
+type waitError struct {
+	after   time.Duration
+	backoff bool // wait at least the exponential backoff, too
+	reason  string
+}
+
+func (e *waitError) Error() string {
+	if e.after > 0 {
+		return fmt.Sprintf("waiting at least %v: %s", e.after, e.reason)
+	}
+	return "waiting: " + e.reason
+}
+
+// wait returns a waitError of exactly d.
+func wait(d time.Duration, format string, args ...any) error {
+	return &waitError{after: d, reason: fmt.Sprintf(format, args...)}
+}
+
+// waitBackoff returns a waitError of at least d and at least the backoff.
+func waitBackoff(d time.Duration, format string, args ...any) error {
+	return &waitError{after: d, backoff: true, reason: fmt.Sprintf(format, args...)}
+}
+
+// giveUp archives the task: nothing more can come of running it again.
+func giveUp(format string, args ...any) error {
+	return fmt.Errorf(format+": %w", append(args, asynq.SkipRetry)...)
+}
+
+// isFailure tells asynq which errors use up an attempt.
+func isFailure(err error) bool {
+	var w *waitError
+	return err != nil && !errors.As(err, &w)
+}
+
+// Backoff is exponential backoff with full jitter: the n-th retry (from 0)
+// waits a random time between Min and min(Max, Min·2ⁿ).
+type Backoff struct {
+	Min, Max time.Duration
+}
+
+// Delay returns the wait before retry n.
+func (b Backoff) Delay(n int) time.Duration {
+	ceiling := b.Max
+	if n < 62 && b.Min<<n > 0 && b.Min<<n < b.Max {
+		ceiling = b.Min << n
+	}
+	if ceiling <= b.Min {
+		return b.Min
+	}
+	return b.Min + rand.N(ceiling-b.Min+1)
+}
+
+// retryDelay is asynq's RetryDelayFunc: a waitError's own delay (raised to
+// the backoff when asked), the backoff otherwise.
+func (b Backoff) retryDelay(n int, err error, _ *asynq.Task) time.Duration {
+	var w *waitError
+	if errors.As(err, &w) {
+		if w.backoff {
+			return max(w.after, b.Delay(n))
+		}
+		return w.after
+	}
+	return b.Delay(n)
+}

@@ -1,0 +1,122 @@
+package worker
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/noderemover/noderemover/cce"
+	"github.com/noderemover/noderemover/removal"
+)
+
+func TestBackoffStaysWithinFullJitterBounds(t *testing.T) {
+	b := Backoff{Min: 100 * time.Millisecond, Max: 2 * time.Second}
+	for n := range 12 {
+		ceiling := min(b.Max, b.Min<<n)
+		seen := map[time.Duration]bool{}
+		for range 200 {
+			d := b.Delay(n)
+			if d < b.Min || d > ceiling {
+				t.Fatalf("retry %d: delay %v outside [%v, %v]", n, d, b.Min, ceiling)
+			}
+			seen[d] = true
+		}
+		if n > 0 && len(seen) < 10 {
+			t.Errorf("retry %d: only %d distinct delays in 200; not jittered", n, len(seen))
+		}
+	}
+	if d := (Backoff{Min: time.Second, Max: time.Second}).Delay(5); d != time.Second {
+		t.Errorf("min == max: delay %v", d)
+	}
+	if d := b.Delay(1000); d > b.Max {
+		t.Errorf("huge n overflows: %v", d)
+	}
+}
+
+func TestRetryDelay(t *testing.T) {
+	b := Backoff{Min: 100 * time.Millisecond, Max: 200 * time.Millisecond}
+	cases := []struct {
+		name   string
+		err    error
+		lo, hi time.Duration
+	}{
+		{"PlainErrorBacksOff", errors.New("boom"), b.Min, b.Max},
+		{"WaitIsExact", wait(3*time.Second, "busy"), 3 * time.Second, 3 * time.Second},
+		{"WrappedWait", fmt.Errorf("x: %w", wait(time.Second, "busy")), time.Second, time.Second},
+		{"RetryAfterAboveBackoff", waitBackoff(5*time.Second, "throttled"), 5 * time.Second, 5 * time.Second},
+		{"NoRetryAfterUsesBackoff", waitBackoff(0, "throttled"), b.Min, b.Max},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := b.retryDelay(3, tc.err, nil)
+			if d < tc.lo || d > tc.hi {
+				t.Errorf("delay %v, want within [%v, %v]", d, tc.lo, tc.hi)
+			}
+		})
+	}
+}
+
+func TestIsFailure(t *testing.T) {
+	if isFailure(nil) || isFailure(wait(time.Second, "x")) || isFailure(fmt.Errorf("a: %w", waitBackoff(0, "y"))) {
+		t.Error("a wait counted as a failure")
+	}
+	if !isFailure(errors.New("x")) || !isFailure(giveUp("bad")) {
+		t.Error("a failure not counted")
+	}
+	if !errors.Is(giveUp("bad %d", 1), asynq.SkipRetry) {
+		t.Error("giveUp does not skip retries")
+	}
+}
+
+func TestPollDelayGrowsToTheMaximum(t *testing.T) {
+	w := &Server{cfg: Config{PollIntervalMin: 10 * time.Second, PollIntervalMax: 20 * time.Second, PollFirstDelay: 90 * time.Second}}
+	want := []time.Duration{90 * time.Second, 10 * time.Second, 15 * time.Second, 20 * time.Second, 20 * time.Second}
+	for n, d := range want {
+		if got := w.pollDelay(n); got != d {
+			t.Errorf("poll %d: %v, want %v", n, got, d)
+		}
+	}
+	if got := w.pollDelay(10000); got != 20*time.Second {
+		t.Errorf("poll 10000: %v", got)
+	}
+}
+
+func TestNodeOutcomes(t *testing.T) {
+	sub := func(uid string, phase cce.JobPhase, reason string) cce.Job {
+		var j cce.Job
+		j.Spec.ResourceID, j.Status.Phase, j.Status.Reason = uid, phase, reason
+		return j
+	}
+	var job cce.Job
+	job.Status.Phase = cce.JobFailed
+	job.Status.Reason = "some nodes failed"
+	nested := sub("", cce.JobSuccess, "")
+	nested.Spec.SubJobs = []cce.Job{sub("n2", cce.JobFailed, "disk busy")}
+	job.Spec.SubJobs = []cce.Job{sub("n1", cce.JobSuccess, ""), nested}
+
+	got := NodeOutcomes(&job, "job-1", []string{"n1", "n2", "n3"})
+	want := map[string]removal.Node{
+		"n1": {State: removal.NodeRemoved},
+		"n2": {State: removal.NodeFailed, Reason: "disk busy"},
+		"n3": {State: removal.NodeFailed, Reason: "some nodes failed"}, // no sub-job: the job's phase
+	}
+	for uid, w := range want {
+		if got[uid] != w {
+			t.Errorf("%s: %+v, want %+v", uid, got[uid], w)
+		}
+	}
+
+	var ok cce.Job
+	ok.Status.Phase = cce.JobSuccess
+	if o := NodeOutcomes(&ok, "job-2", []string{"n1"})["n1"]; o.State != removal.NodeRemoved {
+		t.Errorf("no sub-jobs, job succeeded: %+v", o)
+	}
+	var bad cce.Job
+	bad.Status.Phase = cce.JobFailed
+	if o := NodeOutcomes(&bad, "job-3", []string{"n1"})["n1"]; o.State != removal.NodeFailed || o.Reason != "CCE job job-3 ended Failed" {
+		t.Errorf("no sub-jobs, job failed without reason: %+v", o)
+	}
+}

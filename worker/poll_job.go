@@ -1,0 +1,142 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/noderemover/noderemover/cce"
+	"github.com/noderemover/noderemover/removal"
+	"github.com/noderemover/noderemover/tasks"
+)
+
+// pollMaxRetry bounds runs of one poll task that keep failing (Redis down);
+// a poll that cannot reach CCE schedules the next one instead of failing.
+const pollMaxRetry = 100
+
+// handlePollJob looks at a batch's CCE job once: when it is final it records
+// each node's outcome, otherwise it schedules the next poll.
+func (w *Server) handlePollJob(ctx context.Context, t *asynq.Task) error {
+	p, err := tasks.DecodePollJob(t.Payload())
+	if err != nil {
+		w.log.Error().Err(err).Str("task", t.Type()).Msg("archiving task with an undecodable payload")
+		return err
+	}
+	b, err := w.store.GetBatch(ctx, p.BatchID)
+	if errors.Is(err, removal.ErrNotFound) {
+		return nil // expired with its requests: nothing left to follow
+	}
+	if err != nil {
+		return err
+	}
+	if b.State != removal.BatchAccepted || b.JobID != p.JobID {
+		return nil // settled, or a stale copy of an older poll
+	}
+	if p.Poll != b.Polls {
+		return w.ensurePoll(ctx, b) // a copy of an older poll: make sure the current one exists
+	}
+	log := w.log.With().Str("batch_id", b.ID).Str("cluster_id", b.ClusterID).Str("job_id", b.JobID).Int("poll", p.Poll).Logger()
+
+	if b.AcceptedAt != nil && w.now().Sub(*b.AcceptedAt) > w.cfg.PollTimeout {
+		return w.settle(ctx, b, nil, fmt.Sprintf("CCE job %s did not finish within POLL_TIMEOUT (%v); its outcome is unknown", b.JobID, w.cfg.PollTimeout))
+	}
+	job, err := w.cce.ShowJob(ctx, b.ProjectID, b.JobID)
+	switch {
+	case err != nil && cce.IsNotFound(err):
+		return w.settle(ctx, b, nil, fmt.Sprintf("CCE no longer knows job %s: %s", b.JobID, failureReason(err)))
+	case err != nil:
+		// Transient or not, the next poll may see it: POLL_TIMEOUT bounds it.
+		log.Warn().Err(err).Msg("poll failed; will poll again")
+		return w.nextPoll(ctx, b)
+	case !job.Status.Phase.Final():
+		log.Debug().Str("phase", string(job.Status.Phase)).Msg("job still running")
+		return w.nextPoll(ctx, b)
+	}
+	return w.settle(ctx, b, job, "")
+}
+
+// settle records the outcome of a batch's job: per node from the job's
+// sub-jobs when there are any, else from its phase; or, with a reason and
+// no job, fails every open node.
+func (w *Server) settle(ctx context.Context, b *removal.Batch, job *cce.Job, reason string) error {
+	jobID := b.JobID
+	nb, changes, err := w.store.UpdateBatch(ctx, b.ID, func(b *removal.Batch, recs map[string]*removal.Record) error {
+		if b.State != removal.BatchAccepted || b.JobID != jobID {
+			return errStale
+		}
+		if job == nil {
+			b.FailAll(recs, reason, w.now())
+			return nil
+		}
+		b.Resolve(recs, NodeOutcomes(job, jobID, b.Nodes()), w.now())
+		return nil
+	})
+	if errors.Is(err, errStale) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	w.logChanges(nb, changes, "CCE job ended")
+	return nil
+}
+
+// nextPoll counts this poll and schedules the next one.
+func (w *Server) nextPoll(ctx context.Context, b *removal.Batch) error {
+	polls := b.Polls
+	nb, _, err := w.store.UpdateBatch(ctx, b.ID, func(b *removal.Batch, _ map[string]*removal.Record) error {
+		if b.State != removal.BatchAccepted || b.Polls != polls {
+			return errStale
+		}
+		b.Polls++
+		return nil
+	})
+	if errors.Is(err, errStale) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return w.ensurePoll(ctx, nb)
+}
+
+// ensurePoll makes sure the batch's current poll (number b.Polls) is
+// scheduled; scheduling it twice makes one task.
+func (w *Server) ensurePoll(ctx context.Context, b *removal.Batch) error {
+	delay := w.pollDelay(b.Polls)
+	if b.Polls == 0 && b.AcceptedAt != nil {
+		delay -= w.now().Sub(*b.AcceptedAt)
+	}
+	t, err := tasks.NewPollJob(tasks.PollJob{
+		BatchID: b.ID, ProjectID: b.ProjectID, ClusterID: b.ClusterID, JobID: b.JobID,
+		RequestIDs: b.RequestIDs(), Poll: b.Polls, AcceptedAt: derefTime(b.AcceptedAt),
+	}, asynq.ProcessIn(max(delay, 0)), asynq.MaxRetry(pollMaxRetry), asynq.Timeout(2*w.cfg.CCETimeout))
+	if err != nil {
+		return err
+	}
+	if _, err := w.queue.EnqueueContext(ctx, t); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return fmt.Errorf("schedule poll %d of job %s: %w", b.Polls, b.JobID, err)
+	}
+	return nil
+}
+
+// pollDelay is the wait before poll n: the first delay, then intervals
+// growing by half each time from the minimum to the maximum.
+func (w *Server) pollDelay(n int) time.Duration {
+	if n == 0 {
+		return w.cfg.PollFirstDelay
+	}
+	d := float64(w.cfg.PollIntervalMin) * math.Pow(1.5, float64(n-1))
+	return min(time.Duration(min(d, math.MaxInt64/2)), w.cfg.PollIntervalMax)
+}
+
+func derefTime(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return *t
+}

@@ -1,0 +1,82 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/noderemover/noderemover/cce"
+	"github.com/noderemover/noderemover/removal"
+)
+
+// reconcile settles a batch whose last RemoveNode call may or may not have
+// reached CCE, by asking CCE about every node before anything is sent again:
+//
+//   - Deleting with a jobID: the call was accepted; adopt that job.
+//   - 404: the node has left the cluster; removed.
+//   - Error with a jobID: a removal ran and failed; failed, not sent again.
+//   - anything else (Active, ...): not sent.
+//
+// A batch with an adopted job is accepted (every open node polls that job);
+// one with no evidence of a call goes back to ready for its open nodes.
+func (w *Server) reconcile(ctx context.Context, b *removal.Batch) (*removal.Batch, error) {
+	outcomes := make(map[string]removal.Node)
+	jobs := make(map[string]int)
+	var jobID string
+	for _, uid := range b.Nodes() {
+		node, err := w.cce.ShowNode(ctx, b.ProjectID, b.ClusterID, uid)
+		switch {
+		case cce.IsNotFound(err):
+			outcomes[uid] = removal.Node{State: removal.NodeRemoved, Reason: "not in the cluster any more"}
+			continue
+		case err != nil:
+			if cce.Classify(err) == cce.ClassThrottled {
+				return nil, waitBackoff(retryAfter(err), "reconcile batch %s: %v", b.ID, err)
+			}
+			return nil, fmt.Errorf("reconcile batch %s: %w", b.ID, err)
+		}
+		phase, nodeJob := node.Status.Phase, node.Status.JobID
+		switch {
+		case phase == cce.NodeDeleting && nodeJob != "":
+			jobs[nodeJob]++
+			if jobs[nodeJob] > jobs[jobID] {
+				jobID = nodeJob
+			}
+		case phase == cce.NodeError && nodeJob != "":
+			jobs[nodeJob]++
+			if jobs[nodeJob] > jobs[jobID] {
+				jobID = nodeJob
+			}
+			outcomes[uid] = removal.Node{State: removal.NodeFailed, Reason: "removal job " + nodeJob + " failed; the node is in Error"}
+		}
+	}
+	attempt := b.Attempt
+	nb, changes, err := w.store.UpdateBatch(ctx, b.ID, func(b *removal.Batch, recs map[string]*removal.Record) error {
+		if b.State != removal.BatchSending || b.Attempt != attempt {
+			return errStale
+		}
+		now := w.now()
+		b.Resolve(recs, outcomes, now)
+		switch {
+		case b.State == removal.BatchDone:
+		case jobID != "":
+			b.Accept(recs, jobID, now)
+		default:
+			b.Unsend("reconciled: no node shows the earlier call")
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	what := "reconciled: nothing was sent"
+	switch {
+	case nb.State == removal.BatchDone:
+		what = "reconciled: every node has an outcome"
+	case jobID != "":
+		what = "reconciled: adopted job " + jobID
+	}
+	w.logChanges(nb, changes, what)
+	w.log.Info().Str("batch_id", nb.ID).Str("cluster_id", nb.ClusterID).Str("job_id", jobID).
+		Int("attempt", attempt).Int("nodes_resolved", len(outcomes)).Msg(what)
+	return nb, nil
+}

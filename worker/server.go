@@ -1,0 +1,164 @@
+// Package worker runs the asynq server that carries removal requests to CCE:
+// the handlers, the retry policy, the reconciliation of calls whose outcome
+// is unknown, and the polling schedule of CCE jobs.
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/noderemover/noderemover/cce"
+	"github.com/noderemover/noderemover/removal"
+	"github.com/noderemover/noderemover/tasks"
+)
+
+// CCE is what the worker needs of CCE; *cce.Client has it.
+type CCE interface {
+	RemoveNodes(ctx context.Context, projectID, clusterID string, login cce.Login, nodeUIDs []string) (string, error)
+	ShowJob(ctx context.Context, projectID, jobID string) (*cce.Job, error)
+	ShowNode(ctx context.Context, projectID, clusterID, nodeUID string) (*cce.Node, error)
+}
+
+// Config tunes a worker. Zero values take the defaults in brackets.
+type Config struct {
+	Concurrency       int           // tasks at once [10]
+	RetryBackoffMin   time.Duration // [2s]
+	RetryBackoffMax   time.Duration // [2m]
+	SubmitMaxAttempts int           // failed RemoveNode calls per batch before it fails [8]
+	PollIntervalMin   time.Duration // [10s]
+	PollIntervalMax   time.Duration // [20s]
+	PollFirstDelay    time.Duration // [3 × PollIntervalMin]
+	PollTimeout       time.Duration // [30m]
+	CCETimeout        time.Duration // limit of one CCE call [30s]
+	RecordTTL         time.Duration // [7 days]
+	ShutdownTimeout   time.Duration // [25s]
+	Logger            zerolog.Logger
+	Now               func() time.Time // [time.Now]
+}
+
+func (c *Config) defaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 10
+	}
+	if c.SubmitMaxAttempts <= 0 {
+		c.SubmitMaxAttempts = 8
+	}
+	def(&c.RetryBackoffMin, 2*time.Second)
+	def(&c.RetryBackoffMax, 2*time.Minute)
+	def(&c.PollIntervalMin, 10*time.Second)
+	def(&c.PollIntervalMax, 20*time.Second)
+	def(&c.PollFirstDelay, 3*c.PollIntervalMin)
+	def(&c.PollTimeout, 30*time.Minute)
+	def(&c.CCETimeout, 30*time.Second)
+	def(&c.ShutdownTimeout, 25*time.Second)
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Server is one worker process's asynq server and its handlers.
+type Server struct {
+	cfg     Config
+	log     zerolog.Logger
+	cce     CCE
+	store   *removal.Store
+	queue   *asynq.Client
+	srv     *asynq.Server
+	backoff Backoff
+}
+
+// New builds a worker on rdb (left open by Shutdown) that talks to api.
+func New(rdb redis.UniversalClient, api CCE, cfg Config) *Server {
+	cfg.defaults()
+	w := &Server{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		cce:     api,
+		store:   removal.NewStore(rdb, removal.StoreOptions{TTL: cfg.RecordTTL, Now: cfg.Now}),
+		queue:   asynq.NewClientFromRedisClient(rdb),
+		backoff: Backoff{Min: cfg.RetryBackoffMin, Max: cfg.RetryBackoffMax},
+	}
+	w.srv = asynq.NewServerFromRedisClient(rdb, asynq.Config{
+		Concurrency:    cfg.Concurrency,
+		Queues:         map[string]int{tasks.Queue: 1},
+		RetryDelayFunc: w.backoff.retryDelay,
+		IsFailure:      isFailure,
+		ErrorHandler:   asynq.ErrorHandlerFunc(w.logTaskError),
+		Logger:         newAsynqLogger(cfg.Logger),
+		LogLevel:       asynq.InfoLevel,
+		// Polls are scheduled tasks: look for due ones often enough that a
+		// finished job is noticed within about one minimum poll interval.
+		DelayedTaskCheckInterval: clamp(cfg.PollIntervalMin/2, 50*time.Millisecond, 5*time.Second),
+		TaskCheckInterval:        clamp(cfg.PollIntervalMin/2, 50*time.Millisecond, time.Second),
+		ShutdownTimeout:          cfg.ShutdownTimeout,
+	})
+	return w
+}
+
+// Handler routes task kinds to their handlers.
+func (w *Server) Handler() asynq.Handler {
+	mux := asynq.NewServeMux()
+	mux.HandleFunc(tasks.TypeRemoveNodes, w.handleRemoveNodes)
+	mux.HandleFunc(tasks.TypePollJob, w.handlePollJob)
+	return mux
+}
+
+// Start begins processing in the background.
+func (w *Server) Start() error {
+	if err := w.srv.Start(w.Handler()); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	return nil
+}
+
+// Shutdown stops taking tasks, waits up to ShutdownTimeout for running
+// handlers, and puts back the tasks of those it had to cut off.
+func (w *Server) Shutdown() {
+	w.srv.Shutdown()
+	_ = w.queue.Close()
+}
+
+// Run processes tasks until ctx ends, then shuts down gracefully.
+func (w *Server) Run(ctx context.Context) error {
+	if err := w.Start(); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	w.Shutdown()
+	return nil
+}
+
+// Ping reports whether the server's Redis answers.
+func (w *Server) Ping() error { return w.srv.Ping() }
+
+func (w *Server) now() time.Time { return w.cfg.Now().UTC() }
+
+// logTaskError logs what a handler returned: waits quietly, failures loudly.
+func (w *Server) logTaskError(ctx context.Context, t *asynq.Task, err error) {
+	retried, _ := asynq.GetRetryCount(ctx)
+	maxRetry, _ := asynq.GetMaxRetry(ctx)
+	ev := w.log.Warn()
+	var wait *waitError
+	switch {
+	case errors.As(err, &wait):
+		ev = w.log.Debug()
+	case errors.Is(err, asynq.SkipRetry) || retried >= maxRetry:
+		ev = w.log.Error()
+	}
+	ev.Str("task", t.Type()).Int("retried", retried).Int("max_retry", maxRetry).Err(err).Msg("task returned an error")
+}
+
+func clamp(d, lo, hi time.Duration) time.Duration {
+	return min(max(d, lo), hi)
+}
