@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/noderemover/noderemover/cce"
+	"github.com/noderemover/noderemover/cce/ccetest"
+	"github.com/noderemover/noderemover/config"
+	"github.com/noderemover/noderemover/enqueuer"
+	"github.com/noderemover/noderemover/removal"
+	"github.com/noderemover/noderemover/worker"
+)
+
+const demoProject = "0123456789abcdef0123456789abcdef"
+
+// demoRequests are the removals the demo asks for; the node ending in 0bad
+// fails its removal on purpose.
+var demoRequests = []enqueuer.Request{
+	{ID: "demo-scale-down-a", ProjectID: demoProject, ClusterID: "cluster-a", SSHKey: "ops-keypair",
+		Nodes: []string{"a0000000-0000-4000-8000-000000000001", "a0000000-0000-4000-8000-000000000002", "a0000000-0000-4000-8000-000000000003"}},
+	{ID: "demo-scale-down-b", ProjectID: demoProject, ClusterID: "cluster-b", Password: "Demo-Passw0rd!", Username: "root",
+		Nodes: []string{"b0000000-0000-4000-8000-000000000001", "b0000000-0000-4000-8000-000000000002"}},
+	{ID: "demo-broken-node", ProjectID: demoProject, ClusterID: "cluster-a", SSHKey: "ops-keypair",
+		Nodes: []string{"a0000000-0000-4000-8000-000000000bad"}},
+	{ID: "demo-one-more", ProjectID: demoProject, ClusterID: "cluster-b", SSHKey: "ops-keypair",
+		Nodes: []string{"b0000000-0000-4000-8000-000000000003"}},
+}
+
+func runDemo(ctx context.Context, args []string, std stdio, _ config.Getenv) int {
+	f := newFlags("demo", std)
+	jobDuration := f.Duration("job-duration", 2*time.Second, "how long the fake CCE's removal jobs run")
+	verbose := f.Bool("verbose", false, "show the worker's log")
+	timeout := f.Duration("timeout", 2*time.Minute, "give up when the removals take longer")
+	if code, ok := f.parse(args); !ok {
+		return code
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	out := std.out
+	step := func(format string, args ...any) { fmt.Fprintf(out, "==> "+format+"\n", args...) }
+
+	mr, err := miniredis.Run()
+	if err != nil {
+		return fail(std, exitFailure, "demo: in-process Redis: %v", err)
+	}
+	defer mr.Close()
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	defer rdb.Close()
+	step("in-process Redis (miniredis) on %s", mr.Addr())
+
+	const token = "demo-token"
+	fake := ccetest.NewServer(ccetest.Options{JobDuration: *jobDuration, Token: token})
+	defer fake.Close()
+	for _, r := range demoRequests {
+		fake.AddNodes(r.ProjectID, r.ClusterID, r.Nodes...)
+	}
+	fake.FailRemoval("a0000000-0000-4000-8000-000000000bad")
+	fake.Inject(ccetest.OpRemoveNodes, 1, ccetest.Fault{Status: 503})
+	step("fake CCE on %s: jobs take %v, one node's removal will fail, the first RemoveNode call gets a 503", fake.URL, *jobDuration)
+
+	api, err := cce.New(cce.Config{Endpoint: fake.URL, Auth: cce.TokenAuth{Token: token}, Timeout: 5 * time.Second})
+	if err != nil {
+		return fail(std, exitFailure, "demo: %v", err)
+	}
+	logw := io.Writer(std.err)
+	if !*verbose {
+		logw = io.Discard
+	}
+	w := worker.New(rdb, api, worker.Config{
+		Concurrency: 4, RetryBackoffMin: 500 * time.Millisecond, RetryBackoffMax: 2 * time.Second,
+		PollIntervalMin: 200 * time.Millisecond, PollIntervalMax: time.Second, PollFirstDelay: *jobDuration / 2,
+		CCETimeout: 5 * time.Second, ShutdownTimeout: 5 * time.Second,
+		Logger: zerolog.New(zerolog.ConsoleWriter{Out: logw, TimeFormat: "15:04:05.000"}).With().Timestamp().Logger(),
+	})
+	if err := w.Start(); err != nil {
+		return fail(std, exitFailure, "demo: %v", err)
+	}
+	defer w.Shutdown()
+	step("worker started (polls every 200ms to 1s)")
+
+	client := enqueuer.New(rdb, enqueuer.Options{})
+	defer client.Close()
+	for _, r := range demoRequests {
+		st, err := client.Enqueue(ctx, r)
+		if err != nil {
+			return fail(std, exitFailure, "demo: enqueue %s: %v", r.ID, err)
+		}
+		step("enqueued %s: %d node(s) of %s", st.RequestID, len(st.Nodes), st.ClusterID)
+	}
+	if _, err := client.Enqueue(ctx, demoRequests[0]); err == nil {
+		step("enqueued %s again: still one removal (idempotent)", demoRequests[0].ID)
+	}
+	dup := enqueuer.Request{ProjectID: demoProject, ClusterID: "cluster-a", SSHKey: "ops-keypair", Nodes: demoRequests[0].Nodes[:1]}
+	if _, err := client.Enqueue(ctx, dup); err != nil {
+		step("refused a new request for a node already being removed: %v", err)
+	}
+
+	final, err := watchProgress(ctx, client, out)
+	if err != nil {
+		return fail(std, exitFailure, "demo: %v", err)
+	}
+	fmt.Fprintln(out)
+	printNodeTable(out, final)
+	fmt.Fprintf(out, "\nCCE saw %d RemoveNode calls and %d ShowJob polls; no node was removed twice: %v\n",
+		fake.Calls(ccetest.OpRemoveNodes), fake.Calls(ccetest.OpShowJob), len(fake.DoubleRemovals()) == 0)
+	return exitOK
+}
+
+// watchProgress prints each request's state changes until all are final.
+func watchProgress(ctx context.Context, client *enqueuer.Client, out io.Writer) ([]removal.Status, error) {
+	seen := map[string]string{}
+	start := time.Now()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var all []removal.Status
+		done := true
+		for _, r := range demoRequests {
+			st, err := client.Status(ctx, r.ID)
+			if err != nil {
+				return nil, err
+			}
+			all = append(all, st)
+			line := string(st.State)
+			if st.JobID != "" {
+				line += " job " + st.JobID
+			}
+			if st.Attempts > 0 {
+				line += fmt.Sprintf(" (attempt %d)", st.Attempts)
+			}
+			if seen[st.RequestID] != line {
+				seen[st.RequestID] = line
+				fmt.Fprintf(out, "  %6.1fs  %-18s %s\n", time.Since(start).Seconds(), st.RequestID, line)
+			}
+			done = done && st.State.Final()
+		}
+		if done {
+			return all, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("requests not finished in time: %w", ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+func printNodeTable(out io.Writer, all []removal.Status) {
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "REQUEST\tSTATE\tCLUSTER\tNODE\tNODE STATE\tREASON")
+	for _, st := range all {
+		for _, n := range st.Nodes {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", st.RequestID, st.State, st.ClusterID, n.UID, n.State, strings.TrimSpace(n.Reason))
+		}
+	}
+	tw.Flush()
+}

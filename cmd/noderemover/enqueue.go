@@ -1,0 +1,194 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/noderemover/noderemover/config"
+	"github.com/noderemover/noderemover/enqueuer"
+	"github.com/noderemover/noderemover/internal/redisconn"
+)
+
+// maxLineBytes bounds one --from-file line (200 nodes take about 8 KiB).
+const maxLineBytes = 64 << 10
+
+func runEnqueue(ctx context.Context, args []string, io stdio, env config.Getenv) int {
+	f := newFlags("enqueue", io)
+	var r enqueuer.Request
+	var nodes stringList
+	f.StringVar(&r.ProjectID, "project-id", "", "CCE project id")
+	f.StringVar(&r.ClusterID, "cluster-id", "", "CCE cluster id")
+	f.Var(&nodes, "node", "node uid to remove (repeat for more)")
+	f.StringVar(&r.SSHKey, "ssh-key", "", "key pair the removed nodes are reinstalled with")
+	passwordStdin := f.Bool("password-stdin", false, "read the reinstalled nodes' password from the first line of stdin")
+	f.StringVar(&r.Username, "username", "", "user of that password (default root)")
+	f.StringVar(&r.ID, "request-id", "", "name for the request; enqueueing it again is one removal (default: a new uuid)")
+	fromFile := f.String("from-file", "", "JSON lines of requests to enqueue, or - for stdin")
+	f.env("redis-url", "REDIS_URL", "Redis URL")
+	if code, ok := f.parse(args); !ok {
+		return code
+	}
+	if f.NArg() > 0 {
+		return fail(io, exitUsage, "enqueue: unexpected argument %q", f.Arg(0))
+	}
+	r.Nodes = nodes
+
+	var reqs []enqueuer.Request
+	if *fromFile != "" {
+		if r.ProjectID != "" || r.ClusterID != "" || len(r.Nodes) > 0 || r.SSHKey != "" || *passwordStdin || r.Username != "" || r.ID != "" {
+			return fail(io, exitUsage, "enqueue: --from-file takes everything from the file; give no other request flags")
+		}
+		var err error
+		if reqs, err = readRequests(*fromFile, io.in); err != nil {
+			return fail(io, exitUsage, "enqueue: %v", err)
+		}
+	} else {
+		if *passwordStdin {
+			pw, err := readPassword(io.in)
+			if err != nil {
+				return fail(io, exitUsage, "enqueue: --password-stdin: %v", err)
+			}
+			r.Password = pw
+		} else if r.Username != "" {
+			return fail(io, exitUsage, "enqueue: --username goes with --password-stdin")
+		}
+		reqs = []enqueuer.Request{r}
+	}
+	// Validate (and hash) everything before anything touches Redis.
+	for i, req := range reqs {
+		if _, err := req.Prepare(); err != nil {
+			if len(reqs) > 1 || *fromFile != "" {
+				return fail(io, exitUsage, "enqueue: line %d: %v", i+1, err)
+			}
+			return fail(io, exitUsage, "enqueue: %v", err)
+		}
+	}
+
+	cfg, err := f.config(env)
+	if err != nil {
+		return fail(io, exitUsage, "enqueue: %v", err)
+	}
+	rdb := redisconn.New(cfg.Redis)
+	defer rdb.Close()
+	client := enqueuer.New(rdb, enqueuer.Options{RecordTTL: cfg.RecordTTL})
+	defer client.Close()
+
+	out := json.NewEncoder(io.out)
+	for i, req := range reqs {
+		st, err := client.Enqueue(ctx, req)
+		if err != nil {
+			code := exitFailure
+			if errors.Is(err, enqueuer.ErrInvalid) {
+				code = exitUsage
+			}
+			if len(reqs) > 1 {
+				return fail(io, code, "enqueue: request %d: %v", i+1, err)
+			}
+			return fail(io, code, "enqueue: %v", err)
+		}
+		if err := out.Encode(st); err != nil {
+			return fail(io, exitFailure, "enqueue: %v", err)
+		}
+	}
+	return exitOK
+}
+
+// readPassword reads the first line of r, without its line ending.
+func readPassword(r io.Reader) (string, error) {
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", err
+	}
+	line = strings.TrimRight(line, "\r\n")
+	if line == "" {
+		return "", errors.New("stdin holds no password")
+	}
+	return line, nil
+}
+
+// readRequests reads JSON lines (a path, or "-" for in). Unknown fields,
+// wrong types and trailing data are errors naming the line.
+func readRequests(path string, in io.Reader) ([]enqueuer.Request, error) {
+	src := in
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		src = f
+	}
+	sc := bufio.NewScanner(src)
+	sc.Buffer(make([]byte, 0, 64<<10), maxLineBytes)
+	var reqs []enqueuer.Request
+	for n := 1; sc.Scan(); n++ {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		r, err := decodeRequest(line)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %w", n, err)
+		}
+		reqs = append(reqs, r)
+	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return nil, fmt.Errorf("line %d: longer than %d bytes", len(reqs)+1, maxLineBytes)
+		}
+		return nil, err
+	}
+	if len(reqs) == 0 {
+		return nil, errors.New("no request in the file")
+	}
+	return reqs, nil
+}
+
+// decodeRequest decodes one JSON request strictly.
+func decodeRequest(raw []byte) (enqueuer.Request, error) {
+	var r enqueuer.Request
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
+		return r, jsonProblem(err)
+	}
+	if dec.More() {
+		return r, errors.New("more than one JSON value")
+	}
+	return r, nil
+}
+
+// jsonProblem rewords encoding/json errors to name the field.
+func jsonProblem(err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		return fmt.Errorf("%s: must be %s, not %s", te.Field, jsonType(te.Type.Kind().String()), te.Value)
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Errorf("not valid JSON (at byte %d): %v", se.Offset, err)
+	}
+	if strings.HasPrefix(err.Error(), "json: unknown field ") {
+		return fmt.Errorf("unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+	}
+	return err
+}
+
+func jsonType(kind string) string {
+	switch kind {
+	case "slice":
+		return "an array"
+	case "string":
+		return "a string"
+	case "struct":
+		return "an object"
+	}
+	return kind
+}

@@ -1,0 +1,17 @@
+// Command noderemover removes nodes from Huawei Cloud CCE clusters through a
+// Redis-backed queue. Run `noderemover help` for its subcommands.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], stdio{in: os.Stdin, out: os.Stdout, err: os.Stderr}, os.LookupEnv)
+	stop()
+	os.Exit(code)
+}
