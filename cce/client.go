@@ -91,13 +91,22 @@ func New(cfg Config) (*Client, error) {
 		c.timeout = DefaultTimeout
 	}
 	if c.http == nil {
+		// A worker talks to one host from many goroutines: keep enough idle
+		// connections that they are reused, not dialled for every call.
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = maxIdleConnsPerHost
 		c.http = &http.Client{
 			Timeout:       c.timeout,
+			Transport:     t,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
 	}
 	return c, nil
 }
+
+// maxIdleConnsPerHost is above any sensible WORKER_CONCURRENCY share of one
+// CCE endpoint (net/http's default is 2).
+const maxIdleConnsPerHost = 64
 
 // checkAuth rejects a missing Authenticator and the package's own ones
 // without their credentials.

@@ -81,7 +81,7 @@ func ParseRedisURL(raw string) (RedisTarget, error) {
 	}
 	if db := strings.Trim(u.Path, "/"); db != "" {
 		if t.Mode == "cluster" {
-			return RedisTarget{}, errors.New("Redis Cluster has only database 0; drop the path")
+			return RedisTarget{}, errors.New("a Redis Cluster has only database 0; drop the path")
 		}
 		n, err := strconv.Atoi(db)
 		if err != nil || n < 0 || n > 15 {

@@ -49,6 +49,8 @@ type Batch struct {
 	CreatedAt    time.Time  `json:"created_at"`
 	UpdatedAt    time.Time  `json:"updated_at"`
 	AcceptedAt   *time.Time `json:"accepted_at,omitempty"`
+
+	snap *snapshot // what the store last wrote, for its next update
 }
 
 // RequestIDs lists the batch's requests.

@@ -49,9 +49,10 @@ func (e *NodeBusyError) Is(target error) bool { return target == ErrNodeBusy }
 // Store keeps request records and batches in Redis. Records expire TTL after
 // their last change.
 type Store struct {
-	rdb redis.UniversalClient
-	ttl time.Duration
-	now func() time.Time
+	rdb   redis.UniversalClient
+	ttl   time.Duration
+	now   func() time.Time
+	snaps *snapCache
 }
 
 // StoreOptions configure a Store.
@@ -68,7 +69,7 @@ func NewStore(rdb redis.UniversalClient, o StoreOptions) *Store {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Store{rdb: rdb, ttl: o.TTL, now: func() time.Time { return o.Now().UTC() }}
+	return &Store{rdb: rdb, ttl: o.TTL, now: func() time.Time { return o.Now().UTC() }, snaps: newSnapCache()}
 }
 
 // Change is a record whose state a store call changed.
@@ -80,16 +81,73 @@ type Change struct {
 // txRetries bounds optimistic transactions that keep losing a race.
 const txRetries = 100
 
-// watch runs fn as an optimistic transaction on keys, again when another
-// client changed a watched key first.
-func (s *Store) watch(ctx context.Context, fn func(tx *redis.Tx) error, keys ...string) error {
+// writes is what a transaction decided to write, queued in a MULTI/EXEC
+// pipeline; nil writes nothing.
+type writes func(p redis.Pipeliner) error
+
+// txn is an optimistic transaction: it reads keys under WATCH (one round
+// trip where the client allows), lets decide look at their values (nil for a
+// missing key) and choose the writes, and applies them with MULTI/EXEC. When
+// another client changed a watched key in between, it starts again.
+func (s *Store) txn(ctx context.Context, keys []string, decide func(tx *redis.Tx, vals []any) (writes, error)) error {
+	_, cluster := s.rdb.(*redis.ClusterClient)
+	run := func(tx *redis.Tx) error {
+		var mget *redis.SliceCmd
+		if cluster {
+			// A cluster client has sent WATCH already, on the keys' node.
+			mget = tx.MGet(ctx, keys...)
+		} else {
+			_, _ = tx.Pipelined(ctx, func(p redis.Pipeliner) error {
+				p.Do(ctx, append([]any{"WATCH"}, toAny(keys)...)...)
+				mget = p.MGet(ctx, keys...)
+				return nil
+			})
+		}
+		vals, err := mget.Result()
+		if err != nil {
+			_ = tx.Unwatch(ctx).Err()
+			return err
+		}
+		w, err := decide(tx, vals)
+		if err != nil || w == nil {
+			_ = tx.Unwatch(ctx).Err()
+			return err
+		}
+		_, err = tx.TxPipelined(ctx, w)
+		return err
+	}
+	watchKeys := keys
+	if !cluster {
+		watchKeys = nil // WATCH goes in the same round trip as the reads
+	}
 	for range txRetries {
-		err := s.rdb.Watch(ctx, fn, keys...)
+		err := s.rdb.Watch(ctx, run, watchKeys...)
 		if !errors.Is(err, redis.TxFailedErr) {
 			return err
 		}
 	}
 	return fmt.Errorf("store: gave up after %d conflicting transactions", txRetries)
+}
+
+func toAny(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+// decodeValue decodes a value read by MGET into v; ok is false when the key
+// was missing.
+func decodeValue(val any, key string, v any) (ok bool, err error) {
+	str, isString := val.(string)
+	if !isString {
+		return false, nil
+	}
+	if err := json.Unmarshal([]byte(str), v); err != nil {
+		return false, fmt.Errorf("decode %s: %w", key, err)
+	}
+	return true, nil
 }
 
 // Get returns the record of request id.
@@ -152,48 +210,35 @@ func (s *Store) getRecords(ctx context.Context, c redis.Cmdable, ids []string) (
 	return recs, nil
 }
 
-// putRecord queues the write of r in p, refreshing its lifetime.
-func (s *Store) putRecord(ctx context.Context, p redis.Pipeliner, r *Record) error {
+// putRecord queues the write of r in p, refreshing its lifetime, and
+// returns the bytes written.
+func (s *Store) putRecord(ctx context.Context, p redis.Pipeliner, r *Record) (string, error) {
 	raw, err := json.Marshal(r)
 	if err != nil {
-		return err
+		return "", err
 	}
 	p.Set(ctx, requestKey(r.RequestID), raw, s.ttl)
-	return nil
+	return string(raw), nil
 }
 
-func (s *Store) putBatch(ctx context.Context, p redis.Pipeliner, b *Batch) error {
-	raw, err := json.Marshal(b)
-	if err != nil {
-		return err
-	}
-	p.Set(ctx, batchKey(b.ID), raw, s.ttl)
-	return nil
-}
-
-// releaseScript deletes each claim that still names the request (ARGV[1]).
-var releaseScript = redis.NewScript(`
+// releaseSource deletes each claim that still names the request (ARGV[1]).
+const releaseSource = `
 local n = 0
 for _, k in ipairs(KEYS) do
   if redis.call('GET', k) == ARGV[1] then redis.call('DEL', k); n = n + 1 end
 end
-return n`)
+return n`
 
-// releaseClaims frees the nodes of final records. A claim left behind by a
-// failure here is harmless: Create ignores claims of final requests.
-func (s *Store) releaseClaims(ctx context.Context, changes []Change) error {
-	var errs []error
-	for _, c := range changes {
-		if !c.Record.State.Final() {
-			continue
-		}
-		keys := make([]string, len(c.Record.Nodes))
-		for i, n := range c.Record.Nodes {
-			keys[i] = claimKey(c.Record.ProjectID, c.Record.ClusterID, n.UID)
-		}
-		if err := releaseScript.Run(ctx, s.rdb, keys, c.Record.RequestID).Err(); err != nil {
-			errs = append(errs, fmt.Errorf("release nodes of request %s: %w", c.Record.RequestID, err))
-		}
+// releaseClaims queues in p the release of the nodes of r, when r is final.
+// The claims are not watched: a claim left behind is harmless anyway, as
+// Create ignores claims of final requests.
+func releaseClaims(ctx context.Context, p redis.Pipeliner, r *Record) {
+	if !r.State.Final() || len(r.Nodes) == 0 {
+		return
 	}
-	return errors.Join(errs...)
+	keys := make([]string, len(r.Nodes))
+	for i, n := range r.Nodes {
+		keys[i] = claimKey(r.ProjectID, r.ClusterID, n.UID)
+	}
+	p.Eval(ctx, releaseSource, keys, r.RequestID)
 }

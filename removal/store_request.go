@@ -1,8 +1,8 @@
 package removal
 
 import (
+	"cmp"
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/redis/go-redis/v9"
@@ -22,51 +22,41 @@ func (s *Store) Create(ctx context.Context, req Request) (rec *Record, created b
 		claims[i] = claimKey(req.ProjectID, req.ClusterID, uid)
 	}
 	keys := append([]string{requestKey(req.ID)}, claims...)
-	err = s.watch(ctx, func(tx *redis.Tx) error {
+	err = s.txn(ctx, keys, func(tx *redis.Tx, vals []any) (writes, error) {
 		rec, created = nil, false
 		var existing Record
-		switch err := s.getJSON(ctx, tx, requestKey(req.ID), &existing); {
-		case err == nil:
-			if existing.Fingerprint != req.Fingerprint() {
-				return fmt.Errorf("%w: %s", ErrConflict, req.ID)
+		if ok, err := decodeValue(vals[0], keys[0], &existing); err != nil || ok {
+			if err == nil && existing.Fingerprint != req.Fingerprint() {
+				err = fmt.Errorf("%w: %s", ErrConflict, req.ID)
 			}
 			rec = &existing
-			return nil
-		case !errors.Is(err, ErrNotFound):
-			return err
+			return nil, err
 		}
-		if err := s.checkClaims(ctx, tx, req, claims); err != nil {
-			return err
+		if err := s.checkClaims(ctx, tx, req, vals[1:]); err != nil {
+			return nil, err
 		}
 		now := s.now()
-		rec = newRecord(req, now)
-		_, err := tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			if err := s.putRecord(ctx, p, rec); err != nil {
-				return err
-			}
+		rec, created = newRecord(req, now), true
+		return func(p redis.Pipeliner) error {
 			for _, k := range claims {
 				p.Set(ctx, k, req.ID, s.ttl)
 			}
 			p.ZAdd(ctx, indexKey, redis.Z{Score: float64(now.UnixMilli()), Member: req.ID})
 			p.ZRemRangeByScore(ctx, indexKey, "-inf", fmt.Sprint(now.Add(-s.ttl).UnixMilli()))
-			return nil
-		})
-		created = err == nil
-		return err
-	}, keys...)
+			_, err := s.putRecord(ctx, p, rec)
+			return err
+		}, nil
+	})
 	if err != nil {
 		return nil, false, fmt.Errorf("create request %s: %w", req.ID, err)
 	}
 	return rec, created, nil
 }
 
-// checkClaims fails when a node of req is claimed by another request that
-// is not final. Claims of final or expired requests are stale and ignored.
-func (s *Store) checkClaims(ctx context.Context, tx *redis.Tx, req Request, claims []string) error {
-	owners, err := tx.MGet(ctx, claims...).Result()
-	if err != nil {
-		return err
-	}
+// checkClaims fails when a node of req is claimed (owners, read from its
+// claim keys) by another request that is not final. Claims of final or
+// expired requests are stale and ignored.
+func (s *Store) checkClaims(ctx context.Context, tx *redis.Tx, req Request, owners []any) error {
 	var ids []string
 	for _, o := range owners {
 		if id, ok := o.(string); ok && id != req.ID {
@@ -93,24 +83,23 @@ func (s *Store) checkClaims(ctx context.Context, tx *redis.Tx, req Request, clai
 // its claims go, provided the request is still queued and untouched.
 func (s *Store) Discard(ctx context.Context, id string) error {
 	key := requestKey(id)
-	err := s.watch(ctx, func(tx *redis.Tx) error {
+	err := s.txn(ctx, []string{key}, func(_ *redis.Tx, vals []any) (writes, error) {
 		var r Record
-		if err := s.getJSON(ctx, tx, key, &r); err != nil {
-			return err
+		if ok, err := decodeValue(vals[0], key, &r); err != nil || !ok {
+			return nil, cmp.Or(err, ErrNotFound)
 		}
 		if r.State != StateQueued || r.Attempts > 0 || r.BatchID != "" {
-			return fmt.Errorf("request is %s, no longer discardable", r.State)
+			return nil, fmt.Errorf("request is %s, no longer discardable", r.State)
 		}
-		_, err := tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		return func(p redis.Pipeliner) error {
 			p.Del(ctx, key)
 			p.ZRem(ctx, indexKey, id)
 			for _, n := range r.Nodes {
 				p.Del(ctx, claimKey(r.ProjectID, r.ClusterID, n.UID))
 			}
 			return nil
-		})
-		return err
-	}, key)
+		}, nil
+	})
 	if err != nil {
 		return fmt.Errorf("discard request %s: %w", id, err)
 	}
@@ -124,32 +113,31 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*Record) error) (
 	var rec *Record
 	var change *Change
 	key := requestKey(id)
-	err := s.watch(ctx, func(tx *redis.Tx) error {
+	err := s.txn(ctx, []string{key}, func(_ *redis.Tx, vals []any) (writes, error) {
 		rec, change = nil, nil
 		var r Record
-		if err := s.getJSON(ctx, tx, key, &r); err != nil {
-			return err
+		if ok, err := decodeValue(vals[0], key, &r); err != nil || !ok {
+			return nil, cmp.Or(err, ErrNotFound)
 		}
 		from := r.State
 		if err := fn(&r); err != nil {
-			return err
+			return nil, err
 		}
 		r.UpdatedAt = s.now()
-		_, err := tx.TxPipelined(ctx, func(p redis.Pipeliner) error { return s.putRecord(ctx, p, &r) })
-		if err != nil {
-			return err
-		}
 		rec = &r
 		if from != r.State {
 			change = &Change{Record: &r, From: from}
 		}
-		return nil
-	}, key)
+		return func(p redis.Pipeliner) error {
+			if change != nil {
+				releaseClaims(ctx, p, &r)
+			}
+			_, err := s.putRecord(ctx, p, &r)
+			return err
+		}, nil
+	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("update request %s: %w", id, err)
-	}
-	if change != nil {
-		_ = s.releaseClaims(ctx, []Change{*change})
 	}
 	return rec, change, nil
 }

@@ -117,7 +117,7 @@ func TestDiscard(t *testing.T) {
 	if _, _, err := s.Create(ctx, request("started", 1)); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.StartBatch(ctx, []string{"started"}); err != nil {
+	if _, _, err := s.StartBatch(ctx, []string{"started"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Discard(ctx, "started"); err == nil {
@@ -147,21 +147,21 @@ func TestBatchLifecycle(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	b, changes, err := s.StartBatch(ctx, []string{"a", "b", "missing"})
+	b, changes, err := s.StartBatch(ctx, []string{"a", "b", "missing"}, nil)
 	if err != nil || len(b.Members) != 2 || len(changes) != 2 || b.State != removal.BatchReady {
 		t.Fatalf("start: %+v %v %v", b, changes, err)
 	}
-	if _, _, err := s.StartBatch(ctx, []string{"a"}); !errors.Is(err, removal.ErrNothingQueued) {
+	if _, _, err := s.StartBatch(ctx, []string{"a"}, nil); !errors.Is(err, removal.ErrNothingQueued) {
 		t.Fatalf("a request went into two batches: %v", err)
 	}
 	now := time.Now()
-	b, _, err = s.UpdateBatch(ctx, b.ID, func(b *removal.Batch, recs map[string]*removal.Record) error {
+	b, _, err = s.UpdateBatch(ctx, b, func(b *removal.Batch, recs map[string]*removal.Record) error {
 		return b.MarkSending(recs, now.Add(time.Minute), now)
 	})
 	if err != nil || b.State != removal.BatchSending || b.Attempt != 1 {
 		t.Fatalf("sending: %+v %v", b, err)
 	}
-	b, changes, err = s.UpdateBatch(ctx, b.ID, func(b *removal.Batch, recs map[string]*removal.Record) error {
+	b, changes, err = s.UpdateBatch(ctx, b, func(b *removal.Batch, recs map[string]*removal.Record) error {
 		b.Accept(recs, "job-1", now)
 		return nil
 	})
@@ -177,7 +177,7 @@ func TestBatchLifecycle(t *testing.T) {
 		outcomes[uid] = removal.Node{State: removal.NodeRemoved}
 	}
 	outcomes[b.Nodes()[3]] = removal.Node{State: removal.NodeFailed, Reason: "boom"}
-	b, _, err = s.UpdateBatch(ctx, b.ID, func(b *removal.Batch, recs map[string]*removal.Record) error {
+	b, _, err = s.UpdateBatch(ctx, b, func(b *removal.Batch, recs map[string]*removal.Record) error {
 		b.Resolve(recs, outcomes, now)
 		return nil
 	})
@@ -213,5 +213,53 @@ func TestUpdateErrorWritesNothing(t *testing.T) {
 	}
 	if _, _, err := s.Update(ctx, "nope", func(*removal.Record) error { return nil }); !errors.Is(err, removal.ErrNotFound) {
 		t.Fatalf("missing record: %v", err)
+	}
+}
+
+// TestUpdateBatchNeverOverwritesAnotherWriter checks the one-round-trip path
+// of UpdateBatch: it must notice a write it did not make and start over.
+func TestUpdateBatchNeverOverwritesAnotherWriter(t *testing.T) {
+	s, srv := newStore(t)
+	other := removal.NewStore(srv.Client(t), removal.StoreOptions{TTL: time.Hour}) // another worker process
+	ctx := context.Background()
+	if _, _, err := s.Create(ctx, request("r", 1)); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	b, _, err := s.StartBatch(ctx, []string{"r"}, func(b *removal.Batch, recs map[string]*removal.Record) error {
+		return b.MarkSending(recs, now.Add(time.Minute), now)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another process changes the batch behind this one's back.
+	if _, _, err := other.UpdateBatch(ctx, &removal.Batch{ID: b.ID, Members: b.Members}, func(b *removal.Batch, _ map[string]*removal.Record) error {
+		b.LastError = "written by the other worker"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := s.UpdateBatch(ctx, b, func(b *removal.Batch, recs map[string]*removal.Record) error {
+		b.Accept(recs, "job-1", now)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.LastError != "written by the other worker" || got.JobID != "job-1" {
+		t.Fatalf("batch %+v: the other writer's change was lost", got)
+	}
+	// A later update from a bare hint (as a poll makes) settles the batch and frees the node.
+	if _, _, err := s.UpdateBatch(ctx, &removal.Batch{ID: b.ID, Members: []removal.Member{{RequestID: "r"}}}, func(b *removal.Batch, recs map[string]*removal.Record) error {
+		b.Resolve(recs, map[string]removal.Node{nodes(1)[0]: {State: removal.NodeRemoved}}, now)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := other.Get(ctx, "r"); r.State != removal.StateSucceeded {
+		t.Fatalf("state %s", r.State)
+	}
+	if _, _, err := other.Create(ctx, request("next", 1)); err != nil {
+		t.Fatalf("node still claimed: %v", err)
 	}
 }

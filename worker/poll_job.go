@@ -26,24 +26,16 @@ func (w *Server) handlePollJob(ctx context.Context, t *asynq.Task) error {
 		w.log.Error().Err(err).Str("task", t.Type()).Msg("archiving task with an undecodable payload")
 		return err
 	}
-	b, err := w.store.GetBatch(ctx, p.BatchID)
-	if errors.Is(err, removal.ErrNotFound) {
-		return nil // expired with its requests: nothing left to follow
+	// The payload says which batch, job and poll this is; every write below
+	// checks that against Redis, so a stale or duplicate poll changes nothing.
+	b := &removal.Batch{ID: p.BatchID, ProjectID: p.ProjectID, ClusterID: p.ClusterID, JobID: p.JobID, Polls: p.Poll}
+	for _, id := range p.RequestIDs {
+		b.Members = append(b.Members, removal.Member{RequestID: id})
 	}
-	if err != nil {
-		return err
-	}
-	if b.State != removal.BatchAccepted || b.JobID != p.JobID {
-		return nil // settled, or a stale copy of an older poll
-	}
-	if p.Poll != b.Polls {
-		return w.ensurePoll(ctx, b) // a copy of an older poll: make sure the current one exists
+	if !p.AcceptedAt.IsZero() && w.now().Sub(p.AcceptedAt) > w.cfg.PollTimeout {
+		return w.settle(ctx, b, nil, fmt.Sprintf("CCE job %s did not finish within POLL_TIMEOUT (%v); its outcome is unknown", p.JobID, w.cfg.PollTimeout))
 	}
 	log := w.log.With().Str("batch_id", b.ID).Str("cluster_id", b.ClusterID).Str("job_id", b.JobID).Int("poll", p.Poll).Logger()
-
-	if b.AcceptedAt != nil && w.now().Sub(*b.AcceptedAt) > w.cfg.PollTimeout {
-		return w.settle(ctx, b, nil, fmt.Sprintf("CCE job %s did not finish within POLL_TIMEOUT (%v); its outcome is unknown", b.JobID, w.cfg.PollTimeout))
-	}
 	job, err := w.cce.ShowJob(ctx, b.ProjectID, b.JobID)
 	switch {
 	case err != nil && cce.IsNotFound(err):
@@ -64,7 +56,7 @@ func (w *Server) handlePollJob(ctx context.Context, t *asynq.Task) error {
 // no job, fails every open node.
 func (w *Server) settle(ctx context.Context, b *removal.Batch, job *cce.Job, reason string) error {
 	jobID := b.JobID
-	nb, changes, err := w.store.UpdateBatch(ctx, b.ID, func(b *removal.Batch, recs map[string]*removal.Record) error {
+	nb, changes, err := w.store.UpdateBatch(ctx, b, func(b *removal.Batch, recs map[string]*removal.Record) error {
 		if b.State != removal.BatchAccepted || b.JobID != jobID {
 			return errStale
 		}
@@ -75,8 +67,8 @@ func (w *Server) settle(ctx context.Context, b *removal.Batch, job *cce.Job, rea
 		b.Resolve(recs, NodeOutcomes(job, jobID, b.Nodes()), w.now())
 		return nil
 	})
-	if errors.Is(err, errStale) {
-		return nil
+	if errors.Is(err, errStale) || errors.Is(err, removal.ErrNotFound) {
+		return nil // settled already, or expired with its requests
 	}
 	if err != nil {
 		return err
@@ -85,20 +77,28 @@ func (w *Server) settle(ctx context.Context, b *removal.Batch, job *cce.Job, rea
 	return nil
 }
 
-// nextPoll counts this poll and schedules the next one.
+// nextPoll counts poll b.Polls of the batch and schedules the next one. A
+// copy of an older poll only makes sure the current one is scheduled.
 func (w *Server) nextPoll(ctx context.Context, b *removal.Batch) error {
-	polls := b.Polls
-	nb, _, err := w.store.UpdateBatch(ctx, b.ID, func(b *removal.Batch, _ map[string]*removal.Record) error {
-		if b.State != removal.BatchAccepted || b.Polls != polls {
+	poll, jobID := b.Polls, b.JobID
+	var current *removal.Batch
+	nb, _, err := w.store.UpdateBatch(ctx, b, func(b *removal.Batch, _ map[string]*removal.Record) error {
+		switch {
+		case b.State != removal.BatchAccepted || b.JobID != jobID:
+			return errStale
+		case b.Polls != poll:
+			current = b
 			return errStale
 		}
 		b.Polls++
 		return nil
 	})
-	if errors.Is(err, errStale) {
+	switch {
+	case current != nil:
+		return w.ensurePoll(ctx, current)
+	case errors.Is(err, errStale) || errors.Is(err, removal.ErrNotFound):
 		return nil
-	}
-	if err != nil {
+	case err != nil:
 		return err
 	}
 	return w.ensurePoll(ctx, nb)

@@ -50,7 +50,7 @@ func (w *Server) reconcile(ctx context.Context, b *removal.Batch) (*removal.Batc
 		}
 	}
 	attempt := b.Attempt
-	nb, changes, err := w.store.UpdateBatch(ctx, b.ID, func(b *removal.Batch, recs map[string]*removal.Record) error {
+	nb, changes, err := w.store.UpdateBatch(ctx, b, func(b *removal.Batch, recs map[string]*removal.Record) error {
 		if b.State != removal.BatchSending || b.Attempt != attempt {
 			return errStale
 		}

@@ -37,6 +37,16 @@ func (w *Server) handleRemoveNodes(ctx context.Context, t *asynq.Task) error {
 }
 
 func (w *Server) removeNodes(ctx context.Context, p tasks.RemoveNodes) error {
+	// The common case first: a queued request becomes a batch marked
+	// sending in one transaction.
+	b, changes, err := w.store.StartBatch(ctx, []string{p.RequestID}, w.markSending)
+	if err == nil {
+		w.logChanges(b, changes, "sending RemoveNode")
+		return w.call(ctx, b)
+	}
+	if !errors.Is(err, removal.ErrNothingQueued) {
+		return err
+	}
 	rec, err := w.store.Get(ctx, p.RequestID)
 	if errors.Is(err, removal.ErrNotFound) {
 		return giveUp("request %s has no record (expired or never stored)", p.RequestID)
@@ -44,34 +54,25 @@ func (w *Server) removeNodes(ctx context.Context, p tasks.RemoveNodes) error {
 	if err != nil {
 		return err
 	}
-	switch {
-	case rec.State.Final():
+	if rec.State.Final() {
 		return nil
-	case rec.State == removal.StateQueued:
-		b, changes, err := w.store.StartBatch(ctx, []string{rec.RequestID})
-		if errors.Is(err, removal.ErrNothingQueued) {
-			return w.removeNodes(ctx, p) // another run moved it on: look again
-		}
-		if err != nil {
-			return err
-		}
-		w.logChanges(b, changes, "batch formed")
-		return w.drive(ctx, b)
-	default:
-		b, err := w.store.GetBatch(ctx, rec.BatchID)
-		if errors.Is(err, removal.ErrNotFound) {
-			_, ch, uerr := w.store.Update(ctx, rec.RequestID, func(r *removal.Record) error {
-				r.Fail("internal: batch "+rec.BatchID+" of this request is lost", w.now())
-				return nil
-			})
-			w.logChange(ch, "batch lost")
-			return uerr
-		}
-		if err != nil {
-			return err
-		}
-		return w.drive(ctx, b)
 	}
+	if rec.State == removal.StateQueued {
+		return wait(0, "request %s was queued again while this run looked at it", rec.RequestID)
+	}
+	b, err = w.store.GetBatch(ctx, rec.BatchID)
+	if errors.Is(err, removal.ErrNotFound) {
+		_, ch, uerr := w.store.Update(ctx, rec.RequestID, func(r *removal.Record) error {
+			r.Fail("internal: batch "+rec.BatchID+" of this request is lost", w.now())
+			return nil
+		})
+		w.logChange(ch, "batch lost")
+		return uerr
+	}
+	if err != nil {
+		return err
+	}
+	return w.drive(ctx, b)
 }
 
 // drive moves a batch on by one step according to its state.
@@ -108,19 +109,19 @@ func waitFor(d time.Duration, format string, args ...any) error {
 func (w *Server) send(ctx context.Context, b *removal.Batch) error {
 	if b.Attempt >= w.cfg.SubmitMaxAttempts {
 		reason := fmt.Sprintf("gave up after %d RemoveNode calls; last error: %s", b.Attempt, b.LastError)
-		b, changes, err := w.store.UpdateBatch(ctx, b.ID, func(b *removal.Batch, recs map[string]*removal.Record) error {
+		b, changes, err := w.store.UpdateBatch(ctx, b, func(b *removal.Batch, recs map[string]*removal.Record) error {
 			b.FailAll(recs, reason, w.now())
 			return nil
 		})
 		w.logChanges(b, changes, "attempts used up")
 		return err
 	}
-	attempt := b.Attempt + 1
-	b, changes, err := w.store.UpdateBatch(ctx, b.ID, func(b *removal.Batch, recs map[string]*removal.Record) error {
-		if b.State != removal.BatchReady || b.Attempt != attempt-1 {
+	attempt := b.Attempt
+	b, changes, err := w.store.UpdateBatch(ctx, b, func(b *removal.Batch, recs map[string]*removal.Record) error {
+		if b.State != removal.BatchReady || b.Attempt != attempt {
 			return errStale
 		}
-		return b.MarkSending(recs, w.now().Add(w.cfg.CCETimeout+sendMargin), w.now())
+		return w.markSending(b, recs)
 	})
 	if errors.Is(err, errStale) {
 		return waitFor(0, "batch moved on by another run")
@@ -129,6 +130,18 @@ func (w *Server) send(ctx context.Context, b *removal.Batch) error {
 		return err
 	}
 	w.logChanges(b, changes, "sending RemoveNode")
+	return w.call(ctx, b)
+}
+
+// markSending records the intent to call RemoveNode for a ready batch.
+func (w *Server) markSending(b *removal.Batch, recs map[string]*removal.Record) error {
+	now := w.now()
+	return b.MarkSending(recs, now.Add(w.cfg.CCETimeout+sendMargin), now)
+}
+
+// call makes the RemoveNode call of a batch marked sending and records what
+// came of it.
+func (w *Server) call(ctx context.Context, b *removal.Batch) error {
 	w.log.Info().Str("batch_id", b.ID).Str("cluster_id", b.ClusterID).Strs("request_ids", b.RequestIDs()).
 		Int("nodes", len(b.Nodes())).Int("attempt", b.Attempt).Msg("calling RemoveNode")
 
@@ -144,7 +157,7 @@ func (w *Server) send(ctx context.Context, b *removal.Batch) error {
 // accept records the job CCE started and schedules its first poll.
 func (w *Server) accept(ctx context.Context, b *removal.Batch, jobID string) error {
 	attempt := b.Attempt
-	b, changes, err := w.store.UpdateBatch(ctx, b.ID, func(b *removal.Batch, recs map[string]*removal.Record) error {
+	b, changes, err := w.store.UpdateBatch(ctx, b, func(b *removal.Batch, recs map[string]*removal.Record) error {
 		if b.State != removal.BatchSending || b.Attempt != attempt {
 			return errStale
 		}
@@ -167,7 +180,7 @@ func (w *Server) sendFailed(ctx context.Context, b *removal.Batch, callErr error
 	if cce.MaybeApplied(callErr) {
 		// CCE may have accepted it: the batch stays sending and the next run
 		// asks CCE about every node before it sends anything.
-		_, _, err := w.store.UpdateBatch(ctx, b.ID, func(b *removal.Batch, _ map[string]*removal.Record) error {
+		_, _, err := w.store.UpdateBatch(ctx, b, func(b *removal.Batch, _ map[string]*removal.Record) error {
 			if b.State != removal.BatchSending || b.Attempt != attempt {
 				return errStale
 			}
@@ -179,7 +192,7 @@ func (w *Server) sendFailed(ctx context.Context, b *removal.Batch, callErr error
 	}
 	class := cce.Classify(callErr)
 	var reason string
-	b, changes, err := w.store.UpdateBatch(ctx, b.ID, func(b *removal.Batch, recs map[string]*removal.Record) error {
+	b, changes, err := w.store.UpdateBatch(ctx, b, func(b *removal.Batch, recs map[string]*removal.Record) error {
 		if b.State != removal.BatchSending || b.Attempt != attempt {
 			return errStale
 		}

@@ -286,11 +286,11 @@ func TestReconcile(t *testing.T) {
 			h.enqueue(enqueuer.Request{ID: "crashed", ClusterID: "c1", Nodes: nodes})
 			store := removal.NewStore(h.rdb, removal.StoreOptions{})
 			ctx := context.Background()
-			b, _, err := store.StartBatch(ctx, []string{"crashed"})
+			b, _, err := store.StartBatch(ctx, []string{"crashed"}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, _, err := store.UpdateBatch(ctx, b.ID, func(b *removal.Batch, recs map[string]*removal.Record) error {
+			if _, _, err := store.UpdateBatch(ctx, b, func(b *removal.Batch, recs map[string]*removal.Record) error {
 				return b.MarkSending(recs, time.Now().Add(-time.Second), time.Now())
 			}); err != nil {
 				t.Fatal(err)
