@@ -58,7 +58,7 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{"POLL_FIRST_DELAY", "x", "not a duration"},
 		{"POLL_TIMEOUT", "0s", "between"},
 		{"RECORD_TTL", "1s", "between"},
-		{"SUBMIT_MAX_ATTEMPTS", "1000", "between"},
+		{"SUBMIT_MAX_ATTEMPTS", "21", "between 1 and 20"},
 		{"CCE_TIMEOUT", "1h1s", "between"},
 		{"LOG_LEVEL", "loud", "must be one of"},
 		{"LOG_FORMAT", "xml", "must be one of"},

@@ -54,7 +54,7 @@ var vars = []Var{
 			return err
 		}},
 	{Name: "SUBMIT_MAX_ATTEMPTS", Default: "8", Help: "RemoveNode calls for one request before it ends `failed` (throttled answers do not count)",
-		set: func(c *Config, v string) (err error) { c.SubmitMaxAttempts, err = integer(v, 1, 100); return err }},
+		set: func(c *Config, v string) (err error) { c.SubmitMaxAttempts, err = integer(v, 1, 20); return err }},
 	{Name: "POLL_INTERVAL_MIN", Default: "10s", Help: "first interval between polls of a CCE job",
 		set: func(c *Config, v string) (err error) {
 			c.PollIntervalMin, err = duration(v, 10*time.Millisecond, time.Hour)

@@ -38,8 +38,10 @@ type Batch struct {
 	Login     Login      `json:"login"`
 	Members   []Member   `json:"members"`
 	State     BatchState `json:"state"`
-	// Attempt counts RemoveNode calls made for the batch.
+	// Attempt counts RemoveNode calls made for the batch, less throttled ones.
 	Attempt int `json:"attempt"`
+	// Throttled counts throttled answers in a row; waits grow with it.
+	Throttled int `json:"throttled,omitempty"`
 	// SendingUntil is when a call marked sending is over for sure (the call's
 	// timeout plus a margin); before it, nobody else may touch the batch.
 	SendingUntil time.Time  `json:"sending_until,omitzero"`
@@ -132,7 +134,7 @@ func (b *Batch) Unsend(lastError string) {
 // Accept records the job CCE started for the batch: its requests poll it and
 // their open nodes are removing.
 func (b *Batch) Accept(recs map[string]*Record, jobID string, now time.Time) {
-	b.State, b.JobID, b.SendingUntil, b.AcceptedAt = BatchAccepted, jobID, time.Time{}, &now
+	b.State, b.JobID, b.SendingUntil, b.AcceptedAt, b.Throttled = BatchAccepted, jobID, time.Time{}, &now, 0
 	for _, m := range b.Members {
 		r := recs[m.RequestID]
 		if r == nil {

@@ -18,7 +18,8 @@ import (
 // a failure: a throttled answer, a busy cluster, a call still in flight.
 type waitError struct {
 	after   time.Duration
-	backoff bool // wait at least the exponential backoff, too
+	backoff bool // wait at least the exponential backoff, too...
+	waits   int  // ...for this many waits in a row (asynq does not count them)
 	reason  string
 }
 
@@ -34,9 +35,10 @@ func wait(d time.Duration, format string, args ...any) error {
 	return &waitError{after: d, reason: fmt.Sprintf(format, args...)}
 }
 
-// waitBackoff returns a waitError of at least d and at least the backoff.
-func waitBackoff(d time.Duration, format string, args ...any) error {
-	return &waitError{after: d, backoff: true, reason: fmt.Sprintf(format, args...)}
+// waitBackoff returns a waitError of at least d and at least the backoff
+// after the given number of waits in a row.
+func waitBackoff(d time.Duration, waits int, format string, args ...any) error {
+	return &waitError{after: d, backoff: true, waits: waits, reason: fmt.Sprintf(format, args...)}
 }
 
 // giveUp archives the task: nothing more can come of running it again.
@@ -74,7 +76,7 @@ func (b Backoff) retryDelay(n int, err error, _ *asynq.Task) time.Duration {
 	var w *waitError
 	if errors.As(err, &w) {
 		if w.backoff {
-			return max(w.after, b.Delay(n))
+			return max(w.after, b.Delay(max(n, w.waits)))
 		}
 		return w.after
 	}

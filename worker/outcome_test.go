@@ -46,12 +46,13 @@ func TestRetryDelay(t *testing.T) {
 		{"PlainErrorBacksOff", errors.New("boom"), b.Min, b.Max},
 		{"WaitIsExact", wait(3*time.Second, "busy"), 3 * time.Second, 3 * time.Second},
 		{"WrappedWait", fmt.Errorf("x: %w", wait(time.Second, "busy")), time.Second, time.Second},
-		{"RetryAfterAboveBackoff", waitBackoff(5*time.Second, "throttled"), 5 * time.Second, 5 * time.Second},
-		{"NoRetryAfterUsesBackoff", waitBackoff(0, "throttled"), b.Min, b.Max},
+		{"RetryAfterAboveBackoff", waitBackoff(5*time.Second, 0, "throttled"), 5 * time.Second, 5 * time.Second},
+		{"NoRetryAfterUsesBackoff", waitBackoff(0, 0, "throttled"), b.Min, b.Max},
+		{"RepeatedWaitsGrow", waitBackoff(0, 10, "throttled"), b.Min, b.Max},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			d := b.retryDelay(3, tc.err, nil)
+			d := b.retryDelay(0, tc.err, nil)
 			if d < tc.lo || d > tc.hi {
 				t.Errorf("delay %v, want within [%v, %v]", d, tc.lo, tc.hi)
 			}
@@ -60,7 +61,7 @@ func TestRetryDelay(t *testing.T) {
 }
 
 func TestIsFailure(t *testing.T) {
-	if isFailure(nil) || isFailure(wait(time.Second, "x")) || isFailure(fmt.Errorf("a: %w", waitBackoff(0, "y"))) {
+	if isFailure(nil) || isFailure(wait(time.Second, "x")) || isFailure(fmt.Errorf("a: %w", waitBackoff(0, 0, "y"))) {
 		t.Error("a wait counted as a failure")
 	}
 	if !isFailure(errors.New("x")) || !isFailure(giveUp("bad")) {

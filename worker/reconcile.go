@@ -30,7 +30,7 @@ func (w *Server) reconcile(ctx context.Context, b *removal.Batch) (*removal.Batc
 			continue
 		case err != nil:
 			if cce.Classify(err) == cce.ClassThrottled {
-				return nil, waitBackoff(retryAfter(err), "reconcile batch %s: %v", b.ID, err)
+				return nil, waitBackoff(retryAfter(err), 0, "reconcile batch %s: %v", b.ID, err)
 			}
 			return nil, fmt.Errorf("reconcile batch %s: %w", b.ID, err)
 		}
@@ -76,7 +76,7 @@ func (w *Server) reconcile(ctx context.Context, b *removal.Batch) (*removal.Batc
 		what = "reconciled: adopted job " + jobID
 	}
 	w.logChanges(nb, changes, what)
-	w.log.Info().Str("batch_id", nb.ID).Str("cluster_id", nb.ClusterID).Str("job_id", jobID).
+	w.log.Info().Str("batch_id", nb.ID).Strs("request_ids", nb.RequestIDs()).Str("cluster_id", nb.ClusterID).Str("job_id", jobID).
 		Int("attempt", attempt).Int("nodes_resolved", len(outcomes)).Msg(what)
 	return nb, nil
 }

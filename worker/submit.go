@@ -176,7 +176,7 @@ func (w *Server) accept(ctx context.Context, b *removal.Batch, jobID string) err
 // sendFailed decides what a failed RemoveNode call means for the batch.
 func (w *Server) sendFailed(ctx context.Context, b *removal.Batch, callErr error) error {
 	attempt := b.Attempt
-	log := w.log.With().Str("batch_id", b.ID).Str("cluster_id", b.ClusterID).Int("attempt", attempt).Logger()
+	log := w.log.With().Str("batch_id", b.ID).Strs("request_ids", b.RequestIDs()).Str("cluster_id", b.ClusterID).Int("attempt", attempt).Logger()
 	if cce.MaybeApplied(callErr) {
 		// CCE may have accepted it: the batch stays sending and the next run
 		// asks CCE about every node before it sends anything.
@@ -201,7 +201,9 @@ func (w *Server) sendFailed(ctx context.Context, b *removal.Batch, callErr error
 			reason = failureReason(callErr)
 			b.FailAll(recs, reason, w.now())
 		case cce.ClassThrottled:
-			// Not carried out, and not the batch's fault: no attempt used.
+			// Not carried out, and not the batch's fault: no attempt used,
+			// but each wait in a row is longer.
+			b.Throttled++
 			b.Attempt--
 			for _, m := range b.Members {
 				if r := recs[m.RequestID]; r != nil {
@@ -223,7 +225,7 @@ func (w *Server) sendFailed(ctx context.Context, b *removal.Batch, callErr error
 		return giveUp("CCE refused the removal: %s", reason)
 	case cce.ClassThrottled:
 		log.Info().Err(callErr).Msg("RemoveNode throttled; waiting")
-		return waitBackoff(retryAfter(callErr), "RemoveNode throttled: %v", callErr)
+		return waitBackoff(retryAfter(callErr), b.Throttled, "RemoveNode throttled: %v", callErr)
 	default:
 		log.Warn().Err(callErr).Msg("RemoveNode failed; will retry")
 		return fmt.Errorf("remove nodes: %w", callErr)

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -71,15 +73,16 @@ func runDemo(ctx context.Context, args []string, std stdio, _ config.Getenv) int
 	if err != nil {
 		return fail(std, exitFailure, "demo: %v", err)
 	}
-	logw := io.Writer(std.err)
-	if !*verbose {
-		logw = io.Discard
+	start := time.Now()
+	var logw io.Writer = &demoEvents{out: out, start: start}
+	if *verbose {
+		logw = zerolog.ConsoleWriter{Out: std.err, TimeFormat: "15:04:05.000"}
 	}
 	w := worker.New(rdb, api, worker.Config{
 		Concurrency: 4, RetryBackoffMin: 500 * time.Millisecond, RetryBackoffMax: 2 * time.Second,
 		PollIntervalMin: 200 * time.Millisecond, PollIntervalMax: time.Second, PollFirstDelay: *jobDuration / 2,
 		CCETimeout: 5 * time.Second, ShutdownTimeout: 5 * time.Second,
-		Logger: zerolog.New(zerolog.ConsoleWriter{Out: logw, TimeFormat: "15:04:05.000"}).With().Timestamp().Logger(),
+		Logger: zerolog.New(logw).With().Timestamp().Logger(),
 	})
 	if err := w.Start(); err != nil {
 		return fail(std, exitFailure, "demo: %v", err)
@@ -104,7 +107,7 @@ func runDemo(ctx context.Context, args []string, std stdio, _ config.Getenv) int
 		step("refused a new request for a node already being removed: %v", err)
 	}
 
-	final, err := watchProgress(ctx, client, out)
+	final, err := waitAllFinal(ctx, client)
 	if err != nil {
 		return fail(std, exitFailure, "demo: %v", err)
 	}
@@ -115,10 +118,8 @@ func runDemo(ctx context.Context, args []string, std stdio, _ config.Getenv) int
 	return exitOK
 }
 
-// watchProgress prints each request's state changes until all are final.
-func watchProgress(ctx context.Context, client *enqueuer.Client, out io.Writer) ([]removal.Status, error) {
-	seen := map[string]string{}
-	start := time.Now()
+// waitAllFinal waits until every demo request is final.
+func waitAllFinal(ctx context.Context, client *enqueuer.Client) ([]removal.Status, error) {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -130,17 +131,6 @@ func watchProgress(ctx context.Context, client *enqueuer.Client, out io.Writer) 
 				return nil, err
 			}
 			all = append(all, st)
-			line := string(st.State)
-			if st.JobID != "" {
-				line += " job " + st.JobID
-			}
-			if st.Attempts > 0 {
-				line += fmt.Sprintf(" (attempt %d)", st.Attempts)
-			}
-			if seen[st.RequestID] != line {
-				seen[st.RequestID] = line
-				fmt.Fprintf(out, "  %6.1fs  %-18s %s\n", time.Since(start).Seconds(), st.RequestID, line)
-			}
 			done = done && st.State.Final()
 		}
 		if done {
@@ -152,6 +142,68 @@ func watchProgress(ctx context.Context, client *enqueuer.Client, out io.Writer) 
 		case <-tick.C:
 		}
 	}
+}
+
+// demoEvents turns the worker's JSON log into one short line per request
+// state change, CCE call and problem, as they happen.
+type demoEvents struct {
+	mu    sync.Mutex
+	out   io.Writer
+	start time.Time
+}
+
+func (d *demoEvents) Write(p []byte) (int, error) {
+	var ev struct {
+		Level     string   `json:"level"`
+		Message   string   `json:"message"`
+		RequestID string   `json:"request_id"`
+		Requests  []string `json:"request_ids"`
+		From      string   `json:"from"`
+		State     string   `json:"state"`
+		JobID     string   `json:"job_id"`
+		Attempt   int      `json:"attempt"`
+		Error     string   `json:"error"`
+		Component string   `json:"component"`
+	}
+	if json.Unmarshal(p, &ev) != nil || ev.Component != "" {
+		return len(p), nil
+	}
+	var line string
+	switch {
+	case ev.RequestID != "" && ev.State != "":
+		line = fmt.Sprintf("%-18s %s → %s", ev.RequestID, ev.From, ev.State)
+		if ev.JobID != "" && ev.State == "polling" {
+			line += " (job " + ev.JobID + ")"
+		}
+		if ev.State == "failed" {
+			line += ": " + ev.Error
+		}
+	case ev.Message == "calling RemoveNode":
+		line = fmt.Sprintf("%-18s RemoveNode call, attempt %d", strings.Join(ev.Requests, ","), ev.Attempt)
+	case ev.Message == "task returned an error":
+		return len(p), nil
+	case strings.HasPrefix(ev.Message, "reconciled"):
+		line = fmt.Sprintf("%-18s asked CCE about each node: %s", strings.Join(ev.Requests, ","), strings.TrimPrefix(ev.Message, "reconciled: "))
+	case ev.Error != "":
+		line = fmt.Sprintf("%-18s %s: %s", strings.Join(ev.Requests, ","), ev.Message, shortError(ev.Error))
+	default:
+		return len(p), nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	fmt.Fprintf(d.out, "  %5.1fs  %s\n", time.Since(d.start).Seconds(), line)
+	return len(p), nil
+}
+
+// shortError keeps the HTTP status, code and message of a CCE error.
+func shortError(s string) string {
+	if i := strings.Index(s, "HTTP "); i >= 0 {
+		s = s[i:]
+	}
+	if i := strings.Index(s, " (request id"); i >= 0 {
+		s = s[:i]
+	}
+	return s
 }
 
 func printNodeTable(out io.Writer, all []removal.Status) {
