@@ -7,6 +7,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
 )
 
 func main() {
@@ -14,4 +17,9 @@ func main() {
 	code := run(ctx, os.Args[1:], stdio{in: os.Stdin, out: os.Stdout, err: os.Stderr}, os.LookupEnv)
 	stop()
 	os.Exit(code)
+}
+
+func init() {
+	// Log timestamps with sub-second precision, in RFC 3339.
+	zerolog.TimeFieldFormat = time.RFC3339Nano
 }
