@@ -52,6 +52,25 @@ type Config struct {
 	// RecordTTL is RECORD_TTL (default 168h): how long request records are kept.
 	RecordTTL time.Duration
 
+	// HTTPAddr is HTTP_ADDR (default :9090): the worker's /metrics, /healthz and /readyz.
+	HTTPAddr string
+	// ShutdownTimeout is SHUTDOWN_TIMEOUT (default 25s): how long running handlers get after SIGTERM.
+	ShutdownTimeout time.Duration
+
+	// APIAddr is API_ADDR (default :8080): the HTTP API for producers.
+	APIAddr string
+	// APITokens is API_TOKENS: comma-separated bearer tokens the API accepts.
+	APITokens []Secret
+
+	// DashboardAddr is DASHBOARD_ADDR (default 127.0.0.1:8081).
+	DashboardAddr string
+	// DashboardUser is DASHBOARD_USER, for basic auth.
+	DashboardUser string
+	// DashboardPassword is DASHBOARD_PASSWORD, for basic auth.
+	DashboardPassword Secret
+	// DashboardReadOnly is DASHBOARD_READ_ONLY (default false).
+	DashboardReadOnly bool
+
 	// LogLevel is LOG_LEVEL (default info): trace, debug, info, warn or error.
 	LogLevel string
 	// LogFormat is LOG_FORMAT (default json): json or console.
@@ -136,6 +155,31 @@ func (c *Config) CheckCCE() error {
 		errs = append(errs, errors.New("HUAWEICLOUD_SDK_SECURITY_TOKEN needs HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK"))
 	}
 	return errors.Join(errs...)
+}
+
+// CheckAPI reports whether the API can start: it needs at least one token.
+func (c *Config) CheckAPI() error {
+	if len(c.APITokens) == 0 {
+		return errors.New("API_TOKENS must hold at least one bearer token (comma-separated)")
+	}
+	return nil
+}
+
+// CheckDashboard reports whether the dashboard may serve on DASHBOARD_ADDR:
+// with DASHBOARD_USER and DASHBOARD_PASSWORD anywhere, without them only on a
+// loopback address, where nobody else can reach it.
+func (c *Config) CheckDashboard() error {
+	user, password := c.DashboardUser != "", c.DashboardPassword != ""
+	switch {
+	case user != password:
+		return errors.New("set DASHBOARD_USER and DASHBOARD_PASSWORD together")
+	case user:
+		return nil
+	case !isLoopback(c.DashboardAddr):
+		return fmt.Errorf("DASHBOARD_ADDR %q is not a loopback address and DASHBOARD_USER/DASHBOARD_PASSWORD are not set: "+
+			"the dashboard can delete and retry tasks, so it serves without authentication only on 127.0.0.1, ::1 or localhost", c.DashboardAddr)
+	}
+	return nil
 }
 
 // Known reports whether name is a variable this package reads.

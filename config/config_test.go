@@ -72,6 +72,13 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{"REDIS_URL", "redis://a:1,b:2", "one host"},
 		{"REDIS_URL", "redis-cluster://a:1/3", "database 0"},
 		{"REDIS_URL", "redis://localhost?pool=3", "unknown query parameter"},
+		{"HTTP_ADDR", "9090", "not an address"},
+		{"API_ADDR", "localhost:http", "port"},
+		{"DASHBOARD_ADDR", ":99999", "port"},
+		{"SHUTDOWN_TIMEOUT", "1h", "between"},
+		{"API_TOKENS", "short", "shorter than 16"},
+		{"API_TOKENS", "0123456789abcdef,,", "token 2"},
+		{"DASHBOARD_READ_ONLY", "maybe", "true or false"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
@@ -239,4 +246,40 @@ func FuzzLoad(f *testing.F) {
 			t.Errorf("%s=%q accepted into an unusable config: %+v", name, value, c)
 		}
 	})
+}
+
+func TestCheckAPI(t *testing.T) {
+	c, _ := config.Load(env())
+	if err := c.CheckAPI(); err == nil || !strings.Contains(err.Error(), "API_TOKENS") {
+		t.Errorf("no tokens: %v", err)
+	}
+	c, err := config.Load(env("API_TOKENS", " 0123456789abcdef , fedcba9876543210"))
+	if err != nil || c.CheckAPI() != nil || len(c.APITokens) != 2 || c.APITokens[1].Reveal() != "fedcba9876543210" {
+		t.Errorf("two tokens: %v %v", c.APITokens, err)
+	}
+}
+
+func TestCheckDashboard(t *testing.T) {
+	cases := []struct {
+		kv   []string
+		want string // "" = may start
+	}{
+		{nil, ""},
+		{[]string{"DASHBOARD_ADDR", "[::1]:8081"}, ""},
+		{[]string{"DASHBOARD_ADDR", "localhost:8081"}, ""},
+		{[]string{"DASHBOARD_ADDR", ":8081"}, "not a loopback address"},
+		{[]string{"DASHBOARD_ADDR", "0.0.0.0:8081"}, "not a loopback address"},
+		{[]string{"DASHBOARD_ADDR", ":8081", "DASHBOARD_USER", "ops", "DASHBOARD_PASSWORD", "pw"}, ""},
+		{[]string{"DASHBOARD_USER", "ops"}, "together"},
+	}
+	for _, tc := range cases {
+		c, err := config.Load(env(tc.kv...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = c.CheckDashboard()
+		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%v: %v, want %q", tc.kv, err, tc.want)
+		}
+	}
 }

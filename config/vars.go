@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -80,6 +81,22 @@ var vars = []Var{
 			c.RecordTTL, err = duration(v, time.Minute, 365*24*time.Hour)
 			return err
 		}},
+	{Name: "HTTP_ADDR", Default: ":9090", Help: "worker's `/metrics`, `/healthz` and `/readyz`",
+		set: func(c *Config, v string) (err error) { c.HTTPAddr, err = address(v); return err }},
+	{Name: "SHUTDOWN_TIMEOUT", Default: "25s", Help: "after SIGTERM, how long running handlers may finish (keep it below the pod's grace period)",
+		set: func(c *Config, v string) (err error) { c.ShutdownTimeout, err = duration(v, time.Second, 10*time.Minute); return err }},
+	{Name: "API_ADDR", Default: ":8080", Help: "address of the HTTP API (`noderemover api`)",
+		set: func(c *Config, v string) (err error) { c.APIAddr, err = address(v); return err }},
+	{Name: "API_TOKENS", Secret: true, Help: "comma-separated bearer tokens the API accepts, each at least 16 characters",
+		set: func(c *Config, v string) (err error) { c.APITokens, err = tokens(v); return err }},
+	{Name: "DASHBOARD_ADDR", Default: "127.0.0.1:8081", Help: "address of the dashboard (`noderemover dashboard`); not loopback only with a user and password",
+		set: func(c *Config, v string) (err error) { c.DashboardAddr, err = address(v); return err }},
+	{Name: "DASHBOARD_USER", Help: "dashboard basic-auth user",
+		set: func(c *Config, v string) error { c.DashboardUser = v; return nil }},
+	{Name: "DASHBOARD_PASSWORD", Secret: true, Help: "dashboard basic-auth password",
+		set: func(c *Config, v string) error { c.DashboardPassword = Secret(v); return nil }},
+	{Name: "DASHBOARD_READ_ONLY", Default: "false", Help: "`true` for a dashboard that only shows",
+		set: func(c *Config, v string) (err error) { c.DashboardReadOnly, err = boolean(v); return err }},
 	{Name: "LOG_LEVEL", Default: "info", Help: "`trace`, `debug`, `info`, `warn` or `error`",
 		set: func(c *Config, v string) error {
 			return oneOf(&c.LogLevel, strings.ToLower(v), "trace", "debug", "info", "warn", "error")
@@ -139,6 +156,58 @@ func integer(v string, min, max int) (int, error) {
 		return 0, fmt.Errorf("must be between %d and %d", min, max)
 	}
 	return n, nil
+}
+
+func address(v string) (string, error) {
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return "", errors.New("not an address like :8080 or 127.0.0.1:8080")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return "", fmt.Errorf("port %q is not a number from 0 to 65535", port)
+	}
+	if strings.ContainsAny(host, " /") {
+		return "", fmt.Errorf("host %q is not a host name or IP address", host)
+	}
+	return v, nil
+}
+
+// minTokenLength keeps guessable bearer tokens out.
+const minTokenLength = 16
+
+func tokens(v string) ([]Secret, error) {
+	var out []Secret
+	for i, t := range strings.Split(v, ",") {
+		t = strings.TrimSpace(t)
+		if len(t) < minTokenLength {
+			return nil, fmt.Errorf("token %d is shorter than %d characters", i+1, minTokenLength)
+		}
+		out = append(out, Secret(t))
+	}
+	return out, nil
+}
+
+func boolean(v string) (bool, error) {
+	switch strings.ToLower(v) {
+	case "true", "1", "yes":
+		return true, nil
+	case "false", "0", "no":
+		return false, nil
+	}
+	return false, errors.New("must be true or false")
+}
+
+// isLoopback reports whether addr (host:port) only listens on loopback.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func oneOf(dst *string, v string, allowed ...string) error {
