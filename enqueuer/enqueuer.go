@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -21,10 +22,11 @@ import (
 // (errors.Is(err, ErrInvalid)); a node held by another unfinished request is a
 // *removal.NodeBusyError (errors.Is(err, ErrNodeBusy)).
 var (
-	ErrInvalid  = removal.ErrInvalid
-	ErrNodeBusy = removal.ErrNodeBusy
-	ErrConflict = removal.ErrConflict
-	ErrNotFound = removal.ErrNotFound
+	ErrInvalid        = removal.ErrInvalid
+	ErrNodeBusy       = removal.ErrNodeBusy
+	ErrConflict       = removal.ErrConflict
+	ErrNotFound       = removal.ErrNotFound
+	ErrNotCancellable = removal.ErrNotCancellable // *removal.NotCancellableError says why
 )
 
 // taskMaxRetry is asynq's bound on runs of one task. The worker bounds
@@ -38,8 +40,9 @@ const taskTimeout = 5 * time.Minute
 
 // Client enqueues removal requests and reads their status.
 type Client struct {
-	store *removal.Store
-	queue *asynq.Client
+	store     *removal.Store
+	queue     *asynq.Client
+	inspector *asynq.Inspector
 }
 
 // Options configure a Client.
@@ -51,13 +54,14 @@ type Options struct {
 // New returns a client on rdb. Close it when done; rdb stays open.
 func New(rdb redis.UniversalClient, o Options) *Client {
 	return &Client{
-		store: removal.NewStore(rdb, removal.StoreOptions{TTL: o.RecordTTL, Now: o.Now}),
-		queue: asynq.NewClientFromRedisClient(rdb),
+		store:     removal.NewStore(rdb, removal.StoreOptions{TTL: o.RecordTTL, Now: o.Now}),
+		queue:     asynq.NewClientFromRedisClient(rdb),
+		inspector: asynq.NewInspectorFromRedisClient(rdb),
 	}
 }
 
-// Close releases the client's queue connection.
-func (c *Client) Close() error { return c.queue.Close() }
+// Close releases the client's queue connections.
+func (c *Client) Close() error { return errors.Join(c.queue.Close(), c.inspector.Close()) }
 
 // Enqueue validates r and queues it. Enqueueing a request id again is
 // harmless: the same request is one removal and its status comes back.
@@ -131,6 +135,54 @@ func (c *Client) Status(ctx context.Context, id string) (removal.Status, error) 
 		return removal.Status{}, err
 	}
 	return rec.Status(), nil
+}
+
+// Cancel ends a request that has not reached CCE yet: its record says
+// cancelled, its nodes are free and its task is removed. A request CCE
+// accepted cannot be cancelled (CCE has no such call): the error matches
+// ErrNotCancellable and names the job; the record is unchanged.
+func (c *Client) Cancel(ctx context.Context, id string) (removal.Status, error) {
+	if err := removal.ValidRequestID(id); err != nil {
+		return removal.Status{}, err
+	}
+	rec, _, err := c.store.Cancel(ctx, id)
+	if err != nil {
+		return removal.Status{}, err
+	}
+	// A task still waiting goes; one running right now finds the record
+	// cancelled and stops.
+	err = c.inspector.DeleteTask(tasks.Queue, tasks.RemoveNodesTaskID(id))
+	if err != nil && !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) && !isActiveTaskError(err) {
+		return rec.Status(), fmt.Errorf("request %s is cancelled, but its task could not be removed (the worker will skip it): %w", id, err)
+	}
+	return rec.Status(), nil
+}
+
+// isActiveTaskError: asynq refuses to delete a task that is running.
+func isActiveTaskError(err error) bool {
+	return strings.Contains(err.Error(), "active state")
+}
+
+// ListFilter selects requests for List.
+type ListFilter = removal.ListFilter
+
+// List returns the newest requests matching f, newest first.
+func (c *Client) List(ctx context.Context, f ListFilter) ([]removal.Status, error) {
+	if f.State != "" && !removal.ValidState(f.State) {
+		return nil, &removal.InvalidError{Field: "state", Problem: fmt.Sprintf("%q is not one of queued, submitting, polling, succeeded, failed, cancelled", f.State)}
+	}
+	if f.Limit < 0 || f.Limit > removal.MaxListLimit {
+		return nil, &removal.InvalidError{Field: "limit", Problem: fmt.Sprintf("%d is not between 1 and %d", f.Limit, removal.MaxListLimit)}
+	}
+	recs, err := c.store.List(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]removal.Status, len(recs))
+	for i, r := range recs {
+		out[i] = r.Status()
+	}
+	return out, nil
 }
 
 // newRequestID names a request the producer did not name.

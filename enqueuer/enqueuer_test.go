@@ -174,3 +174,34 @@ func TestPrepareHashesWithDefaultUser(t *testing.T) {
 		t.Fatalf("login %+v", req.Login)
 	}
 }
+
+func TestCancelRemovesTheTask(t *testing.T) {
+	c, rdb := newClient(t)
+	ctx := context.Background()
+	if _, err := c.Enqueue(ctx, enqueuer.Request{ID: "doomed", ProjectID: "p", ClusterID: "c", Nodes: []string{uid(1)}, SSHKey: "k"}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.Cancel(ctx, "doomed")
+	if err != nil || st.State != removal.StateCancelled {
+		t.Fatalf("%+v %v", st, err)
+	}
+	if n := len(pending(t, rdb)); n != 0 {
+		t.Fatalf("%d tasks left after cancel", n)
+	}
+	if _, err := c.Cancel(ctx, "never"); !errors.Is(err, enqueuer.ErrNotFound) {
+		t.Fatalf("unknown: %v", err)
+	}
+}
+
+func TestListValidatesItsFilter(t *testing.T) {
+	c, _ := newClient(t)
+	if _, err := c.List(context.Background(), enqueuer.ListFilter{State: "running"}); !errors.Is(err, enqueuer.ErrInvalid) {
+		t.Errorf("bad state: %v", err)
+	}
+	if _, err := c.List(context.Background(), enqueuer.ListFilter{Limit: 5000}); !errors.Is(err, enqueuer.ErrInvalid) {
+		t.Errorf("bad limit: %v", err)
+	}
+	if got, err := c.List(context.Background(), enqueuer.ListFilter{}); err != nil || len(got) != 0 {
+		t.Errorf("empty list: %v %v", got, err)
+	}
+}

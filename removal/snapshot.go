@@ -24,20 +24,24 @@ func (s *snapshot) add(key, val string) {
 }
 
 // casSource sets each of the first n=ARGV[2] KEYS to its new value (with a
-// lifetime of ARGV[1] ms) provided every one still holds its old value, then
-// deletes each of the remaining KEYS (node claims) that still names its
-// owner. It returns 1 when it wrote, 0 when a value had changed.
-// ARGV: ttl, n, old values (n), new values (n), owners (one per claim).
+// lifetime of ARGV[1] ms) provided every one still holds its old value; then
+// deletes each of the next m=ARGV[3] KEYS (node claims) that still names its
+// owner, and takes the requests that became final out of the open set (the
+// last KEY). It returns 1 when it wrote, 0 when a value had changed.
+// ARGV: ttl, n, m, old values (n), new values (n), owners (m), final ids.
 const casSource = `
-local n = tonumber(ARGV[2])
+local n, m = tonumber(ARGV[2]), tonumber(ARGV[3])
 for i = 1, n do
-  if redis.call('GET', KEYS[i]) ~= ARGV[2 + i] then return 0 end
+  if redis.call('GET', KEYS[i]) ~= ARGV[3 + i] then return 0 end
 end
 for i = 1, n do
-  redis.call('SET', KEYS[i], ARGV[2 + n + i], 'PX', ARGV[1])
+  redis.call('SET', KEYS[i], ARGV[3 + n + i], 'PX', ARGV[1])
 end
-for i = n + 1, #KEYS do
-  if redis.call('GET', KEYS[i]) == ARGV[2 + n + i] then redis.call('DEL', KEYS[i]) end
+for i = 1, m do
+  if redis.call('GET', KEYS[n + i]) == ARGV[3 + 2 * n + i] then redis.call('DEL', KEYS[n + i]) end
+end
+for i = 4 + 2 * n + m, #ARGV do
+  redis.call('ZREM', KEYS[n + m + 1], ARGV[i])
 end
 return 1`
 
@@ -77,7 +81,7 @@ func (s *Store) updateFromSnapshot(ctx context.Context, b *Batch, fn func(*Batch
 	next := &snapshot{}
 	var changes []Change
 	var claims []string
-	var owners []any
+	var owners, finals []any
 	for _, r := range order {
 		if r.State != before[r.RequestID] {
 			changes = append(changes, Change{Record: r, From: before[r.RequestID]})
@@ -86,6 +90,7 @@ func (s *Store) updateFromSnapshot(ctx context.Context, b *Batch, fn func(*Batch
 					claims = append(claims, claimKey(r.ProjectID, r.ClusterID, n.UID))
 					owners = append(owners, r.RequestID)
 				}
+				finals = append(finals, r.RequestID)
 			}
 		}
 		r.UpdatedAt = now
@@ -103,16 +108,16 @@ func (s *Store) updateFromSnapshot(ctx context.Context, b *Batch, fn func(*Batch
 	if len(next.keys) != len(snap.keys) {
 		return nil, nil, false
 	}
-	args := make([]any, 0, 2+2*len(snap.keys)+len(owners))
-	args = append(args, s.ttl.Milliseconds(), len(snap.keys))
+	args := make([]any, 0, 3+2*len(snap.keys)+len(owners)+len(finals))
+	args = append(args, s.ttl.Milliseconds(), len(snap.keys), len(claims))
 	for _, v := range snap.vals {
 		args = append(args, v)
 	}
 	for _, v := range next.vals {
 		args = append(args, v)
 	}
-	args = append(args, owners...)
-	keys := append(append([]string(nil), snap.keys...), claims...)
+	args = append(append(args, owners...), finals...)
+	keys := append(append(append([]string(nil), snap.keys...), claims...), openKey)
 	if done, err := casScript.Run(ctx, s.rdb, keys, args...).Int(); err != nil || done != 1 {
 		s.snaps.drop(b.ID)
 		return nil, nil, false

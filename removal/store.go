@@ -23,6 +23,10 @@ func claimKey(project, cluster, uid string) string {
 // indexKey is a sorted set of request ids scored by creation time (ms).
 const indexKey = keyPrefix + "requests"
 
+// openKey is a sorted set of the ids of requests not final yet, scored by
+// creation time (ms).
+const openKey = keyPrefix + "open"
+
 var (
 	// ErrNotFound: no record (or batch) with that id, or it expired.
 	ErrNotFound = errors.New("not found")
@@ -229,16 +233,29 @@ for _, k in ipairs(KEYS) do
 end
 return n`
 
-// releaseClaims queues in p the release of the nodes of r, when r is final.
-// The claims are not watched: a claim left behind is harmless anyway, as
-// Create ignores claims of final requests.
-func releaseClaims(ctx context.Context, p redis.Pipeliner, r *Record) {
-	if !r.State.Final() || len(r.Nodes) == 0 {
+// finish queues in p what follows a request becoming final: it leaves the
+// open set and its nodes are released. The claims are not watched: a claim
+// left behind is harmless anyway, as Create ignores claims of final requests.
+func finish(ctx context.Context, p redis.Pipeliner, r *Record) {
+	if !r.State.Final() {
 		return
 	}
+	p.ZRem(ctx, openKey, r.RequestID)
+	if len(r.Nodes) == 0 {
+		return
+	}
+	p.Eval(ctx, releaseSource, claimKeys(r), r.RequestID)
+}
+
+func claimKeys(r *Record) []string {
 	keys := make([]string, len(r.Nodes))
 	for i, n := range r.Nodes {
 		keys[i] = claimKey(r.ProjectID, r.ClusterID, n.UID)
 	}
-	p.Eval(ctx, releaseSource, keys, r.RequestID)
+	return keys
+}
+
+func jsonString(v any) (string, error) {
+	raw, err := json.Marshal(v)
+	return string(raw), err
 }

@@ -123,7 +123,7 @@ func (s *Store) UpdateBatch(ctx context.Context, b *Batch, fn func(*Batch, map[s
 					}
 					r.UpdatedAt = now
 					if r.State != before[rid] {
-						releaseClaims(ctx, p, r)
+						finish(ctx, p, r)
 					}
 					members = append(members, r)
 				}

@@ -42,6 +42,7 @@ func (s *Store) Create(ctx context.Context, req Request) (rec *Record, created b
 				p.Set(ctx, k, req.ID, s.ttl)
 			}
 			p.ZAdd(ctx, indexKey, redis.Z{Score: float64(now.UnixMilli()), Member: req.ID})
+			p.ZAdd(ctx, openKey, redis.Z{Score: float64(now.UnixMilli()), Member: req.ID})
 			p.ZRemRangeByScore(ctx, indexKey, "-inf", fmt.Sprint(now.Add(-s.ttl).UnixMilli()))
 			_, err := s.putRecord(ctx, p, rec)
 			return err
@@ -94,6 +95,7 @@ func (s *Store) Discard(ctx context.Context, id string) error {
 		return func(p redis.Pipeliner) error {
 			p.Del(ctx, key)
 			p.ZRem(ctx, indexKey, id)
+			p.ZRem(ctx, openKey, id)
 			for _, n := range r.Nodes {
 				p.Del(ctx, claimKey(r.ProjectID, r.ClusterID, n.UID))
 			}
@@ -130,7 +132,7 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*Record) error) (
 		}
 		return func(p redis.Pipeliner) error {
 			if change != nil {
-				releaseClaims(ctx, p, &r)
+				finish(ctx, p, &r)
 			}
 			_, err := s.putRecord(ctx, p, &r)
 			return err

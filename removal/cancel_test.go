@@ -1,0 +1,162 @@
+package removal_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/noderemover/noderemover/removal"
+)
+
+func TestCancel(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now()
+	sending := func(b *removal.Batch, recs map[string]*removal.Record) error {
+		return b.MarkSending(recs, now.Add(time.Minute), now)
+	}
+
+	t.Run("Queued", func(t *testing.T) {
+		s, _ := newStore(t)
+		if _, _, err := s.Create(ctx, request("q", 2)); err != nil {
+			t.Fatal(err)
+		}
+		rec, ch, err := s.Cancel(ctx, "q")
+		if err != nil || rec.State != removal.StateCancelled || ch == nil || ch.From != removal.StateQueued {
+			t.Fatalf("%+v %+v %v", rec, ch, err)
+		}
+		if !strings.Contains(rec.Nodes[0].Reason, "cancelled") {
+			t.Errorf("node reason %q", rec.Nodes[0].Reason)
+		}
+		if _, _, err := s.Create(ctx, request("again", 1)); err != nil {
+			t.Fatalf("node still held: %v", err)
+		}
+		if _, ch, err := s.Cancel(ctx, "q"); err != nil || ch != nil {
+			t.Fatalf("second cancel: %v %v", ch, err)
+		}
+		if n, _ := s.OpenCount(ctx); n != 1 {
+			t.Errorf("%d open requests, want 1 (\"again\")", n)
+		}
+	})
+
+	t.Run("InReadyBatch", func(t *testing.T) {
+		s, _ := newStore(t)
+		if _, _, err := s.Create(ctx, request("r", 1)); err != nil {
+			t.Fatal(err)
+		}
+		b, _, err := s.StartBatch(ctx, []string{"r"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec, _, err := s.Cancel(ctx, "r"); err != nil || rec.State != removal.StateCancelled {
+			t.Fatalf("%v %v", rec, err)
+		}
+		if got, _ := s.GetBatch(ctx, b.ID); got.State != removal.BatchDone || len(got.Members) != 0 {
+			t.Fatalf("batch %+v still carries the request", got)
+		}
+	})
+
+	t.Run("Sending", func(t *testing.T) {
+		s, _ := newStore(t)
+		if _, _, err := s.Create(ctx, request("r", 1)); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := s.StartBatch(ctx, []string{"r"}, sending); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := s.Cancel(ctx, "r")
+		if !errors.Is(err, removal.ErrNotCancellable) || !strings.Contains(err.Error(), "under way") {
+			t.Fatalf("error %v", err)
+		}
+	})
+
+	t.Run("AcceptedNamesTheJob", func(t *testing.T) {
+		s, _ := newStore(t)
+		if _, _, err := s.Create(ctx, request("r", 1)); err != nil {
+			t.Fatal(err)
+		}
+		b, _, err := s.StartBatch(ctx, []string{"r"}, sending)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := s.UpdateBatch(ctx, b, func(b *removal.Batch, recs map[string]*removal.Record) error {
+			b.Accept(recs, "job-42", now)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		before, _ := s.Get(ctx, "r")
+		_, _, err = s.Cancel(ctx, "r")
+		var nc *removal.NotCancellableError
+		if !errors.As(err, &nc) || nc.JobID != "job-42" || !strings.Contains(err.Error(), "job-42") {
+			t.Fatalf("error %v, want one naming job-42", err)
+		}
+		after, _ := s.Get(ctx, "r")
+		if after.State != before.State || !after.UpdatedAt.Equal(before.UpdatedAt) {
+			t.Errorf("record changed: %+v", after)
+		}
+	})
+
+	t.Run("Finished", func(t *testing.T) {
+		s, _ := newStore(t)
+		if _, _, err := s.Create(ctx, request("r", 1)); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := s.Update(ctx, "r", func(r *removal.Record) error { r.Fail("x", now); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := s.Cancel(ctx, "r"); !errors.Is(err, removal.ErrNotCancellable) || !strings.Contains(err.Error(), "ended failed") {
+			t.Fatalf("error %v", err)
+		}
+	})
+
+	t.Run("Unknown", func(t *testing.T) {
+		s, _ := newStore(t)
+		if _, _, err := s.Cancel(ctx, "nope"); !errors.Is(err, removal.ErrNotFound) {
+			t.Fatalf("error %v", err)
+		}
+	})
+}
+
+func TestList(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	for i, c := range []string{"c1", "c2", "c1", "c1"} {
+		r := request("r"+string(rune('0'+i)), 1)
+		r.ClusterID = c
+		r.Nodes = []string{nodes(5)[i]}
+		if _, _, err := s.Create(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := s.Cancel(ctx, "r2"); err != nil {
+		t.Fatal(err)
+	}
+	ids := func(f removal.ListFilter) string {
+		recs, err := s.List(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, r := range recs {
+			out = append(out, r.RequestID)
+		}
+		return strings.Join(out, ",")
+	}
+	cases := []struct {
+		f    removal.ListFilter
+		want string
+	}{
+		{removal.ListFilter{}, "r3,r2,r1,r0"},
+		{removal.ListFilter{ClusterID: "c1"}, "r3,r2,r0"},
+		{removal.ListFilter{State: removal.StateQueued, ClusterID: "c1"}, "r3,r0"},
+		{removal.ListFilter{State: removal.StateCancelled}, "r2"},
+		{removal.ListFilter{Limit: 2}, "r3,r2"},
+	}
+	for _, tc := range cases {
+		if got := ids(tc.f); got != tc.want {
+			t.Errorf("%+v: %s, want %s", tc.f, got, tc.want)
+		}
+	}
+}
