@@ -84,7 +84,10 @@ var vars = []Var{
 	{Name: "HTTP_ADDR", Default: ":9090", Help: "worker's `/metrics`, `/healthz` and `/readyz`",
 		set: func(c *Config, v string) (err error) { c.HTTPAddr, err = address(v); return err }},
 	{Name: "SHUTDOWN_TIMEOUT", Default: "25s", Help: "after SIGTERM, how long running handlers may finish (keep it below the pod's grace period)",
-		set: func(c *Config, v string) (err error) { c.ShutdownTimeout, err = duration(v, time.Second, 10*time.Minute); return err }},
+		set: func(c *Config, v string) (err error) {
+			c.ShutdownTimeout, err = duration(v, time.Second, 10*time.Minute)
+			return err
+		}},
 	{Name: "API_ADDR", Default: ":8080", Help: "address of the HTTP API (`noderemover api`)",
 		set: func(c *Config, v string) (err error) { c.APIAddr, err = address(v); return err }},
 	{Name: "API_TOKENS", Secret: true, Help: "comma-separated bearer tokens the API accepts, each at least 16 characters",
