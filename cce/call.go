@@ -47,11 +47,14 @@ func (c *Client) call(ctx context.Context, op, method, path string, body []byte,
 		return fmt.Errorf("cce %s: authenticate: %w", op, &sendError{err: err})
 	}
 
+	start := time.Now()
 	resp, err := c.http.Do(req)
 	if err != nil {
+		c.observe(op, 0, time.Since(start))
 		return fmt.Errorf("cce %s: %w", op, &sendError{err: err, sent: sent.Load()})
 	}
 	defer resp.Body.Close()
+	c.observe(op, resp.StatusCode, time.Since(start))
 	data, readErr := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
@@ -66,4 +69,11 @@ func (c *Client) call(ctx context.Context, op, method, path string, body []byte,
 		return fmt.Errorf("cce %s: %w: decode body (request id %s): %w", op, ErrBadAnswer, requestID, err)
 	}
 	return nil
+}
+
+// observe reports one call to the configured observer, if any.
+func (c *Client) observe(op string, status int, d time.Duration) {
+	if c.observer != nil {
+		c.observer(op, status, d)
+	}
 }

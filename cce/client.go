@@ -42,6 +42,10 @@ type Config struct {
 	HTTPClient *http.Client
 	// UserAgent, when set, is sent as User-Agent.
 	UserAgent string
+	// Observe, when set, is told of every call that reached the HTTP layer:
+	// the operation ("RemoveNodes", "ShowJob", "ShowNode"), the answer's
+	// status (0 when none came) and how long it took. For metrics.
+	Observe func(op string, status int, d time.Duration)
 }
 
 // Client calls the CCE API. It is safe for concurrent use.
@@ -51,6 +55,7 @@ type Client struct {
 	timeout   time.Duration
 	http      *http.Client
 	userAgent string
+	observer  func(op string, status int, d time.Duration)
 }
 
 // New validates cfg and returns a Client. Errors name the bad field.
@@ -86,6 +91,7 @@ func New(cfg Config) (*Client, error) {
 		timeout:   cfg.Timeout,
 		http:      cfg.HTTPClient,
 		userAgent: cfg.UserAgent,
+		observer:  cfg.Observe,
 	}
 	if c.timeout == 0 {
 		c.timeout = DefaultTimeout
