@@ -61,7 +61,8 @@ type Record struct {
 	Login       Login      `json:"login"`
 	Fingerprint string     `json:"fingerprint"`
 	BatchID     string     `json:"batch_id,omitempty"`
-	SubmittedAt *time.Time `json:"submitted_at,omitempty"` // when CCE accepted the removal
+	SubmittingAt *time.Time `json:"submitting_at,omitempty"` // when a worker took it into a batch
+	SubmittedAt  *time.Time `json:"submitted_at,omitempty"`  // when CCE accepted the removal
 	FinishedAt  *time.Time `json:"finished_at,omitempty"`
 }
 

@@ -44,6 +44,9 @@ func (s *Store) StartBatch(ctx context.Context, ids []string, then func(*Batch, 
 			b.Members = append(b.Members, Member{RequestID: id, Nodes: r.OpenNodes()})
 			changes = append(changes, Change{Record: &r, From: r.State})
 			r.State, r.BatchID, r.UpdatedAt = StateSubmitting, b.ID, now
+			if r.SubmittingAt == nil {
+				r.SubmittingAt = &now
+			}
 		}
 		if b == nil {
 			return nil, ErrNothingQueued

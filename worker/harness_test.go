@@ -60,7 +60,8 @@ func newHarness(tb testing.TB, opts ...harnessOption) *harness {
 	}
 	h.fake = ccetest.NewServer(fo)
 	tb.Cleanup(h.fake.Close)
-	api, err := cce.New(cce.Config{Endpoint: h.fake.URL, Auth: cce.TokenAuth{Token: token}, Timeout: h.cfg.CCETimeout})
+	api, err := cce.New(cce.Config{Endpoint: h.fake.URL, Auth: cce.TokenAuth{Token: token}, Timeout: h.cfg.CCETimeout,
+		Observe: h.cfg.Metrics.CCECall})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -73,7 +73,10 @@ func (w *Server) settle(ctx context.Context, b *removal.Batch, job *cce.Job, rea
 	if err != nil {
 		return err
 	}
-	w.logChanges(nb, changes, "CCE job ended")
+	if job != nil {
+		w.cfg.Metrics.JobPolls(nb.Polls + 1)
+	}
+	w.recordChanges(nb, changes, "CCE job ended")
 	return nil
 }
 

@@ -75,7 +75,7 @@ func (w *Server) reconcile(ctx context.Context, b *removal.Batch) (*removal.Batc
 	case jobID != "":
 		what = "reconciled: adopted job " + jobID
 	}
-	w.logChanges(nb, changes, what)
+	w.recordChanges(nb, changes, what)
 	w.log.Info().Str("batch_id", nb.ID).Strs("request_ids", nb.RequestIDs()).Str("cluster_id", nb.ClusterID).Str("job_id", jobID).
 		Int("attempt", attempt).Int("nodes_resolved", len(outcomes)).Msg(what)
 	return nb, nil

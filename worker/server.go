@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -14,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/noderemover/noderemover/cce"
+	"github.com/noderemover/noderemover/metrics"
 	"github.com/noderemover/noderemover/removal"
 	"github.com/noderemover/noderemover/tasks"
 )
@@ -39,6 +41,7 @@ type Config struct {
 	RecordTTL         time.Duration // [7 days]
 	ShutdownTimeout   time.Duration // [25s]
 	Logger            zerolog.Logger
+	Metrics           *metrics.Metrics // nil: none
 	Now               func() time.Time // [time.Now]
 }
 
@@ -76,6 +79,7 @@ type Server struct {
 	queue   *asynq.Client
 	srv     *asynq.Server
 	backoff Backoff
+	running atomic.Bool
 }
 
 // New builds a worker on rdb (left open by Shutdown) that talks to api.
@@ -119,14 +123,24 @@ func (w *Server) Start() error {
 	if err := w.srv.Start(w.Handler()); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
+	w.running.Store(true)
 	return nil
 }
 
 // Shutdown stops taking tasks, waits up to ShutdownTimeout for running
 // handlers, and puts back the tasks of those it had to cut off.
 func (w *Server) Shutdown() {
+	w.running.Store(false)
 	w.srv.Shutdown()
 	_ = w.queue.Close()
+}
+
+// Ready reports whether the worker processes tasks and its Redis answers.
+func (w *Server) Ready(context.Context) error {
+	if !w.running.Load() {
+		return errors.New("the asynq server is not running")
+	}
+	return w.srv.Ping()
 }
 
 // Run processes tasks until ctx ends, then shuts down gracefully.
@@ -138,9 +152,6 @@ func (w *Server) Run(ctx context.Context) error {
 	w.Shutdown()
 	return nil
 }
-
-// Ping reports whether the server's Redis answers.
-func (w *Server) Ping() error { return w.srv.Ping() }
 
 func (w *Server) now() time.Time { return w.cfg.Now().UTC() }
 

@@ -41,7 +41,7 @@ func (w *Server) removeNodes(ctx context.Context, p tasks.RemoveNodes) error {
 	// sending in one transaction.
 	b, changes, err := w.store.StartBatch(ctx, []string{p.RequestID}, w.markSending)
 	if err == nil {
-		w.logChanges(b, changes, "sending RemoveNode")
+		w.recordChanges(b, changes, "sending RemoveNode")
 		return w.call(ctx, b)
 	}
 	if !errors.Is(err, removal.ErrNothingQueued) {
@@ -66,7 +66,7 @@ func (w *Server) removeNodes(ctx context.Context, p tasks.RemoveNodes) error {
 			r.Fail("internal: batch "+rec.BatchID+" of this request is lost", w.now())
 			return nil
 		})
-		w.logChange(ch, "batch lost")
+		w.recordChange(nil, ch, "batch lost")
 		return uerr
 	}
 	if err != nil {
@@ -113,7 +113,7 @@ func (w *Server) send(ctx context.Context, b *removal.Batch) error {
 			b.FailAll(recs, reason, w.now())
 			return nil
 		})
-		w.logChanges(b, changes, "attempts used up")
+		w.recordChanges(b, changes, "attempts used up")
 		return err
 	}
 	attempt := b.Attempt
@@ -129,7 +129,7 @@ func (w *Server) send(ctx context.Context, b *removal.Batch) error {
 	if err != nil {
 		return err
 	}
-	w.logChanges(b, changes, "sending RemoveNode")
+	w.recordChanges(b, changes, "sending RemoveNode")
 	return w.call(ctx, b)
 }
 
@@ -148,10 +148,14 @@ func (w *Server) call(ctx context.Context, b *removal.Batch) error {
 	cctx, cancel := context.WithTimeout(ctx, w.cfg.CCETimeout)
 	jobID, callErr := w.cce.RemoveNodes(cctx, b.ProjectID, b.ClusterID, cceLogin(b.Login), b.Nodes())
 	cancel()
+	// What the call did is recorded even when the handler's own context
+	// ended meanwhile (a shutdown cut it off).
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
+	defer cancel()
 	if callErr == nil {
-		return w.accept(ctx, b, jobID)
+		return w.accept(bctx, b, jobID)
 	}
-	return w.sendFailed(ctx, b, callErr)
+	return w.sendFailed(bctx, b, callErr)
 }
 
 // accept records the job CCE started and schedules its first poll.
@@ -169,7 +173,7 @@ func (w *Server) accept(ctx context.Context, b *removal.Batch, jobID string) err
 		// stays sending, and the next run finds the job through the nodes.
 		return fmt.Errorf("record job %s of batch: %w", jobID, err)
 	}
-	w.logChanges(b, changes, "CCE accepted the removal")
+	w.recordChanges(b, changes, "CCE accepted the removal")
 	return w.ensurePoll(ctx, b)
 }
 
@@ -221,7 +225,7 @@ func (w *Server) sendFailed(ctx context.Context, b *removal.Batch, callErr error
 	}
 	switch class {
 	case cce.ClassPermanent:
-		w.logChanges(b, changes, "CCE refused the removal")
+		w.recordChanges(b, changes, "CCE refused the removal")
 		return giveUp("CCE refused the removal: %s", reason)
 	case cce.ClassThrottled:
 		log.Info().Err(callErr).Msg("RemoveNode throttled; waiting")
@@ -279,6 +283,6 @@ func (w *Server) abandon(ctx context.Context, requestID string, cause error) {
 		return nil
 	})
 	if err == nil {
-		w.logChange(ch, "task runs used up")
+		w.recordChange(nil, ch, "task runs used up")
 	}
 }

@@ -34,11 +34,14 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"enqueue":  {"ask for nodes to be removed", runEnqueue},
-		"status":   {"print the status of a request as JSON", runStatus},
-		"worker":   {"run a worker that carries requests to CCE", runWorker},
-		"fake-cce": {"run a fake CCE API for trying things by hand", runFakeCCE},
-		"demo":     {"run everything in process against a fake CCE and show it working", runDemo},
+		"enqueue":   {"ask for nodes to be removed", runEnqueue},
+		"status":    {"print the status of a request as JSON", runStatus},
+		"worker":    {"run a worker that carries requests to CCE", runWorker},
+		"fake-cce":  {"run a fake CCE API for trying things by hand", runFakeCCE},
+		"demo":      {"run everything in process against a fake CCE and show it working", runDemo},
+		"dashboard": {"serve the asynqmon dashboard (basic auth, redacted payloads)", runDashboard},
+		"cancel":    {"cancel a request that has not reached CCE yet", runCancel},
+		"list":      {"list recent requests", runList},
 	}
 }
 

@@ -3,12 +3,19 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"time"
 
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
 	"github.com/noderemover/noderemover/cce"
 	"github.com/noderemover/noderemover/config"
+	"github.com/noderemover/noderemover/internal/health"
 	"github.com/noderemover/noderemover/internal/redisconn"
+	"github.com/noderemover/noderemover/metrics"
+	"github.com/noderemover/noderemover/removal"
 	"github.com/noderemover/noderemover/worker"
 )
 
@@ -18,6 +25,7 @@ func runWorker(ctx context.Context, args []string, io stdio, env config.Getenv) 
 	f.env("concurrency", "WORKER_CONCURRENCY", "tasks at once")
 	f.env("log-level", "LOG_LEVEL", "trace, debug, info, warn or error")
 	f.env("log-format", "LOG_FORMAT", "json or console")
+	f.env("http-addr", "HTTP_ADDR", "address of /metrics, /healthz and /readyz")
 	if code, ok := f.parse(args); !ok {
 		return code
 	}
@@ -29,19 +37,43 @@ func runWorker(ctx context.Context, args []string, io stdio, env config.Getenv) 
 		return fail(io, exitUsage, "worker: %v", err)
 	}
 	log := newLogger(cfg, io.err)
-	api, err := newCCEClient(cfg)
-	if err != nil {
-		return fail(io, exitUsage, "worker: %v", err)
-	}
 	rdb := redisconn.New(cfg.Redis)
 	defer rdb.Close()
 
-	w := worker.New(rdb, api, workerConfig(cfg, log))
-	log.Info().Str("redis", cfg.Redis.String()).Str("cce_endpoint", cfg.CCEEndpoint).
-		Int("concurrency", cfg.WorkerConcurrency).Msg("worker starting")
-	if err := w.Run(ctx); err != nil {
-		log.Error().Err(err).Msg("worker stopped")
-		return exitFailure
+	reg := metrics.NewRegistry()
+	inspector := asynq.NewInspectorFromRedisClient(rdb)
+	defer inspector.Close()
+	m := metrics.New(reg, metrics.Options{
+		OpenRequests: removal.NewStore(rdb, removal.StoreOptions{}).OpenCount,
+		Inspector:    inspector,
+	})
+	api, err := newCCEClient(cfg, m.CCECall)
+	if err != nil {
+		return fail(io, exitUsage, "worker: %v", err)
+	}
+	wcfg := workerConfig(cfg, log)
+	wcfg.Metrics = m
+	w := worker.New(rdb, api, wcfg)
+
+	mux := http.NewServeMux()
+	mux.Handle("GET "+health.MetricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: newStdLogger(log)}))
+	health.Register(mux, health.Check{Name: "worker", Fn: w.Ready})
+	hs, err := listenAndServe(cfg.HTTPAddr, mux, log)
+	if err != nil {
+		return fail(io, exitFailure, "worker: %v", err)
+	}
+	if err := w.Start(); err != nil {
+		_ = hs.stop()
+		return fail(io, exitFailure, "worker: %v", err)
+	}
+	log.Info().Str("redis", cfg.Redis.String()).Str("cce_endpoint", cfg.CCEEndpoint).Str("http_addr", hs.addr.String()).
+		Int("concurrency", cfg.WorkerConcurrency).Msg("worker started")
+
+	<-ctx.Done()
+	log.Info().Dur("shutdown_timeout", cfg.ShutdownTimeout).Msg("stopping: no new tasks; running ones may finish")
+	w.Shutdown() // readiness fails from here on; /healthz and /metrics keep answering
+	if err := hs.stop(); err != nil {
+		log.Warn().Err(err).Msg("http server stop")
 	}
 	log.Info().Msg("worker stopped")
 	return exitOK
@@ -60,19 +92,20 @@ func workerConfig(cfg config.Config, log zerolog.Logger) worker.Config {
 		PollTimeout:       cfg.PollTimeout,
 		CCETimeout:        cfg.CCETimeout,
 		RecordTTL:         cfg.RecordTTL,
+		ShutdownTimeout:   cfg.ShutdownTimeout,
 		Logger:            log,
 	}
 }
 
 // newCCEClient builds the CCE client with the configured way to authenticate.
-func newCCEClient(cfg config.Config) (*cce.Client, error) {
+func newCCEClient(cfg config.Config, observe func(op string, status int, d time.Duration)) (*cce.Client, error) {
 	var auth cce.Authenticator
 	if cfg.CCEAuthToken != "" {
 		auth = cce.TokenAuth{Token: cfg.CCEAuthToken.Reveal()}
 	} else {
 		auth = &cce.Signer{AK: cfg.AccessKey, SK: cfg.SecretKey.Reveal(), SecurityToken: cfg.SecurityToken.Reveal()}
 	}
-	c, err := cce.New(cce.Config{Endpoint: cfg.CCEEndpoint, Auth: auth, Timeout: cfg.CCETimeout, UserAgent: "noderemover"})
+	c, err := cce.New(cce.Config{Endpoint: cfg.CCEEndpoint, Auth: auth, Timeout: cfg.CCETimeout, UserAgent: "noderemover", Observe: observe})
 	if err != nil {
 		return nil, fmt.Errorf("CCE client: %w", err)
 	}

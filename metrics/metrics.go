@@ -1,0 +1,146 @@
+// Package metrics owns noderemover's Prometheus metrics: the product's own,
+// prefixed noderemover_, and asynq's queue metrics. Label sets are bounded:
+// no request, node or job ids.
+package metrics
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/hibiken/asynq"
+	asynqmetrics "github.com/hibiken/asynq/x/metrics"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics records what the worker does. A nil *Metrics records nothing.
+type Metrics struct {
+	requests   *prometheus.CounterVec
+	nodes      *prometheus.CounterVec
+	cceCalls   *prometheus.CounterVec
+	cceSeconds *prometheus.HistogramVec
+	throttled  *prometheus.CounterVec
+	jobPolls   prometheus.Histogram
+	phase      *prometheus.HistogramVec
+}
+
+// Phases of a request whose duration is observed.
+const (
+	PhaseQueued     = "queued"     // enqueued → taken by a worker
+	PhaseSubmitting = "submitting" // taken → CCE accepted the removal
+	PhaseJob        = "job"        // accepted → the CCE job ended
+)
+
+// Options are what the metrics read on every scrape.
+type Options struct {
+	// OpenRequests counts requests not final yet (across all workers).
+	OpenRequests func(ctx context.Context) (int64, error)
+	// Inspector, when set, adds asynq's queue metrics.
+	Inspector *asynq.Inspector
+}
+
+// scrapeTimeout bounds the Redis reads of one scrape.
+const scrapeTimeout = 3 * time.Second
+
+// New registers the metrics with reg.
+func New(reg prometheus.Registerer, o Options) *Metrics {
+	m := &Metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "noderemover_requests_finished_total",
+			Help: "Requests that reached a final state, by state (succeeded, failed).",
+		}, []string{"state"}),
+		nodes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "noderemover_nodes_finished_total",
+			Help: "Nodes of finished requests, by outcome (removed, failed).",
+		}, []string{"outcome"}),
+		cceCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "noderemover_cce_requests_total",
+			Help: "CCE API calls by operation and HTTP status code (0: no answer).",
+		}, []string{"operation", "code"}),
+		cceSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "noderemover_cce_request_duration_seconds",
+			Help:    "Latency of CCE API calls by operation.",
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"operation"}),
+		throttled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "noderemover_cce_throttled_total",
+			Help: "CCE answers of 429 (throttled, or cluster locked by another operation) by operation.",
+		}, []string{"operation"}),
+		jobPolls: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "noderemover_job_polls",
+			Help:    "ShowJob polls a CCE removal job took until its end was seen.",
+			Buckets: []float64{1, 2, 3, 5, 8, 13, 21, 34, 55, 89},
+		}),
+		phase: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "noderemover_phase_duration_seconds",
+			Help:    "Time requests spend in each phase: queued, submitting, job (the CCE job).",
+			Buckets: []float64{.1, .5, 1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800},
+		}, []string{"phase"}),
+	}
+	reg.MustRegister(m.requests, m.nodes, m.cceCalls, m.cceSeconds, m.throttled, m.jobPolls, m.phase)
+	if o.OpenRequests != nil {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "noderemover_requests_in_flight",
+			Help: "Requests not final yet, across all workers (the same from every worker; aggregate with max).",
+		}, func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
+			defer cancel()
+			n, err := o.OpenRequests(ctx)
+			if err != nil {
+				return -1 // Redis unreachable: an impossible value, not a stale one
+			}
+			return float64(n)
+		}))
+	}
+	if o.Inspector != nil {
+		reg.MustRegister(asynqmetrics.NewQueueMetricsCollector(o.Inspector))
+	}
+	return m
+}
+
+// NewRegistry returns a registry with the Go runtime and process collectors.
+func NewRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// CCECall records one CCE call; status 0 means no answer came.
+func (m *Metrics) CCECall(op string, status int, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.cceCalls.WithLabelValues(op, strconv.Itoa(status)).Inc()
+	m.cceSeconds.WithLabelValues(op).Observe(d.Seconds())
+	if status == 429 {
+		m.throttled.WithLabelValues(op).Inc()
+	}
+}
+
+// RequestFinished records a request that reached a final state, with how
+// many of its nodes were removed and how many failed.
+func (m *Metrics) RequestFinished(state string, removed, failed int) {
+	if m == nil {
+		return
+	}
+	m.requests.WithLabelValues(state).Inc()
+	m.nodes.WithLabelValues("removed").Add(float64(removed))
+	m.nodes.WithLabelValues("failed").Add(float64(failed))
+}
+
+// Phase records how long a request spent in a phase.
+func (m *Metrics) Phase(phase string, d time.Duration) {
+	if m == nil || d < 0 {
+		return
+	}
+	m.phase.WithLabelValues(phase).Observe(d.Seconds())
+}
+
+// JobPolls records the polls one CCE job took.
+func (m *Metrics) JobPolls(n int) {
+	if m == nil {
+		return
+	}
+	m.jobPolls.Observe(float64(n))
+}
