@@ -1,0 +1,42 @@
+package cce_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/noderemover/noderemover/cce"
+	"github.com/noderemover/noderemover/cce/ccetest"
+)
+
+func TestObserveSeesEveryCall(t *testing.T) {
+	srv := ccetest.NewServer(ccetest.Options{Token: "observe-token"})
+	defer srv.Close()
+	srv.Inject(ccetest.OpShowJob, 1, ccetest.Fault{Status: 429})
+	var mu sync.Mutex
+	var seen []string
+	c, err := cce.New(cce.Config{Endpoint: srv.URL, Auth: cce.TokenAuth{Token: "observe-token"},
+		Observe: func(op string, status int, d time.Duration) {
+			mu.Lock()
+			defer mu.Unlock()
+			if d <= 0 {
+				t.Errorf("%s: duration %v", op, d)
+			}
+			seen = append(seen, op+" "+http(status))
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	_, _ = c.ShowJob(ctx, "p", "j")
+	_, _ = c.ShowNode(ctx, "p", "c", "00000000-0000-4000-8000-000000000001")
+	want := []string{"ShowJob 429", "ShowNode 404"}
+	if len(seen) != len(want) || seen[0] != want[0] || seen[1] != want[1] {
+		t.Fatalf("observed %v, want %v", seen, want)
+	}
+}
+
+func http(status int) string {
+	return map[int]string{404: "404", 429: "429", 200: "200"}[status]
+}

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestCancelAndList(t *testing.T) {
+	env, _ := redisEnv(t)
+	for i, id := range []string{"keep", "drop"} {
+		if r := runMain(t, env, "", "enqueue", "--project-id", "p1", "--cluster-id", "c1", "--node", uid(i), "--ssh-key", "k", "--request-id", id); r.code != 0 {
+			t.Fatalf("enqueue: %+v", r)
+		}
+	}
+	r := runMain(t, env, "", "cancel", "drop")
+	var st map[string]any
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &st) != nil || st["state"] != "cancelled" {
+		t.Fatalf("cancel: %+v", r)
+	}
+	if r := runMain(t, env, "", "cancel", "drop"); r.code != 0 {
+		t.Errorf("cancel twice: %+v", r)
+	}
+	if r := runMain(t, env, "", "cancel", "ghost"); r.code != exitFailure || !strings.Contains(r.stderr, "not found") {
+		t.Errorf("cancel unknown: %+v", r)
+	}
+	if r := runMain(t, env, "", "cancel"); r.code != exitUsage {
+		t.Errorf("cancel without id: %+v", r)
+	}
+
+	r = runMain(t, env, "", "list", "--output", "json")
+	var list struct {
+		Removals []map[string]any `json:"removals"`
+	}
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &list) != nil || len(list.Removals) != 2 || list.Removals[0]["request_id"] != "drop" {
+		t.Fatalf("list: %+v", r)
+	}
+	r = runMain(t, env, "", "list", "--state", "cancelled", "--output", "json")
+	if r.code != 0 || !strings.Contains(r.stdout, `"drop"`) || strings.Contains(r.stdout, `"keep"`) {
+		t.Errorf("list --state cancelled: %+v", r)
+	}
+	r = runMain(t, env, "", "list", "--cluster-id", "c1")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "REQUEST") || !strings.Contains(r.stdout, "keep") || !strings.Contains(r.stdout, "0/1 removed") {
+		t.Errorf("list table: %+v", r)
+	}
+	for _, args := range [][]string{{"list", "--state", "running"}, {"list", "--limit", "0"}, {"list", "--output", "yaml"}} {
+		if r := runMain(t, env, "", args...); r.code != exitUsage {
+			t.Errorf("%v: %+v", args, r)
+		}
+	}
+}
+
+func TestDashboardCommand(t *testing.T) {
+	env, _ := redisEnv(t)
+	env["DASHBOARD_ADDR"] = ":0"
+	if r := runMain(t, env, "", "dashboard"); r.code != exitUsage || !strings.Contains(r.stderr, "not a loopback address") {
+		t.Fatalf("open address without credentials: %+v", r)
+	}
+	env["DASHBOARD_ADDR"] = freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan result, 1)
+	go func() {
+		var r result
+		r.code = run(ctx, []string{"dashboard"}, stdio{in: strings.NewReader(""), out: &strings.Builder{}, err: &syncBuf{}},
+			func(n string) (string, bool) { v, ok := env[n]; return v, ok })
+		done <- r
+	}()
+	waitUntil(t, 10*time.Second, "dashboard serving", func() bool {
+		resp, err := http.Get("http://" + env["DASHBOARD_ADDR"] + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	cancel()
+	select {
+	case r := <-done:
+		if r.code != 0 {
+			t.Fatalf("dashboard exit %d", r.code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("dashboard did not stop")
+	}
+}
