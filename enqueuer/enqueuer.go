@@ -71,6 +71,17 @@ func (c *Client) Enqueue(ctx context.Context, r Request) (removal.Status, error)
 	if err != nil {
 		return removal.Status{}, err
 	}
+	st, _, err := c.EnqueuePrepared(ctx, req)
+	return st, err
+}
+
+// EnqueuePrepared queues a request made by Request.Prepare, for callers that
+// validated first. created is false when the request id existed already
+// (with the same content): its current status comes back.
+func (c *Client) EnqueuePrepared(ctx context.Context, req removal.Request) (st removal.Status, created bool, err error) {
+	if err := req.Validate(); err != nil {
+		return removal.Status{}, false, err
+	}
 	return c.enqueue(ctx, req)
 }
 
@@ -88,7 +99,7 @@ func (c *Client) EnqueueAll(ctx context.Context, rs []Request) ([]removal.Status
 	}
 	out := make([]removal.Status, 0, len(reqs))
 	for i, req := range reqs {
-		st, err := c.enqueue(ctx, req)
+		st, _, err := c.enqueue(ctx, req)
 		if err != nil {
 			return out, fmt.Errorf("request %d: %w", i+1, err)
 		}
@@ -97,19 +108,19 @@ func (c *Client) EnqueueAll(ctx context.Context, rs []Request) ([]removal.Status
 	return out, nil
 }
 
-func (c *Client) enqueue(ctx context.Context, req removal.Request) (removal.Status, error) {
+func (c *Client) enqueue(ctx context.Context, req removal.Request) (removal.Status, bool, error) {
 	rec, created, err := c.store.Create(ctx, req)
 	if err != nil {
-		return removal.Status{}, err
+		return removal.Status{}, false, err
 	}
 	if !created && rec.State != removal.StateQueued {
-		return rec.Status(), nil
+		return rec.Status(), false, nil
 	}
 	task, err := tasks.NewRemoveNodes(tasks.RemoveNodes{
 		RequestID: req.ID, ProjectID: req.ProjectID, ClusterID: req.ClusterID, Nodes: req.Nodes,
 	}, asynq.MaxRetry(taskMaxRetry), asynq.Timeout(taskTimeout))
 	if err != nil {
-		return removal.Status{}, err
+		return removal.Status{}, false, err
 	}
 	_, err = c.queue.EnqueueContext(ctx, task)
 	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
@@ -120,9 +131,9 @@ func (c *Client) enqueue(ctx context.Context, req removal.Request) (removal.Stat
 			defer cancel()
 			_ = c.store.Discard(dctx, req.ID)
 		}
-		return removal.Status{}, fmt.Errorf("enqueue request %s: %w", req.ID, err)
+		return removal.Status{}, false, fmt.Errorf("enqueue request %s: %w", req.ID, err)
 	}
-	return rec.Status(), nil
+	return rec.Status(), created, nil
 }
 
 // Status returns the status of request id, or an error matching ErrNotFound.

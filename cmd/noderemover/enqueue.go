@@ -14,6 +14,7 @@ import (
 	"github.com/noderemover/noderemover/config"
 	"github.com/noderemover/noderemover/enqueuer"
 	"github.com/noderemover/noderemover/internal/redisconn"
+	"github.com/noderemover/noderemover/removal"
 )
 
 // maxLineBytes bounds one --from-file line (200 nodes take about 8 KiB).
@@ -62,13 +63,16 @@ func runEnqueue(ctx context.Context, args []string, io stdio, env config.Getenv)
 		reqs = []enqueuer.Request{r}
 	}
 	// Validate (and hash) everything before anything touches Redis.
+	prepared := make([]removal.Request, len(reqs))
 	for i, req := range reqs {
-		if _, err := req.Prepare(); err != nil {
+		p, err := req.Prepare()
+		if err != nil {
 			if len(reqs) > 1 || *fromFile != "" {
 				return fail(io, exitUsage, "enqueue: line %d: %v", i+1, err)
 			}
 			return fail(io, exitUsage, "enqueue: %v", err)
 		}
+		prepared[i] = p
 	}
 
 	cfg, err := f.config(env)
@@ -81,8 +85,8 @@ func runEnqueue(ctx context.Context, args []string, io stdio, env config.Getenv)
 	defer client.Close()
 
 	out := json.NewEncoder(io.out)
-	for i, req := range reqs {
-		st, err := client.Enqueue(ctx, req)
+	for i, req := range prepared {
+		st, _, err := client.EnqueuePrepared(ctx, req)
 		if err != nil {
 			code := exitFailure
 			if errors.Is(err, enqueuer.ErrInvalid) {

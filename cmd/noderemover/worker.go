@@ -57,7 +57,8 @@ func runWorker(ctx context.Context, args []string, io stdio, env config.Getenv) 
 
 	mux := http.NewServeMux()
 	mux.Handle("GET "+health.MetricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: newStdLogger(log)}))
-	health.Register(mux, health.Check{Name: "worker", Fn: w.Ready})
+	health.RegisterLogged(mux, func(check string, err error) { log.Warn().Str("check", check).Err(err).Msg("not ready") },
+		health.Check{Name: "worker", Fn: w.Ready})
 	hs, err := listenAndServe(cfg.HTTPAddr, mux, log)
 	if err != nil {
 		return fail(io, exitFailure, "worker: %v", err)

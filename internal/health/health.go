@@ -27,8 +27,15 @@ type Check struct {
 }
 
 // Register adds the liveness and readiness handlers to mux. Readiness runs
-// every check and answers 503 naming those that fail.
+// every check and answers 503 naming those that fail; it does not show their
+// errors (the probes need no authentication, and a Redis error names hosts):
+// onFail, when set, gets them for the log.
 func Register(mux *http.ServeMux, checks ...Check) {
+	RegisterLogged(mux, nil, checks...)
+}
+
+// RegisterLogged is Register with onFail told of each failed check.
+func RegisterLogged(mux *http.ServeMux, onFail func(check string, err error), checks ...Check) {
 	mux.HandleFunc("GET "+LivePath, func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
@@ -40,14 +47,17 @@ func Register(mux *http.ServeMux, checks ...Check) {
 			err := c.Fn(ctx)
 			cancel()
 			if err != nil {
-				failed = append(failed, c.Name+": "+err.Error())
+				failed = append(failed, c.Name)
+				if onFail != nil {
+					onFail(c.Name, err)
+				}
 			}
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
 		if len(failed) > 0 {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintln(w, "not ready: "+strings.Join(failed, "; "))
+			fmt.Fprintln(w, "not ready: "+strings.Join(failed, ", "))
 			return
 		}
 		fmt.Fprintln(w, "ok")

@@ -1,0 +1,245 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/noderemover/noderemover/enqueuer"
+	"github.com/noderemover/noderemover/removal"
+)
+
+// maxBodyBytes bounds a POST body. A request of 200 nodes is about 10 KiB;
+// the rest is room for whitespace, not for abuse.
+const maxBodyBytes = 1 << 20
+
+// requestFields are the members of a request body, as in an
+// `enqueue --from-file` line.
+var requestFields = []string{"request_id", "project_id", "cluster_id", "nodes", "ssh_key", "password", "username"}
+
+// readRequest reads the body of r as one enqueuer.Request: JSON, at most
+// maxBodyBytes, exactly one object with known members of the right types.
+// Errors are errUnsupportedMediaType, *http.MaxBytesError or
+// *removal.InvalidError naming the member. They name members and JSON
+// kinds, never values, so a password cannot come back in one.
+func readRequest(w http.ResponseWriter, r *http.Request) (enqueuer.Request, error) {
+	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
+		return enqueuer.Request{}, err
+	}
+	if r.ContentLength > maxBodyBytes {
+		return enqueuer.Request{}, &http.MaxBytesError{Limit: maxBodyBytes}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return enqueuer.Request{}, err
+		}
+		return enqueuer.Request{}, invalidInput("the body could not be read: %v", err)
+	}
+	return decodeRequest(body)
+}
+
+// checkContentType accepts application/json, in UTF-8.
+func checkContentType(ct string) error {
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/json" {
+		return errUnsupportedMediaType{got: ct}
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return errUnsupportedMediaType{got: ct}
+	}
+	return nil
+}
+
+// decodeRequest decodes one request object strictly: unknown or repeated
+// members, wrong types (null included), anything but one object, and data
+// after it are errors.
+func decodeRequest(body []byte) (enqueuer.Request, error) {
+	var req enqueuer.Request
+	if len(bytes.TrimSpace(body)) == 0 {
+		return req, invalidInput("the body is empty; send a request as a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	tok, err := dec.Token()
+	if err != nil {
+		return req, syntaxError(err)
+	}
+	if tok != json.Delim('{') {
+		return req, invalidInput("the body must be a JSON object, not %s", tokenKind(tok))
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return req, syntaxError(err)
+		}
+		key, _ := tok.(string) // inside an object the decoder yields member names
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return req, syntaxError(err)
+		}
+		if seen[key] {
+			return req, &removal.InvalidError{Field: fieldName(key), Problem: "is given twice"}
+		}
+		seen[key] = true
+		if err := setField(&req, key, raw); err != nil {
+			return req, err
+		}
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return req, syntaxError(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return req, invalidInput("data after the JSON object; send exactly one request")
+	}
+	return req, nil
+}
+
+func setField(req *enqueuer.Request, key string, raw json.RawMessage) error {
+	var err error
+	switch key {
+	case "request_id":
+		req.ID, err = jsonString(key, raw)
+	case "project_id":
+		req.ProjectID, err = jsonString(key, raw)
+	case "cluster_id":
+		req.ClusterID, err = jsonString(key, raw)
+	case "nodes":
+		req.Nodes, err = jsonStrings(key, raw)
+	case "ssh_key":
+		req.SSHKey, err = jsonString(key, raw)
+	case "password":
+		req.Password, err = jsonString(key, raw)
+	case "username":
+		req.Username, err = jsonString(key, raw)
+	default:
+		err = &removal.InvalidError{Field: fieldName(key),
+			Problem: "is not a member of a request (known: " + strings.Join(requestFields, ", ") + ")"}
+	}
+	return err
+}
+
+func jsonString(field string, raw json.RawMessage) (string, error) {
+	var s string
+	if raw[0] != '"' {
+		return "", &removal.InvalidError{Field: field, Problem: "must be a string, not " + valueKind(raw)}
+	}
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", &removal.InvalidError{Field: field, Problem: "is not a valid JSON string"}
+	}
+	return s, nil
+}
+
+func jsonStrings(field string, raw json.RawMessage) ([]string, error) {
+	var items []json.RawMessage
+	if raw[0] != '[' {
+		return nil, &removal.InvalidError{Field: field, Problem: "must be an array of node uids, not " + valueKind(raw)}
+	}
+	if err := json.Unmarshal(raw, &items); err != nil {
+		return nil, &removal.InvalidError{Field: field, Problem: "is not a valid JSON array"}
+	}
+	out := make([]string, len(items))
+	for i, item := range items {
+		s, err := jsonString(fmt.Sprintf("%s[%d]", field, i), item)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = s
+	}
+	return out, nil
+}
+
+// valueKind names the JSON type of a well-formed value.
+func valueKind(raw json.RawMessage) string {
+	switch raw[0] {
+	case '"':
+		return "a string"
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	}
+	return "a number"
+}
+
+func tokenKind(tok json.Token) string {
+	switch tok.(type) {
+	case json.Delim:
+		return "an array"
+	case string:
+		return "a string"
+	case bool:
+		return "a boolean"
+	case nil:
+		return "null"
+	}
+	return "a number"
+}
+
+// fieldName keeps a member name fit to be sent back: a name of any length
+// and content can arrive.
+func fieldName(key string) string {
+	const limit = 64
+	if len(key) > limit {
+		key = key[:limit] + "…"
+	}
+	return strings.ToValidUTF8(key, "\uFFFD")
+}
+
+func invalidInput(format string, args ...any) error {
+	return &removal.InvalidError{Problem: fmt.Sprintf(format, args...)}
+}
+
+// syntaxError says where the body stops being JSON.
+func syntaxError(err error) error {
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &se):
+		return invalidInput("the body is not valid JSON at byte %d: %v", se.Offset, se)
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return invalidInput("the body ends before its JSON object does")
+	}
+	return invalidInput("the body is not valid JSON: %v", err)
+}
+
+// queryValue returns the one value of parameter name in q; a parameter
+// given twice or empty is an error naming it.
+func queryValue(q url.Values, name string) (string, bool, error) {
+	vs, ok := q[name]
+	switch {
+	case !ok:
+		return "", false, nil
+	case len(vs) > 1:
+		return "", false, &removal.InvalidError{Field: name, Problem: "is given more than once"}
+	case vs[0] == "":
+		return "", false, &removal.InvalidError{Field: name, Problem: "is empty; leave it out to select every value"}
+	}
+	return vs[0], true, nil
+}
+
+// onlyParams fails on a query parameter not among known.
+func onlyParams(q url.Values, known ...string) error {
+	for _, name := range slices.Sorted(maps.Keys(q)) {
+		if !slices.Contains(known, name) {
+			msg := "is not a query parameter here"
+			if len(known) > 0 {
+				msg = "is not a query parameter here (known: " + strings.Join(known, ", ") + ")"
+			}
+			return &removal.InvalidError{Field: fieldName(name), Problem: msg}
+		}
+	}
+	return nil
+}

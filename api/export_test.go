@@ -1,0 +1,19 @@
+package api
+
+// Routes lists "METHOD PATTERN" for every route the handler serves.
+func Routes() []string {
+	var out []string
+	for _, rt := range (&server{}).routes() {
+		out = append(out, rt.method+" "+rt.pattern)
+	}
+	return out
+}
+
+// Limits the tests compare.
+const (
+	CallTimeout  = callTimeout
+	MaxBodyBytes = maxBodyBytes
+)
+
+// DecodeRequest is the strict body decoder, for the fuzz test.
+var DecodeRequest = decodeRequest
