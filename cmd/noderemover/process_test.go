@@ -64,6 +64,7 @@ func startProc(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(builtBinary(t), args...)
 	cmd.Env = append(os.Environ(), env...)
+	dieWithParent(cmd)
 	p := &proc{cmd: cmd, stderr: &syncBuf{}, done: make(chan struct{})}
 	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
