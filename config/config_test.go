@@ -79,6 +79,13 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{"API_TOKENS", "short", "shorter than 16"},
 		{"API_TOKENS", "0123456789abcdef,,", "token 2"},
 		{"DASHBOARD_READ_ONLY", "maybe", "true or false"},
+		{"BATCH_WINDOW", "2", "not a duration"},
+		{"BATCH_WINDOW", "-1s", "between"},
+		{"CCE_WRITE_RATE", "5", "not a rate"},
+		{"CCE_WRITE_RATE", "5/h", "unit"},
+		{"CCE_WRITE_RATE", "0/s", "above 0"},
+		{"CCE_READ_RATE", "x/s", "not a number"},
+		{"CCE_READ_RATE", "5000/s", "above 1000"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
@@ -281,5 +288,19 @@ func TestCheckDashboard(t *testing.T) {
 		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
 			t.Errorf("%v: %v, want %q", tc.kv, err, tc.want)
 		}
+	}
+}
+
+func TestRates(t *testing.T) {
+	c, err := config.Load(env("CCE_WRITE_RATE", "5/s", "CCE_READ_RATE", "0.5/s", "BATCH_WINDOW", "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.WriteRate.PerSecond() != 5 || c.ReadRate.PerSecond() != 0.5 || c.BatchWindow != 0 {
+		t.Errorf("%v %v %v", c.WriteRate, c.ReadRate, c.BatchWindow)
+	}
+	d, _ := config.Load(env())
+	if d.WriteRate.String() != "10/m" || d.ReadRate.String() != "20/s" || d.BatchWindow != 2*time.Second {
+		t.Errorf("defaults %v %v %v", d.WriteRate, d.ReadRate, d.BatchWindow)
 	}
 }

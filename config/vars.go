@@ -56,6 +56,19 @@ var vars = []Var{
 		}},
 	{Name: "SUBMIT_MAX_ATTEMPTS", Default: "8", Help: "RemoveNode calls for one request before it ends `failed` (throttled answers do not count)",
 		set: func(c *Config, v string) (err error) { c.SubmitMaxAttempts, err = integer(v, 1, 20); return err }},
+	{Name: "BATCH_WINDOW", Default: "2s", Help: "how long a cluster's oldest waiting request waits for others to share its RemoveNode call (up to 200 nodes); `0` turns merging off",
+		set: func(c *Config, v string) (err error) {
+			if v == "0" {
+				c.BatchWindow = 0
+				return nil
+			}
+			c.BatchWindow, err = duration(v, 0, time.Hour)
+			return err
+		}},
+	{Name: "CCE_WRITE_RATE", Default: "10/m", Help: "RemoveNode calls allowed, all workers together: `N/s` or `N/m`",
+		set: func(c *Config, v string) (err error) { c.WriteRate, err = ParseRate(v); return err }},
+	{Name: "CCE_READ_RATE", Default: "20/s", Help: "ShowJob and ShowNode calls allowed, all workers together: `N/s` or `N/m`",
+		set: func(c *Config, v string) (err error) { c.ReadRate, err = ParseRate(v); return err }},
 	{Name: "POLL_INTERVAL_MIN", Default: "10s", Help: "first interval between polls of a CCE job",
 		set: func(c *Config, v string) (err error) {
 			c.PollIntervalMin, err = duration(v, 10*time.Millisecond, time.Hour)

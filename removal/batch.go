@@ -64,6 +64,16 @@ func (b *Batch) RequestIDs() []string {
 	return ids
 }
 
+// Has reports whether request id is a member of the batch.
+func (b *Batch) Has(id string) bool {
+	for _, m := range b.Members {
+		if m.RequestID == id {
+			return true
+		}
+	}
+	return false
+}
+
 // Nodes lists every node of the batch, in member order.
 func (b *Batch) Nodes() []string {
 	var out []string
@@ -184,6 +194,25 @@ func (b *Batch) FailAll(recs map[string]*Record, reason string, now time.Time) {
 			r.SetNode(uid, NodeFailed, reason)
 		}
 		r.Settle(now)
+	}
+	b.Members, b.State, b.LastError = nil, BatchDone, reason
+}
+
+// Dissolve returns the open nodes of every member to its request, queued
+// again for the next batch, with reason as its last error. The batch is done
+// (and empty); nothing was sent, or what was sent was refused.
+func (b *Batch) Dissolve(recs map[string]*Record, reason string) {
+	for _, m := range b.Members {
+		r := recs[m.RequestID]
+		if r == nil || r.State.Final() {
+			continue
+		}
+		for _, uid := range m.Nodes {
+			if n := r.node(uid); n != nil && !n.State.Final() {
+				n.State, n.Reason = NodePending, ""
+			}
+		}
+		r.State, r.BatchID, r.Error = StateQueued, "", reason
 	}
 	b.Members, b.State, b.LastError = nil, BatchDone, reason
 }

@@ -58,9 +58,12 @@ type Record struct {
 	UpdatedAt time.Time `json:"updated_at"`
 
 	// Kept for the worker, never shown in a Status.
-	Login        Login      `json:"login"`
-	Fingerprint  string     `json:"fingerprint"`
-	BatchID      string     `json:"batch_id,omitempty"`
+	Login       Login  `json:"login"`
+	Fingerprint string `json:"fingerprint"`
+	BatchID     string `json:"batch_id,omitempty"`
+	// Solo keeps the request out of merged calls: a merged call with it was
+	// refused without CCE naming a node.
+	Solo         bool       `json:"solo,omitempty"`
 	SubmittingAt *time.Time `json:"submitting_at,omitempty"` // when a worker took it into a batch
 	SubmittedAt  *time.Time `json:"submitted_at,omitempty"`  // when CCE accepted the removal
 	FinishedAt   *time.Time `json:"finished_at,omitempty"`

@@ -73,8 +73,8 @@ func (s *Store) updateFromSnapshot(ctx context.Context, b *Batch, fn func(*Batch
 		recs[r.RequestID], before[r.RequestID] = &r, r.State
 		order = append(order, &r)
 	}
-	if fn(&cur, recs) != nil {
-		return nil, nil, false
+	if fn(&cur, recs) != nil || cur.State == BatchDone {
+		return nil, nil, false // a batch that ends has its lease to release: the transaction does it
 	}
 	now := s.now()
 	cur.UpdatedAt = now
@@ -84,6 +84,9 @@ func (s *Store) updateFromSnapshot(ctx context.Context, b *Batch, fn func(*Batch
 	var owners, finals []any
 	for _, r := range order {
 		if r.State != before[r.RequestID] {
+			if r.State == StateQueued {
+				return nil, nil, false // back to waiting: the transaction does it
+			}
 			changes = append(changes, Change{Record: r, From: before[r.RequestID]})
 			if r.State.Final() {
 				for _, n := range r.Nodes {

@@ -20,6 +20,16 @@ func claimKey(project, cluster, uid string) string {
 	return keyPrefix + "node:" + project + ":" + cluster + ":" + uid
 }
 
+// waitingKey is a sorted set of the ids of a cluster's queued requests,
+// scored by creation time (ms): the requests the next batch is formed from.
+func waitingKey(project, cluster string) string {
+	return keyPrefix + "waiting:" + project + ":" + cluster
+}
+
+// leaseKey holds the id of the batch that has a cluster, with an expiry
+// renewed while its job runs: one RemoveNode job per cluster at a time.
+func leaseKey(project, cluster string) string { return keyPrefix + "lease:" + project + ":" + cluster }
+
 // indexKey is a sorted set of request ids scored by creation time (ms).
 const indexKey = keyPrefix + "requests"
 
@@ -241,6 +251,7 @@ func finish(ctx context.Context, p redis.Pipeliner, r *Record) {
 		return
 	}
 	p.ZRem(ctx, openKey, r.RequestID)
+	p.ZRem(ctx, waitingKey(r.ProjectID, r.ClusterID), r.RequestID)
 	if len(r.Nodes) == 0 {
 		return
 	}

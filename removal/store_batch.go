@@ -17,7 +17,8 @@ var ErrNothingQueued = errors.New("no queued request to start")
 
 // StartBatch forms a batch from the queued requests among ids (all of one
 // project, cluster and login) and moves them to submitting, in one
-// transaction. Requests no longer queued are left out; when none is left the
+// transaction. Unlike FormBatch it does not take the cluster's lease: it is
+// for tests and tools that build a batch by hand. Requests no longer queued are left out; when none is left the
 // error is ErrNothingQueued. then, when not nil, makes the batch's first
 // transition in the same transaction (or fails it).
 func (s *Store) StartBatch(ctx context.Context, ids []string, then func(*Batch, map[string]*Record) error) (*Batch, []Change, error) {
@@ -64,6 +65,7 @@ func (s *Store) StartBatch(ctx context.Context, ids []string, then func(*Batch, 
 			recs := make([]*Record, len(changes))
 			for i, c := range changes {
 				recs[i] = c.Record
+				p.ZRem(ctx, waitingKey(c.Record.ProjectID, c.Record.ClusterID), c.Record.RequestID)
 			}
 			return s.putBatch(ctx, p, b, recs)
 		}, nil
@@ -127,8 +129,12 @@ func (s *Store) UpdateBatch(ctx context.Context, b *Batch, fn func(*Batch, map[s
 					r.UpdatedAt = now
 					if r.State != before[rid] {
 						finish(ctx, p, r)
+						requeue(ctx, p, r)
 					}
 					members = append(members, r)
+				}
+				if cur.State == BatchDone {
+					releaseLease(ctx, p, &cur)
 				}
 				return s.putBatch(ctx, p, &cur, members)
 			}, nil
@@ -194,4 +200,12 @@ func (s *Store) putBatch(ctx context.Context, p redis.Pipeliner, b *Batch, recs 
 	b.snap = snap
 	s.snaps.keep(b)
 	return nil
+}
+
+// requeue puts a request that went back to queued into its cluster's
+// waiting set, in its original place.
+func requeue(ctx context.Context, p redis.Pipeliner, r *Record) {
+	if r.State == StateQueued {
+		p.ZAdd(ctx, waitingKey(r.ProjectID, r.ClusterID), redis.Z{Score: float64(r.CreatedAt.UnixMilli()), Member: r.RequestID})
+	}
 }

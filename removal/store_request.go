@@ -43,6 +43,7 @@ func (s *Store) Create(ctx context.Context, req Request) (rec *Record, created b
 			}
 			p.ZAdd(ctx, indexKey, redis.Z{Score: float64(now.UnixMilli()), Member: req.ID})
 			p.ZAdd(ctx, openKey, redis.Z{Score: float64(now.UnixMilli()), Member: req.ID})
+			p.ZAdd(ctx, waitingKey(req.ProjectID, req.ClusterID), redis.Z{Score: float64(now.UnixMilli()), Member: req.ID})
 			p.ZRemRangeByScore(ctx, indexKey, "-inf", fmt.Sprint(now.Add(-s.ttl).UnixMilli()))
 			_, err := s.putRecord(ctx, p, rec)
 			return err
@@ -96,6 +97,7 @@ func (s *Store) Discard(ctx context.Context, id string) error {
 			p.Del(ctx, key)
 			p.ZRem(ctx, indexKey, id)
 			p.ZRem(ctx, openKey, id)
+			p.ZRem(ctx, waitingKey(r.ProjectID, r.ClusterID), id)
 			for _, n := range r.Nodes {
 				p.Del(ctx, claimKey(r.ProjectID, r.ClusterID, n.UID))
 			}

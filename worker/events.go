@@ -43,7 +43,9 @@ func (w *Server) recordChange(b *removal.Batch, c *removal.Change, why string) {
 func (w *Server) observe(c *removal.Change) {
 	m, r := w.cfg.Metrics, c.Record
 	switch {
-	case c.From == removal.StateQueued && r.SubmittingAt != nil:
+	case c.From == removal.StateQueued && r.SubmittingAt != nil && r.SubmittingAt.Equal(r.UpdatedAt):
+		// Taken for the first time (SubmittingAt is set then, and only then,
+		// with UpdatedAt): a request that went back to waiting counts once.
 		m.Phase(metrics.PhaseQueued, r.SubmittingAt.Sub(r.CreatedAt))
 	case c.From == removal.StateSubmitting && r.State == removal.StatePolling && r.SubmittingAt != nil && r.SubmittedAt != nil:
 		m.Phase(metrics.PhaseSubmitting, r.SubmittedAt.Sub(*r.SubmittingAt))

@@ -153,3 +153,12 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// dumpLogsOnFailure prints the worker's log when the test fails.
+func (h *harness) dumpLogsOnFailure() {
+	h.tb.Cleanup(func() {
+		if h.tb.Failed() {
+			h.tb.Log(h.logs.String())
+		}
+	})
+}

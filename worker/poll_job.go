@@ -36,6 +36,9 @@ func (w *Server) handlePollJob(ctx context.Context, t *asynq.Task) error {
 		return w.settle(ctx, b, nil, fmt.Sprintf("CCE job %s did not finish within POLL_TIMEOUT (%v); its outcome is unknown", p.JobID, w.cfg.PollTimeout))
 	}
 	log := w.log.With().Str("batch_id", b.ID).Str("cluster_id", b.ClusterID).Str("job_id", b.JobID).Int("poll", p.Poll).Logger()
+	if d, err := w.reads.take(ctx); err != nil || d > 0 {
+		return errors.Join(err, waitFor(d, "ShowJob rate limit"))
+	}
 	job, err := w.cce.ShowJob(ctx, b.ProjectID, b.JobID)
 	switch {
 	case err != nil && cce.IsNotFound(err):
@@ -47,6 +50,12 @@ func (w *Server) handlePollJob(ctx context.Context, t *asynq.Task) error {
 	case !job.Status.Phase.Final():
 		log.Debug().Str("phase", string(job.Status.Phase)).Msg("job still running")
 		return w.nextPoll(ctx, b)
+	}
+	w.reads.succeeded(ctx)
+	if !p.AcceptedAt.IsZero() {
+		if err := w.store.RecordJobDuration(ctx, b.ProjectID, b.ClusterID, w.now().Sub(p.AcceptedAt)); err != nil {
+			log.Warn().Err(err).Msg("record job duration")
+		}
 	}
 	return w.settle(ctx, b, job, "")
 }
@@ -77,6 +86,7 @@ func (w *Server) settle(ctx context.Context, b *removal.Batch, job *cce.Job, rea
 		w.cfg.Metrics.JobPolls(nb.Polls + 1)
 	}
 	w.recordChanges(nb, changes, "CCE job ended")
+	w.kick(ctx, nb.ProjectID, nb.ClusterID) // the cluster is free: its next batch may go
 	return nil
 }
 
@@ -104,6 +114,10 @@ func (w *Server) nextPoll(ctx context.Context, b *removal.Batch) error {
 	case err != nil:
 		return err
 	}
+	if held, err := w.store.RenewLease(ctx, nb, w.pollLease(w.pollDelay(nb.Polls))); err == nil && !held {
+		w.log.Warn().Str("batch_id", nb.ID).Str("cluster_id", nb.ClusterID).Str("job_id", nb.JobID).
+			Msg("the cluster lease of a running job expired; another batch may be refused by CCE until the job ends")
+	}
 	return w.ensurePoll(ctx, nb)
 }
 
@@ -111,8 +125,11 @@ func (w *Server) nextPoll(ctx context.Context, b *removal.Batch) error {
 // scheduled; scheduling it twice makes one task.
 func (w *Server) ensurePoll(ctx context.Context, b *removal.Batch) error {
 	delay := w.pollDelay(b.Polls)
-	if b.Polls == 0 && b.AcceptedAt != nil {
-		delay -= w.now().Sub(*b.AcceptedAt)
+	if b.Polls == 0 {
+		delay = w.firstPollDelay(ctx, b)
+		if b.AcceptedAt != nil {
+			delay -= w.now().Sub(*b.AcceptedAt)
+		}
 	}
 	t, err := tasks.NewPollJob(tasks.PollJob{
 		BatchID: b.ID, ProjectID: b.ProjectID, ClusterID: b.ClusterID, JobID: b.JobID,
@@ -127,8 +144,19 @@ func (w *Server) ensurePoll(ctx context.Context, b *removal.Batch) error {
 	return nil
 }
 
-// pollDelay is the wait before poll n: the first delay, then intervals
-// growing by half each time from the minimum to the maximum.
+// firstPollDelay is the wait before a job's first poll: how long recent jobs
+// of its cluster took (or of all clusters), so that a typical job needs few
+// polls; POLL_FIRST_DELAY without history.
+func (w *Server) firstPollDelay(ctx context.Context, b *removal.Batch) time.Duration {
+	d, ok, err := w.store.TypicalJobDuration(ctx, b.ProjectID, b.ClusterID)
+	if err != nil || !ok {
+		return w.cfg.PollFirstDelay
+	}
+	return min(d, w.cfg.PollTimeout)
+}
+
+// pollDelay is the wait before poll n after the first: intervals growing by
+// half each time from the minimum to the maximum.
 func (w *Server) pollDelay(n int) time.Duration {
 	if n == 0 {
 		return w.cfg.PollFirstDelay

@@ -32,7 +32,10 @@ type Config struct {
 	Concurrency       int           // tasks at once [10]
 	RetryBackoffMin   time.Duration // [2s]
 	RetryBackoffMax   time.Duration // [2m]
-	SubmitMaxAttempts int           // failed RemoveNode calls per batch before it fails [8]
+	SubmitMaxAttempts int           // failed RemoveNode calls per request before it fails [8]
+	BatchWindow       time.Duration // how long a cluster's oldest waiting request waits for others; 0: no merging
+	WriteRate         float64       // RemoveNode calls per second, all workers together; 0: unlimited
+	ReadRate          float64       // ShowJob and ShowNode calls per second, all workers together; 0: unlimited
 	PollIntervalMin   time.Duration // [10s]
 	PollIntervalMax   time.Duration // [20s]
 	PollFirstDelay    time.Duration // [3 × PollIntervalMin]
@@ -72,26 +75,32 @@ func (c *Config) defaults() {
 
 // Server is one worker process's asynq server and its handlers.
 type Server struct {
-	cfg     Config
-	log     zerolog.Logger
-	cce     CCE
-	store   *removal.Store
-	queue   *asynq.Client
-	srv     *asynq.Server
-	backoff Backoff
-	running atomic.Bool
+	cfg       Config
+	log       zerolog.Logger
+	cce       CCE
+	store     *removal.Store
+	queue     *asynq.Client
+	srv       *asynq.Server
+	inspector *asynq.Inspector
+	writes    *limiter
+	reads     *limiter
+	backoff   Backoff
+	running   atomic.Bool
 }
 
 // New builds a worker on rdb (left open by Shutdown) that talks to api.
 func New(rdb redis.UniversalClient, api CCE, cfg Config) *Server {
 	cfg.defaults()
 	w := &Server{
-		cfg:     cfg,
-		log:     cfg.Logger,
-		cce:     api,
-		store:   removal.NewStore(rdb, removal.StoreOptions{TTL: cfg.RecordTTL, Now: cfg.Now}),
-		queue:   asynq.NewClientFromRedisClient(rdb),
-		backoff: Backoff{Min: cfg.RetryBackoffMin, Max: cfg.RetryBackoffMax},
+		cfg:       cfg,
+		log:       cfg.Logger,
+		cce:       api,
+		store:     removal.NewStore(rdb, removal.StoreOptions{TTL: cfg.RecordTTL, Now: cfg.Now}),
+		queue:     asynq.NewClientFromRedisClient(rdb),
+		inspector: asynq.NewInspectorFromRedisClient(rdb),
+		writes:    newLimiter(rdb, "write", cfg.WriteRate, cfg.Now),
+		reads:     newLimiter(rdb, "read", cfg.ReadRate, cfg.Now),
+		backoff:   Backoff{Min: cfg.RetryBackoffMin, Max: cfg.RetryBackoffMax},
 	}
 	w.srv = asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Concurrency:    cfg.Concurrency,
@@ -133,6 +142,7 @@ func (w *Server) Shutdown() {
 	w.running.Store(false)
 	w.srv.Shutdown()
 	_ = w.queue.Close()
+	_ = w.inspector.Close()
 }
 
 // Ready reports whether the worker processes tasks and its Redis answers.

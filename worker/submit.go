@@ -20,8 +20,9 @@ const sendMargin = 5 * time.Second
 // errStale: the batch changed under us (another run of the task moved it on).
 var errStale = errors.New("batch changed by another worker")
 
-// handleRemoveNodes carries one request to CCE: it forms the request's batch,
-// or picks up the one it is already in, and moves it on by one step.
+// handleRemoveNodes moves one request on: a queued request gets its cluster's
+// next batch formed and sent (with the other requests waiting for that
+// cluster); a request in a batch moves that batch on by one step.
 func (w *Server) handleRemoveNodes(ctx context.Context, t *asynq.Task) error {
 	p, err := tasks.DecodeRemoveNodes(t.Payload())
 	if err != nil {
@@ -37,16 +38,23 @@ func (w *Server) handleRemoveNodes(ctx context.Context, t *asynq.Task) error {
 }
 
 func (w *Server) removeNodes(ctx context.Context, p tasks.RemoveNodes) error {
-	// The common case first: a queued request becomes a batch marked
-	// sending in one transaction.
-	b, changes, err := w.store.StartBatch(ctx, []string{p.RequestID}, w.markSending)
-	if err == nil {
-		w.recordChanges(b, changes, "sending RemoveNode")
-		return w.call(ctx, b)
+	// A request's task ends only when its request is final or in a batch CCE
+	// accepted (its polls take over from there). A batch that ended without
+	// it may have put it back to waiting: look again.
+	for range 3 {
+		err := w.removeNodesOnce(ctx, p)
+		if !errors.Is(err, errLookAgain) {
+			return err
+		}
 	}
-	if !errors.Is(err, removal.ErrNothingQueued) {
-		return err
-	}
+	return wait(0, "request %s keeps moving; looking again", p.RequestID)
+}
+
+// errLookAgain: the request's batch ended; what the request is now needs a
+// fresh look.
+var errLookAgain = errors.New("look at the request again")
+
+func (w *Server) removeNodesOnce(ctx context.Context, p tasks.RemoveNodes) error {
 	rec, err := w.store.Get(ctx, p.RequestID)
 	if errors.Is(err, removal.ErrNotFound) {
 		return giveUp("request %s has no record (expired or never stored)", p.RequestID)
@@ -54,13 +62,13 @@ func (w *Server) removeNodes(ctx context.Context, p tasks.RemoveNodes) error {
 	if err != nil {
 		return err
 	}
-	if rec.State.Final() {
+	switch {
+	case rec.State.Final():
 		return nil
+	case rec.State == removal.StateQueued:
+		return w.driveCluster(ctx, rec)
 	}
-	if rec.State == removal.StateQueued {
-		return wait(0, "request %s was queued again while this run looked at it", rec.RequestID)
-	}
-	b, err = w.store.GetBatch(ctx, rec.BatchID)
+	b, err := w.store.GetBatch(ctx, rec.BatchID)
 	if errors.Is(err, removal.ErrNotFound) {
 		_, ch, uerr := w.store.Update(ctx, rec.RequestID, func(r *removal.Record) error {
 			r.Fail("internal: batch "+rec.BatchID+" of this request is lost", w.now())
@@ -71,6 +79,9 @@ func (w *Server) removeNodes(ctx context.Context, p tasks.RemoveNodes) error {
 	}
 	if err != nil {
 		return err
+	}
+	if b.State == removal.BatchDone {
+		return errLookAgain
 	}
 	return w.drive(ctx, b)
 }
@@ -86,6 +97,9 @@ func (w *Server) drive(ctx context.Context, b *removal.Batch) error {
 		if wait := b.SendingUntil.Sub(w.now()); wait > 0 {
 			return waitFor(wait, "batch %s: a RemoveNode call may still be under way", b.ID)
 		}
+		if err := w.holdLease(ctx, b); err != nil {
+			return err
+		}
 		nb, err := w.reconcile(ctx, b)
 		if err != nil {
 			return err
@@ -95,6 +109,9 @@ func (w *Server) drive(ctx context.Context, b *removal.Batch) error {
 		}
 		return w.send(ctx, nb)
 	default:
+		if err := w.holdLease(ctx, b); err != nil {
+			return err
+		}
 		return w.send(ctx, b)
 	}
 }
@@ -104,17 +121,22 @@ func waitFor(d time.Duration, format string, args ...any) error {
 	return wait(d.Truncate(time.Second)+time.Second, format, args...)
 }
 
-// send makes the RemoveNode call of a ready batch. The intent is recorded
-// first, so a run that finds it later knows to ask CCE before sending again.
+// send makes the RemoveNode call of a ready batch that holds its cluster's
+// lease. The intent is recorded first, so a run that finds it later knows to
+// ask CCE before sending again.
 func (w *Server) send(ctx context.Context, b *removal.Batch) error {
 	if b.Attempt >= w.cfg.SubmitMaxAttempts {
 		reason := fmt.Sprintf("gave up after %d RemoveNode calls; last error: %s", b.Attempt, b.LastError)
-		b, changes, err := w.store.UpdateBatch(ctx, b, func(b *removal.Batch, recs map[string]*removal.Record) error {
+		nb, changes, err := w.store.UpdateBatch(ctx, b, func(b *removal.Batch, recs map[string]*removal.Record) error {
 			b.FailAll(recs, reason, w.now())
 			return nil
 		})
-		w.recordChanges(b, changes, "attempts used up")
+		w.recordChanges(nb, changes, "attempts used up")
+		w.kick(ctx, b.ProjectID, b.ClusterID)
 		return err
+	}
+	if d, err := w.writes.take(ctx); err != nil || d > 0 {
+		return errors.Join(err, waitFor(d, "RemoveNode rate limit"))
 	}
 	attempt := b.Attempt
 	b, changes, err := w.store.UpdateBatch(ctx, b, func(b *removal.Batch, recs map[string]*removal.Record) error {
@@ -144,7 +166,6 @@ func (w *Server) markSending(b *removal.Batch, recs map[string]*removal.Record) 
 func (w *Server) call(ctx context.Context, b *removal.Batch) error {
 	w.log.Info().Str("batch_id", b.ID).Str("cluster_id", b.ClusterID).Strs("request_ids", b.RequestIDs()).
 		Int("nodes", len(b.Nodes())).Int("attempt", b.Attempt).Msg("calling RemoveNode")
-
 	cctx, cancel := context.WithTimeout(ctx, w.cfg.CCETimeout)
 	jobID, callErr := w.cce.RemoveNodes(cctx, b.ProjectID, b.ClusterID, cceLogin(b.Login), b.Nodes())
 	cancel()
@@ -153,12 +174,14 @@ func (w *Server) call(ctx context.Context, b *removal.Batch) error {
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
 	defer cancel()
 	if callErr == nil {
+		w.writes.succeeded(bctx)
 		return w.accept(bctx, b, jobID)
 	}
 	return w.sendFailed(bctx, b, callErr)
 }
 
-// accept records the job CCE started and schedules its first poll.
+// accept records the job CCE started, keeps the cluster's lease until about
+// the first poll, and schedules that poll.
 func (w *Server) accept(ctx context.Context, b *removal.Batch, jobID string) error {
 	attempt := b.Attempt
 	b, changes, err := w.store.UpdateBatch(ctx, b, func(b *removal.Batch, recs map[string]*removal.Record) error {
@@ -174,66 +197,10 @@ func (w *Server) accept(ctx context.Context, b *removal.Batch, jobID string) err
 		return fmt.Errorf("record job %s of batch: %w", jobID, err)
 	}
 	w.recordChanges(b, changes, "CCE accepted the removal")
+	if _, err := w.store.RenewLease(ctx, b, w.pollLease(w.firstPollDelay(ctx, b))); err != nil {
+		w.log.Warn().Err(err).Str("batch_id", b.ID).Msg("renew cluster lease")
+	}
 	return w.ensurePoll(ctx, b)
-}
-
-// sendFailed decides what a failed RemoveNode call means for the batch.
-func (w *Server) sendFailed(ctx context.Context, b *removal.Batch, callErr error) error {
-	attempt := b.Attempt
-	log := w.log.With().Str("batch_id", b.ID).Strs("request_ids", b.RequestIDs()).Str("cluster_id", b.ClusterID).Int("attempt", attempt).Logger()
-	if cce.MaybeApplied(callErr) {
-		// CCE may have accepted it: the batch stays sending and the next run
-		// asks CCE about every node before it sends anything.
-		_, _, err := w.store.UpdateBatch(ctx, b, func(b *removal.Batch, _ map[string]*removal.Record) error {
-			if b.State != removal.BatchSending || b.Attempt != attempt {
-				return errStale
-			}
-			b.SendingUntil, b.LastError = w.now(), callErr.Error()
-			return nil
-		})
-		log.Warn().Err(callErr).Msg("RemoveNode outcome unknown; nodes will be checked before anything is sent again")
-		return errors.Join(fmt.Errorf("remove nodes (outcome unknown): %w", callErr), err)
-	}
-	class := cce.Classify(callErr)
-	var reason string
-	b, changes, err := w.store.UpdateBatch(ctx, b, func(b *removal.Batch, recs map[string]*removal.Record) error {
-		if b.State != removal.BatchSending || b.Attempt != attempt {
-			return errStale
-		}
-		switch class {
-		case cce.ClassPermanent:
-			reason = failureReason(callErr)
-			b.FailAll(recs, reason, w.now())
-		case cce.ClassThrottled:
-			// Not carried out, and not the batch's fault: no attempt used,
-			// but each wait in a row is longer.
-			b.Throttled++
-			b.Attempt--
-			for _, m := range b.Members {
-				if r := recs[m.RequestID]; r != nil {
-					r.Attempts--
-				}
-			}
-			b.Unsend(callErr.Error())
-		default:
-			b.Unsend(callErr.Error())
-		}
-		return nil
-	})
-	if err != nil {
-		return errors.Join(fmt.Errorf("remove nodes: %w", callErr), err)
-	}
-	switch class {
-	case cce.ClassPermanent:
-		w.recordChanges(b, changes, "CCE refused the removal")
-		return giveUp("CCE refused the removal: %s", reason)
-	case cce.ClassThrottled:
-		log.Info().Err(callErr).Msg("RemoveNode throttled; waiting")
-		return waitBackoff(retryAfter(callErr), b.Throttled, "RemoveNode throttled: %v", callErr)
-	default:
-		log.Warn().Err(callErr).Msg("RemoveNode failed; will retry")
-		return fmt.Errorf("remove nodes: %w", callErr)
-	}
 }
 
 // failureReason is what a request records when CCE refused it for good: CCE's

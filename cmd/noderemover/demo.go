@@ -35,6 +35,12 @@ var demoRequests = []enqueuer.Request{
 		Nodes: []string{"a0000000-0000-4000-8000-000000000bad"}},
 	{ID: "demo-one-more", ProjectID: demoProject, ClusterID: "cluster-b", SSHKey: "ops-keypair",
 		Nodes: []string{"b0000000-0000-4000-8000-000000000003"}},
+	{ID: "demo-autoscaler-1", ProjectID: demoProject, ClusterID: "cluster-c", SSHKey: "ops-keypair",
+		Nodes: []string{"c0000000-0000-4000-8000-000000000001"}},
+	{ID: "demo-autoscaler-2", ProjectID: demoProject, ClusterID: "cluster-c", SSHKey: "ops-keypair",
+		Nodes: []string{"c0000000-0000-4000-8000-000000000002"}},
+	{ID: "demo-autoscaler-3", ProjectID: demoProject, ClusterID: "cluster-c", SSHKey: "ops-keypair",
+		Nodes: []string{"c0000000-0000-4000-8000-000000000003"}},
 }
 
 func runDemo(ctx context.Context, args []string, std stdio, _ config.Getenv) int {
@@ -80,6 +86,7 @@ func runDemo(ctx context.Context, args []string, std stdio, _ config.Getenv) int
 	}
 	w := worker.New(rdb, api, worker.Config{
 		Concurrency: 4, RetryBackoffMin: 500 * time.Millisecond, RetryBackoffMax: 2 * time.Second,
+		BatchWindow: time.Second, WriteRate: 5, ReadRate: 50,
 		PollIntervalMin: 200 * time.Millisecond, PollIntervalMax: time.Second, PollFirstDelay: *jobDuration / 2,
 		CCETimeout: 5 * time.Second, ShutdownTimeout: 5 * time.Second,
 		Logger: zerolog.New(logw).With().Timestamp().Logger(),
@@ -88,7 +95,7 @@ func runDemo(ctx context.Context, args []string, std stdio, _ config.Getenv) int
 		return fail(std, exitFailure, "demo: %v", err)
 	}
 	defer w.Shutdown()
-	step("worker started (polls every 200ms to 1s)")
+	step("worker started: requests for one cluster and login wait up to 1s to share a RemoveNode call; one job per cluster at a time; polls every 200ms to 1s")
 
 	client := enqueuer.New(rdb, enqueuer.Options{})
 	defer client.Close()
@@ -113,8 +120,13 @@ func runDemo(ctx context.Context, args []string, std stdio, _ config.Getenv) int
 	}
 	fmt.Fprintln(out)
 	printNodeTable(out, final)
-	fmt.Fprintf(out, "\nCCE saw %d RemoveNode calls and %d ShowJob polls; no node was removed twice: %v\n",
-		fake.Calls(ccetest.OpRemoveNodes), fake.Calls(ccetest.OpShowJob), len(fake.DoubleRemovals()) == 0)
+	nodes := 0
+	for _, r := range demoRequests {
+		nodes += len(r.Nodes)
+	}
+	fmt.Fprintf(out, "\n%d requests for %d nodes took %d accepted RemoveNode calls (%d calls in all, %d answered 429) and %d ShowJob polls; no node was removed twice: %v\n",
+		len(demoRequests), nodes, len(fake.Removals()), fake.Calls(ccetest.OpRemoveNodes), fake.Answers(ccetest.OpRemoveNodes, 429),
+		fake.Calls(ccetest.OpShowJob), len(fake.DoubleRemovals()) == 0)
 	return exitOK
 }
 
@@ -165,7 +177,7 @@ func (d *demoEvents) Write(p []byte) (int, error) {
 		Error     string   `json:"error"`
 		Component string   `json:"component"`
 	}
-	if json.Unmarshal(p, &ev) != nil || ev.Component != "" {
+	if json.Unmarshal(p, &ev) != nil || ev.Component != "" || ev.Level == "debug" {
 		return len(p), nil
 	}
 	var line string

@@ -1,0 +1,75 @@
+package removal
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// How long recent CCE jobs took, per cluster and over all clusters, so the
+// first poll of a job can come when jobs like it usually end.
+
+const (
+	jobTimesKept = 10                 // durations kept per list
+	jobTimesTTL  = 7 * 24 * time.Hour // a list not written for a week is forgotten
+)
+
+func jobTimesKey(project, cluster string) string {
+	return keyPrefix + "jobtimes:" + project + ":" + cluster
+}
+
+const jobTimesAllKey = keyPrefix + "jobtimes"
+
+// RecordJobDuration remembers that a job of the cluster took d.
+func (s *Store) RecordJobDuration(ctx context.Context, project, cluster string, d time.Duration) error {
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		for _, k := range []string{jobTimesKey(project, cluster), jobTimesAllKey} {
+			p.LPush(ctx, k, d.Milliseconds())
+			p.LTrim(ctx, k, 0, jobTimesKept-1)
+			p.Expire(ctx, k, jobTimesTTL)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("record job duration: %w", err)
+	}
+	return nil
+}
+
+// TypicalJobDuration is the median duration of the cluster's recent jobs,
+// or of all clusters' when the cluster has none; ok is false with no history.
+func (s *Store) TypicalJobDuration(ctx context.Context, project, cluster string) (d time.Duration, ok bool, err error) {
+	var lists [2]*redis.StringSliceCmd
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		lists[0] = p.LRange(ctx, jobTimesKey(project, cluster), 0, -1)
+		lists[1] = p.LRange(ctx, jobTimesAllKey, 0, -1)
+		return nil
+	})
+	if err != nil {
+		return 0, false, fmt.Errorf("read job durations: %w", err)
+	}
+	for _, l := range lists {
+		if m, ok := median(l.Val()); ok {
+			return m, true, nil
+		}
+	}
+	return 0, false, nil
+}
+
+func median(vals []string) (time.Duration, bool) {
+	var ms []int64
+	for _, v := range vals {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
+			ms = append(ms, n)
+		}
+	}
+	if len(ms) == 0 {
+		return 0, false
+	}
+	slices.Sort(ms)
+	return time.Duration(ms[len(ms)/2]) * time.Millisecond, true
+}

@@ -1,0 +1,103 @@
+package removal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// The cluster lease: one key per cluster naming the batch whose RemoveNode
+// call and job have the cluster, with an expiry. FormBatch takes it; the
+// worker renews it while the job runs; a batch that ends gives it back. If
+// every worker died, it expires and the cluster is free again (CCE itself
+// refuses a second operation on a cluster while one runs).
+
+// releaseSource deletes KEYS[1] if it holds ARGV[1].
+const releaseLeaseSource = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`
+
+// renewSource sets the expiry of KEYS[1] to ARGV[2] ms if it holds ARGV[1].
+const renewLeaseSource = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`
+
+// holdSource takes KEYS[1] for ARGV[1] for ARGV[2] ms if it is free or
+// already ARGV[1]'s; otherwise it returns the holder and its time left.
+const holdLeaseSource = `
+local cur = redis.call('GET', KEYS[1])
+if not cur or cur == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return {1, ARGV[1], tonumber(ARGV[2])}
+end
+return {0, cur, redis.call('PTTL', KEYS[1])}`
+
+var (
+	renewLeaseScript = redis.NewScript(renewLeaseSource)
+	holdLeaseScript  = redis.NewScript(holdLeaseSource)
+)
+
+// releaseLease queues in p the release of b's cluster lease, if b holds it.
+func releaseLease(ctx context.Context, p redis.Pipeliner, b *Batch) {
+	p.Eval(ctx, releaseLeaseSource, []string{leaseKey(b.ProjectID, b.ClusterID)}, b.ID)
+}
+
+// BusyError says a cluster is held by another batch, for about how long.
+type BusyError struct {
+	ClusterID string
+	BatchID   string        // the holder
+	Left      time.Duration // until its lease expires, unless renewed
+}
+
+func (e *BusyError) Error() string {
+	return fmt.Sprintf("cluster %s is busy with batch %s (lease %v left)", e.ClusterID, e.BatchID, e.Left.Round(time.Millisecond))
+}
+
+// ErrBusy matches every *BusyError.
+var ErrBusy = errors.New("cluster busy")
+
+// Is makes errors.Is(err, ErrBusy) true.
+func (e *BusyError) Is(target error) bool { return target == ErrBusy }
+
+// HoldLease gives b its cluster's lease for ttl, when the lease is free or
+// b's already; otherwise the error is a *BusyError.
+func (s *Store) HoldLease(ctx context.Context, b *Batch, ttl time.Duration) error {
+	res, err := holdLeaseScript.Run(ctx, s.rdb, []string{leaseKey(b.ProjectID, b.ClusterID)}, b.ID, ttl.Milliseconds()).Slice()
+	if err != nil {
+		return fmt.Errorf("hold lease of cluster %s: %w", b.ClusterID, err)
+	}
+	if ok, _ := res[0].(int64); ok == 1 {
+		return nil
+	}
+	holder, _ := res[1].(string)
+	left, _ := res[2].(int64)
+	return &BusyError{ClusterID: b.ClusterID, BatchID: holder, Left: time.Duration(left) * time.Millisecond}
+}
+
+// RenewLease extends b's cluster lease to ttl from now; false when b does
+// not hold it any more.
+func (s *Store) RenewLease(ctx context.Context, b *Batch, ttl time.Duration) (bool, error) {
+	n, err := renewLeaseScript.Run(ctx, s.rdb, []string{leaseKey(b.ProjectID, b.ClusterID)}, b.ID, ttl.Milliseconds()).Int()
+	if err != nil {
+		return false, fmt.Errorf("renew lease of cluster %s: %w", b.ClusterID, err)
+	}
+	return n == 1, nil
+}
+
+// LeaseHolder returns the batch holding a cluster's lease and its time
+// left; "" when the cluster is free.
+func (s *Store) LeaseHolder(ctx context.Context, project, cluster string) (string, time.Duration, error) {
+	key := leaseKey(project, cluster)
+	var get *redis.StringCmd
+	var ttl *redis.DurationCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		get, ttl = p.Get(ctx, key), p.PTTL(ctx, key)
+		return nil
+	})
+	if errors.Is(err, redis.Nil) {
+		return "", 0, nil
+	}
+	if err != nil {
+		return "", 0, fmt.Errorf("read lease of cluster %s: %w", cluster, err)
+	}
+	return get.Val(), ttl.Val(), nil
+}

@@ -1,0 +1,217 @@
+package worker_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/noderemover/noderemover/cce"
+	"github.com/noderemover/noderemover/cce/ccetest"
+	"github.com/noderemover/noderemover/enqueuer"
+	"github.com/noderemover/noderemover/removal"
+	"github.com/noderemover/noderemover/worker"
+)
+
+func window(d time.Duration) harnessOption {
+	return func(c *worker.Config, _ *ccetest.Options) { c.BatchWindow = d }
+}
+
+// enqueueMany enqueues n single-node requests for cluster, named prefix-i.
+func (h *harness) enqueueMany(prefix, cluster string, n, seed int) []string {
+	h.tb.Helper()
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%s-%d", prefix, i)
+		h.enqueue(enqueuer.Request{ID: ids[i], ClusterID: cluster, Nodes: uids(seed, n)[i : i+1]})
+	}
+	return ids
+}
+
+func (h *harness) allSucceed(ids []string) []removal.Status {
+	h.tb.Helper()
+	out := make([]removal.Status, len(ids))
+	for i, id := range ids {
+		out[i] = h.waitFinal(id, finalWithin)
+		if out[i].State != removal.StateSucceeded {
+			h.tb.Fatalf("%s: %s %q", id, out[i].State, out[i].Error)
+		}
+	}
+	return out
+}
+
+func TestWaitingRequestsShareOneCall(t *testing.T) {
+	h := newHarness(t, window(time.Second))
+	a := h.enqueueMany("a", "cluster-a", 50, 40)
+	b := h.enqueueMany("b", "cluster-b", 10, 41)
+	h.start()
+	sts := h.allSucceed(append(a, b...))
+
+	removals := h.fake.Removals()
+	if len(removals) != 2 {
+		t.Fatalf("%d RemoveNode calls accepted, want 2 (one per cluster)", len(removals))
+	}
+	for _, st := range sts {
+		if len(st.Nodes) != 1 || st.Attempts != 1 || st.JobID == "" {
+			t.Errorf("%s: %+v", st.RequestID, st)
+		}
+	}
+	if sts[0].JobID != sts[49].JobID || sts[0].JobID == sts[50].JobID {
+		t.Error("requests of one cluster should share one job, of two clusters two")
+	}
+	if got := h.fake.Answers(ccetest.OpRemoveNodes, 429); got != 0 {
+		t.Errorf("%d 429 answers", got)
+	}
+}
+
+func TestNoMergingWithoutWindow(t *testing.T) {
+	h := newHarness(t, window(0))
+	ids := h.enqueueMany("solo", "c1", 4, 42)
+	h.start()
+	h.allSucceed(ids)
+	if got := len(h.fake.Removals()); got != 4 {
+		t.Fatalf("%d calls, want one per request", got)
+	}
+	if got := h.fake.Answers(ccetest.OpRemoveNodes, 429); got != 0 {
+		t.Errorf("%d 429 answers: a busy cluster was sent to", got)
+	}
+}
+
+func TestBusyClusterWaitsAndMergesIntoTheNextCall(t *testing.T) {
+	h := newHarness(t, window(200*time.Millisecond), func(_ *worker.Config, o *ccetest.Options) {
+		o.JobDuration = 2 * time.Second
+	})
+	h.start()
+	first := h.enqueueMany("first", "c1", 1, 43)
+	waitFor(t, finalWithin, "first job running", func() bool {
+		st, _ := h.enq.Status(context.Background(), first[0])
+		return st.State == removal.StatePolling
+	})
+	later := h.enqueueMany("later", "c1", 5, 44)
+	sts := h.allSucceed(append(first, later...))
+	removals := h.fake.Removals()
+	if len(removals) != 2 || len(removals[1].Nodes) != 5 {
+		t.Fatalf("removals %+v, want the five later requests in one second call", removals)
+	}
+	for _, st := range sts[1:] {
+		if st.Attempts != 1 {
+			t.Errorf("%s: %d attempts; waiting for the cluster used some", st.RequestID, st.Attempts)
+		}
+	}
+	if got := h.fake.Answers(ccetest.OpRemoveNodes, 429); got != 0 {
+		t.Errorf("%d 429 answers: a busy cluster was sent to", got)
+	}
+}
+
+func TestClusterLockedElsewhereIsAWait(t *testing.T) {
+	h := newHarness(t)
+	h.fake.Inject(ccetest.OpRemoveNodes, 2, ccetest.Fault{Status: 429, Code: "CCE.01429002", Message: "cluster upgrading"})
+	h.start()
+	st := h.allSucceed(h.enqueueMany("locked", "c1", 1, 45))[0]
+	if st.Attempts != 1 {
+		t.Errorf("%d attempts, want 1: a locked cluster is not a failed attempt", st.Attempts)
+	}
+}
+
+func TestRefusedNodesFailAlone(t *testing.T) {
+	h := newHarness(t, window(500*time.Millisecond))
+	ids := h.enqueueMany("ok", "c1", 6, 46)
+	missing := uids(47, 1)[0]
+	if _, err := h.enq.Enqueue(context.Background(), enqueuer.Request{ID: "missing", ProjectID: project, ClusterID: "c1",
+		SSHKey: "test-keypair", Nodes: []string{missing}}); err != nil {
+		t.Fatal(err)
+	}
+	installing := uids(48, 1)[0]
+	h.enqueue(enqueuer.Request{ID: "installing", ClusterID: "c1", Nodes: []string{installing}})
+	h.fake.SetNodePhase(project, "c1", installing, cce.NodeInstalling)
+	h.start()
+
+	h.allSucceed(ids)
+	for id, want := range map[string]string{"missing": missing, "installing": installing} {
+		st := h.waitFinal(id, finalWithin)
+		if st.State != removal.StateFailed || !strings.Contains(st.Error, want) {
+			t.Errorf("%s: %s %q, want failed naming %s", id, st.State, st.Error, want)
+		}
+	}
+	if n := len(h.fake.Removals()); n != 1 {
+		t.Errorf("%d accepted calls, want 1: the good nodes sent once, without the bad ones", n)
+	}
+}
+
+func TestMergedRefusalNamingNoNodeSendsEachAlone(t *testing.T) {
+	h := newHarness(t, window(500*time.Millisecond))
+	h.dumpLogsOnFailure()
+	ids := h.enqueueMany("group", "c1", 3, 49)
+	h.fake.Inject(ccetest.OpRemoveNodes, 1, ccetest.Fault{Status: 400, Code: "CCE.01400001", Message: "invalid request"})
+	h.start()
+	h.allSucceed(ids)
+	if n := len(h.fake.Removals()); n != 3 {
+		t.Errorf("%d calls accepted, want 3 (one per request after the refusal)", n)
+	}
+}
+
+// TestCrashBetweenMergeAndSubmission leaves a merged batch marked sending,
+// as a worker that died right after forming it would, and checks that the
+// workers that come after send it once, with every node.
+func TestCrashBetweenMergeAndSubmission(t *testing.T) {
+	h := newHarness(t, window(0))
+	ids := h.enqueueMany("crash", "c1", 5, 50)
+	store := removal.NewStore(h.rdb, removal.StoreOptions{})
+	ctx := context.Background()
+	now := time.Now()
+	b, _, err := store.FormBatch(ctx, project, "c1", removal.FormOptions{Merge: true, LeaseTTL: time.Minute},
+		func(b *removal.Batch, recs map[string]*removal.Record) error {
+			return b.MarkSending(recs, now.Add(-time.Second), now) // the call, if any, is over
+		})
+	if err != nil || len(b.Members) != 5 {
+		t.Fatalf("%+v %v", b, err)
+	}
+	h.start()
+	h.allSucceed(ids)
+	if d := h.fake.DoubleRemovals(); len(d) > 0 {
+		t.Fatalf("nodes removed twice: %v", d)
+	}
+	removals := h.fake.Removals()
+	if len(removals) != 1 || len(removals[0].Nodes) != 5 {
+		t.Fatalf("removals %+v, want the merged batch sent once", removals)
+	}
+}
+
+func TestWorkersShareTheRateLimit(t *testing.T) {
+	const rate = 4.0 // per second, for the fake and for the workers
+	h := newHarness(t, window(0), func(c *worker.Config, o *ccetest.Options) {
+		c.WriteRate = rate
+		o.WriteRate = rate
+	})
+	var ids []string
+	for i := range 8 {
+		ids = append(ids, h.enqueueMany(fmt.Sprintf("rate%d", i), fmt.Sprintf("c%d", i), 1, 60+i)...)
+	}
+	h.start()
+	api, _ := cce.New(cce.Config{Endpoint: h.fake.URL, Auth: cce.TokenAuth{Token: token}})
+	second := worker.New(h.rdb, api, h.cfg) // another worker on the same Redis
+	if err := second.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer second.Shutdown()
+	h.allSucceed(ids)
+	if got := h.fake.Answers(ccetest.OpRemoveNodes, 429); got != 0 {
+		t.Errorf("%d 429 answers: the workers went faster than %v/s together", got, rate)
+	}
+}
+
+func TestFirstPollFollowsRecentJobs(t *testing.T) {
+	h := newHarness(t, window(0), func(c *worker.Config, o *ccetest.Options) {
+		o.JobDuration = time.Second
+		c.PollFirstDelay = 200 * time.Millisecond // without history: poll early, and often
+		c.PollIntervalMin, c.PollIntervalMax = 200*time.Millisecond, 200*time.Millisecond
+	})
+	h.start()
+	h.allSucceed(h.enqueueMany("learn", "c1", 1, 70))
+	before := h.fake.Calls(ccetest.OpShowJob)
+	h.allSucceed(h.enqueueMany("use", "c1", 1, 71))
+	if polls := h.fake.Calls(ccetest.OpShowJob) - before; polls > 2 {
+		t.Errorf("the second job took %d polls, want at most 2 once the cluster's job time is known", polls)
+	}
+}
