@@ -79,16 +79,11 @@ func TestWorkerProcess(t *testing.T) {
 			}
 
 			stopped := time.Now()
-			if err := w.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			if err := w.Signal(syscall.SIGTERM); err != nil {
 				t.Fatal(err)
 			}
-			select {
-			case <-w.done:
-			case <-time.After(40 * time.Second):
-				t.Fatal("worker did not exit after SIGTERM")
-			}
-			if w.waitErr != nil {
-				t.Fatalf("worker exit: %v\n%s", w.waitErr, w.stderr)
+			if err := w.Wait(t, 40*time.Second); err != nil {
+				t.Fatalf("worker exit: %v\n%s", err, w.Stderr())
 			}
 			t.Logf("worker exited %v after SIGTERM", time.Since(stopped).Round(time.Millisecond))
 			st, err := enq.Status(ctx, "in-flight")
