@@ -37,3 +37,16 @@ func TestObserveSeesEveryCall(t *testing.T) {
 		t.Fatalf("observed %v, want %v", seen, want)
 	}
 }
+
+func TestJobDuration(t *testing.T) {
+	j := cce.Job{}
+	j.Metadata.CreationTimestamp = "2020-02-02 08:12:40.672772389 +0000 UTC"
+	j.Metadata.UpdateTimestamp = "2020-02-02 08:14:10.672772389 +0000 UTC m=+3.000000001"
+	if d, ok := j.Duration(); !ok || d != 90*time.Second {
+		t.Errorf("%v %v", d, ok)
+	}
+	j.Metadata.UpdateTimestamp = "yesterday"
+	if _, ok := j.Duration(); ok {
+		t.Error("garbage parsed")
+	}
+}

@@ -1,5 +1,10 @@
 package cce
 
+import (
+	"strings"
+	"time"
+)
+
 // MaxNodesPerRemoval is the largest number of nodes CCE accepts in one
 // RemoveNode call.
 const MaxNodesPerRemoval = 200
@@ -133,4 +138,28 @@ type NodeStatus struct {
 	Phase    NodePhase `json:"phase"`
 	JobID    string    `json:"jobID,omitempty"`
 	ServerID string    `json:"serverId,omitempty"`
+}
+
+// timeStringLayout is Go's time.String() form, which CCE uses for job
+// timestamps (a monotonic clock suffix " m=+..." may follow).
+const timeStringLayout = "2006-01-02 15:04:05.999999999 -0700 MST"
+
+// parseJobTime reads a job timestamp.
+func parseJobTime(s string) (time.Time, bool) {
+	if i := strings.Index(s, " m="); i >= 0 {
+		s = s[:i]
+	}
+	t, err := time.Parse(timeStringLayout, strings.TrimSpace(s))
+	return t, err == nil
+}
+
+// Duration is how long a final job ran, from its timestamps; ok is false
+// when they are missing or do not parse.
+func (j *Job) Duration() (time.Duration, bool) {
+	created, ok1 := parseJobTime(j.Metadata.CreationTimestamp)
+	updated, ok2 := parseJobTime(j.Metadata.UpdateTimestamp)
+	if !ok1 || !ok2 || updated.Before(created) {
+		return 0, false
+	}
+	return updated.Sub(created), true
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -27,6 +28,9 @@ type FormOptions struct {
 	// LeaseTTL is how long the new batch holds the cluster before its lease
 	// must be renewed.
 	LeaseTTL time.Duration
+	// Token is the lease taken with TakeForming, if any: the cluster counts
+	// as free when its lease holds it.
+	Token string
 	// Gate, when set, is asked last, right before anything is written (the
 	// rate limit): a positive wait stops the forming with a *WaitError.
 	Gate func(ctx context.Context) (time.Duration, error)
@@ -59,7 +63,7 @@ func (s *Store) FormBatch(ctx context.Context, project, cluster string, o FormOp
 	var changes []Change
 	err := s.txn(ctx, keys, func(tx *redis.Tx, vals []any) (writes, error) {
 		b, changes = nil, nil
-		if err := s.checkLease(ctx, tx, project, cluster, vals[0]); err != nil {
+		if err := s.checkLease(ctx, tx, project, cluster, vals[0], o.Token); err != nil {
 			return nil, err
 		}
 		ids, err := tx.ZRange(ctx, keys[1], 0, candidates-1).Result()
@@ -162,14 +166,15 @@ func (s *Store) FormBatch(ctx context.Context, project, cluster string, o FormOp
 // checkLease fails with a *BusyError when the cluster's lease is held by a
 // batch that has not ended. A lease left by a batch that ended (its release
 // was lost) does not count.
-func (s *Store) checkLease(ctx context.Context, tx *redis.Tx, project, cluster string, holder any) error {
+func (s *Store) checkLease(ctx context.Context, tx *redis.Tx, project, cluster string, holder any, token string) error {
 	id, ok := holder.(string)
-	if !ok {
+	if !ok || (token != "" && id == token) {
 		return nil
 	}
 	var b Batch
 	err := s.getJSON(ctx, tx, batchKey(id), &b)
 	switch {
+	case strings.HasPrefix(id, formingPrefix):
 	case errors.Is(err, ErrNotFound):
 		return nil
 	case err != nil:

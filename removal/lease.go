@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -51,6 +54,10 @@ type BusyError struct {
 func (e *BusyError) Error() string {
 	return fmt.Sprintf("cluster %s is busy with batch %s (lease %v left)", e.ClusterID, e.BatchID, e.Left.Round(time.Millisecond))
 }
+
+// Forming reports whether the holder is a worker forming the next batch
+// (a moment), not a batch.
+func (e *BusyError) Forming() bool { return strings.HasPrefix(e.BatchID, formingPrefix) }
 
 // ErrBusy matches every *BusyError.
 var ErrBusy = errors.New("cluster busy")
@@ -100,4 +107,65 @@ func (s *Store) LeaseHolder(ctx context.Context, project, cluster string) (strin
 		return "", 0, fmt.Errorf("read lease of cluster %s: %w", cluster, err)
 	}
 	return get.Val(), ttl.Val(), nil
+}
+
+// formingPrefix marks a lease held while a worker forms a cluster's next
+// batch: only one worker at a time looks at a cluster's waiting requests
+// (and asks the rate limiter for a slot for them).
+const formingPrefix = "forming:"
+
+// takeFormingSource takes KEYS[1] for ARGV[1] for ARGV[2] ms when it is free,
+// or when it still holds ARGV[3] (a holder found to be over); otherwise it
+// returns the holder and its time left.
+var takeFormingScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if not cur or cur == ARGV[3] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return {1, '', 0}
+end
+return {0, cur, redis.call('PTTL', KEYS[1])}`)
+
+// TakeForming takes a cluster's lease to form its next batch and returns the
+// token to give FormBatch (in FormOptions.Token) and ReleaseForming. A lease
+// held by a batch that has ended does not count; any other holder makes the
+// error a *BusyError.
+func (s *Store) TakeForming(ctx context.Context, project, cluster string, ttl time.Duration) (string, error) {
+	token := formingPrefix + uuid.NewString()
+	key := leaseKey(project, cluster)
+	stale := ""
+	for range 3 {
+		res, err := takeFormingScript.Run(ctx, s.rdb, []string{key}, token, ttl.Milliseconds(), stale).Slice()
+		if err != nil {
+			return "", fmt.Errorf("take lease of cluster %s: %w", cluster, err)
+		}
+		if ok, _ := res[0].(int64); ok == 1 {
+			return token, nil
+		}
+		holder, _ := res[1].(string)
+		left, _ := res[2].(int64)
+		busy := &BusyError{ClusterID: cluster, BatchID: holder, Left: time.Duration(left) * time.Millisecond}
+		if strings.HasPrefix(holder, formingPrefix) {
+			return "", busy
+		}
+		var b Batch
+		switch err := s.getJSON(ctx, s.rdb, batchKey(holder), &b); {
+		case errors.Is(err, ErrNotFound), err == nil && b.State == BatchDone:
+			stale = holder // its release was lost: take it over
+		case err != nil:
+			return "", err
+		default:
+			return "", busy
+		}
+	}
+	return "", fmt.Errorf("take lease of cluster %s: its holder keeps changing", cluster)
+}
+
+// ReleaseForming gives back a lease taken with TakeForming that no batch
+// replaced.
+func (s *Store) ReleaseForming(ctx context.Context, project, cluster, token string) error {
+	err := s.rdb.Eval(ctx, releaseLeaseSource, []string{leaseKey(project, cluster)}, token).Err()
+	if err != nil {
+		return fmt.Errorf("release lease of cluster %s: %w", cluster, err)
+	}
+	return nil
 }

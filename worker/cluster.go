@@ -34,13 +34,29 @@ func (w *Server) pollLease(next time.Duration) time.Duration {
 // driveCluster forms the cluster's next batch from the requests waiting for
 // it, as the request rec's task, and sends it; or says how long to wait.
 func (w *Server) driveCluster(ctx context.Context, rec *removal.Record) error {
+	// One worker at a time forms a cluster's batch: others would race it to
+	// the same requests and waste rate-limit slots on calls never made.
+	token, err := w.store.TakeForming(ctx, rec.ProjectID, rec.ClusterID, w.sendingLease())
+	var busy *removal.BusyError
+	if errors.As(err, &busy) {
+		return busyWait(busy)
+	}
+	if err != nil {
+		return err
+	}
 	b, changes, err := w.store.FormBatch(ctx, rec.ProjectID, rec.ClusterID, removal.FormOptions{
 		Merge:       w.cfg.BatchWindow > 0,
 		Window:      w.cfg.BatchWindow,
 		MaxAttempts: w.cfg.SubmitMaxAttempts,
 		LeaseTTL:    w.sendingLease(),
+		Token:       token,
 		Gate:        w.writes.take,
 	}, w.markSending)
+	if err != nil {
+		if rerr := w.store.ReleaseForming(context.WithoutCancel(ctx), rec.ProjectID, rec.ClusterID, token); rerr != nil {
+			w.log.Warn().Err(rerr).Str("cluster_id", rec.ClusterID).Msg("release cluster lease")
+		}
+	}
 	for _, c := range changes {
 		why := "sending RemoveNode"
 		if c.Record.State.Final() {
@@ -48,7 +64,6 @@ func (w *Server) driveCluster(ctx context.Context, rec *removal.Record) error {
 		}
 		w.recordChange(b, &c, why)
 	}
-	var busy *removal.BusyError
 	var later *removal.WaitError
 	switch {
 	case err == nil:
@@ -62,9 +77,7 @@ func (w *Server) driveCluster(ctx context.Context, rec *removal.Record) error {
 		}
 		return nil
 	case errors.As(err, &busy):
-		// The holder's end kicks the oldest waiting request; this is the
-		// fallback should that kick be lost.
-		return waitFor(jitter(clamp(busy.Left, time.Second, w.cfg.PollIntervalMax)), "%v", busy)
+		return busyWait(busy)
 	case errors.As(err, &later):
 		return waitFor(later.After, "cluster %s: %s", rec.ClusterID, later.Reason)
 	case errors.Is(err, removal.ErrNothingQueued):
@@ -96,9 +109,26 @@ func (w *Server) holdLease(ctx context.Context, b *removal.Batch) error {
 	err := w.store.HoldLease(ctx, b, w.sendingLease())
 	var busy *removal.BusyError
 	if errors.As(err, &busy) {
-		return waitFor(jitter(clamp(busy.Left, time.Second, w.cfg.PollIntervalMax)), "%v", busy)
+		return busyWait(busy)
 	}
 	return err
+}
+
+// Waiting for a busy cluster: the end of the holder's job (or any other end
+// of its batch) wakes the oldest waiting request at once, and the batch it
+// forms takes the others along; so the rest may sleep long. The wait is the
+// fallback for a wake-up that was lost, and is spread so that the waiters of
+// a cluster do not all ask at the same moment.
+const (
+	minBusyWait = 2 * time.Second
+	maxBusyWait = time.Minute
+)
+
+func busyWait(busy *removal.BusyError) error {
+	if busy.Forming() {
+		return waitFor(jitter(minBusyWait), "%v", busy) // forming takes a moment
+	}
+	return waitFor(jitter(clamp(busy.Left, minBusyWait, maxBusyWait)), "%v", busy)
 }
 
 // kick wakes the task of the request that has waited longest for a cluster

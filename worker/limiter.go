@@ -28,9 +28,10 @@ type limiter struct {
 }
 
 const (
-	// rateMargin keeps the pace a little below the configured rate: calls
-	// leave on time but reach CCE with jitter, and CCE's own bucket is strict.
-	rateMargin = 0.95
+	// rateMargin keeps the pace below the configured rate: calls leave on
+	// time but reach CCE with jitter (a loaded machine, a slow connection),
+	// and CCE's own bucket is strict.
+	rateMargin = 0.85
 	// minFactor is the lowest the shared factor goes after repeated 429s.
 	minFactor = 1.0 / 16
 	// factorStep is what one call that went through adds back.
@@ -49,12 +50,40 @@ func newLimiter(rdb redis.UniversalClient, kind string, perSecond float64, clock
 	return &limiter{rdb: rdb, gcra: redis_rate.NewLimiter(rdb), kind: kind, rate: perSecond, clock: clock}
 }
 
-// take asks for one call now. It returns 0 when the call may go, else how
-// long to wait before asking again. Waiting is not a failure.
+// inlineWait is how long take waits in the handler for a slot. asynq runs a
+// task again only at whole seconds, and all tasks told to wait for a slot
+// would then ask at the same moment, one getting through per second: so a
+// wait shorter than that is waited out here, and only longer ones go back
+// to the queue.
+const inlineWait = time.Second
+
+// take asks for one call. It returns 0 when the call may go (after waiting
+// at most inlineWait for a slot), else how long to wait before asking again.
+// Waiting is not a failure.
 func (l *limiter) take(ctx context.Context) (time.Duration, error) {
 	if l == nil || l.rate <= 0 {
 		return 0, nil
 	}
+	var waited time.Duration
+	for {
+		d, err := l.try(ctx)
+		if err != nil || d == 0 || waited+d > inlineWait {
+			return d, err
+		}
+		d = jitter(d) // contenders woken together would collide again
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return 0, ctx.Err()
+		case <-t.C:
+		}
+		waited += d
+	}
+}
+
+// try asks for one call now: 0 when it may go, else the wait for a slot.
+func (l *limiter) try(ctx context.Context) (time.Duration, error) {
 	vals, err := l.rdb.MGet(ctx, pauseKey(l.kind), factorKey(l.kind)).Result()
 	if err != nil {
 		return 0, fmt.Errorf("%s limiter: %w", l.kind, err)

@@ -52,8 +52,8 @@ func (w *Server) handlePollJob(ctx context.Context, t *asynq.Task) error {
 		return w.nextPoll(ctx, b)
 	}
 	w.reads.succeeded(ctx)
-	if !p.AcceptedAt.IsZero() {
-		if err := w.store.RecordJobDuration(ctx, b.ProjectID, b.ClusterID, w.now().Sub(p.AcceptedAt)); err != nil {
+	if d, ok := w.jobDuration(job, p); ok {
+		if err := w.store.RecordJobDuration(ctx, b.ProjectID, b.ClusterID, d); err != nil {
 			log.Warn().Err(err).Msg("record job duration")
 		}
 	}
@@ -134,7 +134,7 @@ func (w *Server) ensurePoll(ctx context.Context, b *removal.Batch) error {
 	t, err := tasks.NewPollJob(tasks.PollJob{
 		BatchID: b.ID, ProjectID: b.ProjectID, ClusterID: b.ClusterID, JobID: b.JobID,
 		RequestIDs: b.RequestIDs(), Poll: b.Polls, AcceptedAt: derefTime(b.AcceptedAt),
-	}, asynq.ProcessIn(max(delay, 0)), asynq.MaxRetry(pollMaxRetry), asynq.Timeout(2*w.cfg.CCETimeout))
+	}, processAt(w.now(), max(delay, 0), b.Polls == 0), asynq.MaxRetry(pollMaxRetry), asynq.Timeout(2*w.cfg.CCETimeout))
 	if err != nil {
 		return err
 	}
@@ -142,6 +142,21 @@ func (w *Server) ensurePoll(ctx context.Context, b *removal.Batch) error {
 		return fmt.Errorf("schedule poll %d of job %s: %w", b.Polls, b.JobID, err)
 	}
 	return nil
+}
+
+// jobDuration is how long a job that just ended took: from its timestamps,
+// else half-way between the poll that saw it running and this one. A job
+// already over at its first poll without timestamps says only that it took
+// less than that; it is not recorded, or first polls would drift later and
+// later.
+func (w *Server) jobDuration(job *cce.Job, p tasks.PollJob) (time.Duration, bool) {
+	if d, ok := job.Duration(); ok {
+		return d, true
+	}
+	if p.Poll == 0 || p.AcceptedAt.IsZero() {
+		return 0, false
+	}
+	return w.now().Sub(p.AcceptedAt) - w.pollDelay(p.Poll)/2, true
 }
 
 // firstPollDelay is the wait before a job's first poll: how long recent jobs
@@ -163,6 +178,18 @@ func (w *Server) pollDelay(n int) time.Duration {
 	}
 	d := float64(w.cfg.PollIntervalMin) * math.Pow(1.5, float64(n-1))
 	return min(time.Duration(min(d, math.MaxInt64/2)), w.cfg.PollIntervalMax)
+}
+
+// processAt schedules a task d from now. asynq keeps whole seconds and may
+// run a task up to one early; the first poll of a job, aimed at the moment
+// jobs like it end, is rounded up instead so that it does not come early and
+// find the job still running.
+func processAt(now time.Time, d time.Duration, notEarly bool) asynq.Option {
+	at := now.Add(d)
+	if notEarly && at.Truncate(time.Second) != at {
+		at = at.Truncate(time.Second).Add(time.Second)
+	}
+	return asynq.ProcessAt(at)
 }
 
 func derefTime(t *time.Time) time.Time {

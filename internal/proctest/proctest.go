@@ -196,4 +196,3 @@ func tail(s string, n int) string {
 
 // SIGTERM is the signal a process manager sends to stop a process.
 var SIGTERM = syscall.SIGTERM
-
