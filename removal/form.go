@@ -61,12 +61,15 @@ func (s *Store) FormBatch(ctx context.Context, project, cluster string, o FormOp
 	keys := []string{leaseKey(project, cluster), waitingKey(project, cluster)}
 	var b *Batch
 	var changes []Change
-	err := s.txn(ctx, keys, func(tx *redis.Tx, vals []any) (writes, error) {
+	var waiting *redis.StringSliceCmd
+	err := s.txnWith(ctx, keys, func(p redis.Pipeliner) {
+		waiting = p.ZRange(ctx, keys[1], 0, candidates-1)
+	}, func(tx *redis.Tx, vals []any) (writes, error) {
 		b, changes = nil, nil
 		if err := s.checkLease(ctx, tx, project, cluster, vals[0], o.Token); err != nil {
 			return nil, err
 		}
-		ids, err := tx.ZRange(ctx, keys[1], 0, candidates-1).Result()
+		ids, err := waiting.Result()
 		if err != nil {
 			return nil, err
 		}

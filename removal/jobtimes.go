@@ -24,20 +24,35 @@ func jobTimesKey(project, cluster string) string {
 
 const jobTimesAllKey = keyPrefix + "jobtimes"
 
-// RecordJobDuration remembers that a job of the cluster took d.
-func (s *Store) RecordJobDuration(ctx context.Context, project, cluster string, d time.Duration) error {
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		for _, k := range []string{jobTimesKey(project, cluster), jobTimesAllKey} {
-			p.LPush(ctx, k, d.Milliseconds())
-			p.LTrim(ctx, k, 0, jobTimesKept-1)
-			p.Expire(ctx, k, jobTimesTTL)
+// JobEnded remembers, when d > 0, that a job of the cluster took d, and
+// returns the request that has waited longest for the cluster ("" if none),
+// in one round trip.
+func (s *Store) JobEnded(ctx context.Context, project, cluster string, d time.Duration) (string, error) {
+	var oldest *redis.StringSliceCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		if d > 0 {
+			for _, k := range []string{jobTimesKey(project, cluster), jobTimesAllKey} {
+				p.LPush(ctx, k, d.Milliseconds())
+				p.LTrim(ctx, k, 0, jobTimesKept-1)
+				p.Expire(ctx, k, jobTimesTTL)
+			}
 		}
+		oldest = p.ZRange(ctx, waitingKey(project, cluster), 0, 0)
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("record job duration: %w", err)
+		return "", fmt.Errorf("record job end of cluster %s: %w", cluster, err)
 	}
-	return nil
+	if ids := oldest.Val(); len(ids) > 0 {
+		return ids[0], nil
+	}
+	return "", nil
+}
+
+// RecordJobDuration remembers that a job of the cluster took d.
+func (s *Store) RecordJobDuration(ctx context.Context, project, cluster string, d time.Duration) error {
+	_, err := s.JobEnded(ctx, project, cluster, max(d, time.Millisecond))
+	return err
 }
 
 // TypicalJobDuration is the median duration of the cluster's recent jobs,

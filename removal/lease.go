@@ -2,6 +2,7 @@ package removal
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -117,13 +118,15 @@ const formingPrefix = "forming:"
 // takeFormingSource takes KEYS[1] for ARGV[1] for ARGV[2] ms when it is free,
 // or when it still holds ARGV[3] (a holder found to be over); otherwise it
 // returns the holder and its time left.
-var takeFormingScript = redis.NewScript(`
+const takeFormingSource = `
 local cur = redis.call('GET', KEYS[1])
 if not cur or cur == ARGV[3] then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   return {1, '', 0}
 end
-return {0, cur, redis.call('PTTL', KEYS[1])}`)
+return {0, cur, redis.call('PTTL', KEYS[1])}`
+
+var takeFormingScript = redis.NewScript(takeFormingSource)
 
 // TakeForming takes a cluster's lease to form its next batch and returns the
 // token to give FormBatch (in FormOptions.Token) and ReleaseForming. A lease
@@ -168,4 +171,43 @@ func (s *Store) ReleaseForming(ctx context.Context, project, cluster, token stri
 		return fmt.Errorf("release lease of cluster %s: %w", cluster, err)
 	}
 	return nil
+}
+
+// GetTakingForming reads request id and, in the same round trip, tries to
+// take its cluster's lease to form the next batch, for the common case of a
+// queued request whose task drives its cluster. token is "" when the lease
+// was not taken (it is given back at once when the request is not queued).
+func (s *Store) GetTakingForming(ctx context.Context, id, project, cluster string, ttl time.Duration) (*Record, string, error) {
+	token := formingPrefix + uuid.NewString()
+	var get *redis.StringCmd
+	var take *redis.Cmd
+	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		get = p.Get(ctx, requestKey(id))
+		take = p.Eval(ctx, takeFormingSource, []string{leaseKey(project, cluster)}, token, ttl.Milliseconds(), "")
+		return nil
+	})
+	res, err := take.Slice()
+	if err != nil {
+		return nil, "", fmt.Errorf("take lease of cluster %s: %w", cluster, err)
+	}
+	if ok, _ := res[0].(int64); ok != 1 {
+		token = ""
+	}
+	var r Record
+	raw, err := get.Bytes()
+	if err == nil {
+		err = json.Unmarshal(raw, &r)
+	} else if errors.Is(err, redis.Nil) {
+		err = ErrNotFound
+	}
+	if err != nil || r.State != StateQueued || r.ProjectID != project || r.ClusterID != cluster {
+		if token != "" {
+			_ = s.ReleaseForming(ctx, project, cluster, token)
+		}
+		if err != nil {
+			return nil, "", fmt.Errorf("get request %s: %w", id, err)
+		}
+		return &r, "", nil
+	}
+	return &r, token, nil
 }

@@ -26,22 +26,28 @@ func (s *snapshot) add(key, val string) {
 // casSource sets each of the first n=ARGV[2] KEYS to its new value (with a
 // lifetime of ARGV[1] ms) provided every one still holds its old value; then
 // deletes each of the next m=ARGV[3] KEYS (node claims) that still names its
-// owner, and takes the requests that became final out of the open set (the
-// last KEY). It returns 1 when it wrote, 0 when a value had changed.
-// ARGV: ttl, n, m, old values (n), new values (n), owners (m), final ids.
+// owner, takes the requests that became final out of the open set (KEYS[n+m+1])
+// and, when ARGV[4] names the batch that ended, gives back its cluster lease
+// (KEYS[n+m+2]) if the batch still holds it. It returns 1 when it wrote, 0
+// when a value had changed.
+// ARGV: ttl, n, m, ended batch or "", old values (n), new values (n),
+// owners (m), final request ids.
 const casSource = `
 local n, m = tonumber(ARGV[2]), tonumber(ARGV[3])
 for i = 1, n do
-  if redis.call('GET', KEYS[i]) ~= ARGV[3 + i] then return 0 end
+  if redis.call('GET', KEYS[i]) ~= ARGV[4 + i] then return 0 end
 end
 for i = 1, n do
-  redis.call('SET', KEYS[i], ARGV[3 + n + i], 'PX', ARGV[1])
+  redis.call('SET', KEYS[i], ARGV[4 + n + i], 'PX', ARGV[1])
 end
 for i = 1, m do
-  if redis.call('GET', KEYS[n + i]) == ARGV[3 + 2 * n + i] then redis.call('DEL', KEYS[n + i]) end
+  if redis.call('GET', KEYS[n + i]) == ARGV[4 + 2 * n + i] then redis.call('DEL', KEYS[n + i]) end
 end
-for i = 4 + 2 * n + m, #ARGV do
+for i = 5 + 2 * n + m, #ARGV do
   redis.call('ZREM', KEYS[n + m + 1], ARGV[i])
+end
+if ARGV[4] ~= '' and redis.call('GET', KEYS[n + m + 2]) == ARGV[4] then
+  redis.call('DEL', KEYS[n + m + 2])
 end
 return 1`
 
@@ -73,8 +79,8 @@ func (s *Store) updateFromSnapshot(ctx context.Context, b *Batch, fn func(*Batch
 		recs[r.RequestID], before[r.RequestID] = &r, r.State
 		order = append(order, &r)
 	}
-	if fn(&cur, recs) != nil || cur.State == BatchDone {
-		return nil, nil, false // a batch that ends has its lease to release: the transaction does it
+	if fn(&cur, recs) != nil {
+		return nil, nil, false
 	}
 	now := s.now()
 	cur.UpdatedAt = now
@@ -111,8 +117,12 @@ func (s *Store) updateFromSnapshot(ctx context.Context, b *Batch, fn func(*Batch
 	if len(next.keys) != len(snap.keys) {
 		return nil, nil, false
 	}
-	args := make([]any, 0, 3+2*len(snap.keys)+len(owners)+len(finals))
-	args = append(args, s.ttl.Milliseconds(), len(snap.keys), len(claims))
+	ended := ""
+	if cur.State == BatchDone {
+		ended = cur.ID
+	}
+	args := make([]any, 0, 4+2*len(snap.keys)+len(owners)+len(finals))
+	args = append(args, s.ttl.Milliseconds(), len(snap.keys), len(claims), ended)
 	for _, v := range snap.vals {
 		args = append(args, v)
 	}
@@ -120,7 +130,7 @@ func (s *Store) updateFromSnapshot(ctx context.Context, b *Batch, fn func(*Batch
 		args = append(args, v)
 	}
 	args = append(append(args, owners...), finals...)
-	keys := append(append(append([]string(nil), snap.keys...), claims...), openKey)
+	keys := append(append(append([]string(nil), snap.keys...), claims...), openKey, leaseKey(cur.ProjectID, cur.ClusterID))
 	if done, err := casScript.Run(ctx, s.rdb, keys, args...).Int(); err != nil || done != 1 {
 		s.snaps.drop(b.ID)
 		return nil, nil, false

@@ -1,6 +1,7 @@
 package removal
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -104,23 +105,28 @@ type writes func(p redis.Pipeliner) error
 // missing key) and choose the writes, and applies them with MULTI/EXEC. When
 // another client changed a watched key in between, it starts again.
 func (s *Store) txn(ctx context.Context, keys []string, decide func(tx *redis.Tx, vals []any) (writes, error)) error {
+	return s.txnWith(ctx, keys, nil, decide)
+}
+
+// txnWith is txn with more reads (queued by extra) in the first round trip.
+func (s *Store) txnWith(ctx context.Context, keys []string, extra func(p redis.Pipeliner), decide func(tx *redis.Tx, vals []any) (writes, error)) error {
 	_, cluster := s.rdb.(*redis.ClusterClient)
 	run := func(tx *redis.Tx) error {
 		var mget *redis.SliceCmd
-		if cluster {
-			// A cluster client has sent WATCH already, on the keys' node.
-			mget = tx.MGet(ctx, keys...)
-		} else {
-			_, _ = tx.Pipelined(ctx, func(p redis.Pipeliner) error {
+		_, err := tx.Pipelined(ctx, func(p redis.Pipeliner) error {
+			if !cluster { // a cluster client has sent WATCH already, on the keys' node
 				p.Do(ctx, append([]any{"WATCH"}, toAny(keys)...)...)
-				mget = p.MGet(ctx, keys...)
-				return nil
-			})
-		}
-		vals, err := mget.Result()
-		if err != nil {
+			}
+			mget = p.MGet(ctx, keys...)
+			if extra != nil {
+				extra(p)
+			}
+			return nil
+		})
+		vals, merr := mget.Result()
+		if merr != nil || (err != nil && !errors.Is(err, redis.Nil)) {
 			_ = tx.Unwatch(ctx).Err()
-			return err
+			return cmp.Or(merr, err)
 		}
 		w, err := decide(tx, vals)
 		if err != nil || w == nil {

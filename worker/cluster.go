@@ -31,24 +31,33 @@ func (w *Server) pollLease(next time.Duration) time.Duration {
 	return next + w.cfg.CCETimeout + leaseMargin
 }
 
+// formingLease is how long a batch formed now holds its cluster: past its
+// call and its first poll, so that neither need renew it.
+func (w *Server) formingLease(project, cluster string) time.Duration {
+	return w.sendingLease() + w.firstPollDelay(context.Background(), project, cluster)
+}
+
 // driveCluster forms the cluster's next batch from the requests waiting for
 // it, as the request rec's task, and sends it; or says how long to wait.
-func (w *Server) driveCluster(ctx context.Context, rec *removal.Record) error {
+// token is the cluster's lease if the caller took it already.
+func (w *Server) driveCluster(ctx context.Context, rec *removal.Record, token string) error {
 	// One worker at a time forms a cluster's batch: others would race it to
 	// the same requests and waste rate-limit slots on calls never made.
-	token, err := w.store.TakeForming(ctx, rec.ProjectID, rec.ClusterID, w.sendingLease())
-	var busy *removal.BusyError
-	if errors.As(err, &busy) {
-		return busyWait(busy)
-	}
-	if err != nil {
-		return err
+	if token == "" {
+		var err error
+		token, err = w.store.TakeForming(ctx, rec.ProjectID, rec.ClusterID, w.formingLease(rec.ProjectID, rec.ClusterID))
+		if busy := (*removal.BusyError)(nil); errors.As(err, &busy) {
+			return busyWait(busy)
+		}
+		if err != nil {
+			return err
+		}
 	}
 	b, changes, err := w.store.FormBatch(ctx, rec.ProjectID, rec.ClusterID, removal.FormOptions{
 		Merge:       w.cfg.BatchWindow > 0,
 		Window:      w.cfg.BatchWindow,
 		MaxAttempts: w.cfg.SubmitMaxAttempts,
-		LeaseTTL:    w.sendingLease(),
+		LeaseTTL:    w.formingLease(rec.ProjectID, rec.ClusterID),
 		Token:       token,
 		Gate:        w.writes.take,
 	}, w.markSending)
@@ -64,10 +73,11 @@ func (w *Server) driveCluster(ctx context.Context, rec *removal.Record) error {
 		}
 		w.recordChange(b, &c, why)
 	}
+	var busy *removal.BusyError
 	var later *removal.WaitError
 	switch {
 	case err == nil:
-		if err := w.call(ctx, b); err != nil {
+		if err := w.call(ctx, b, false); err != nil {
 			return err
 		}
 		if !b.Has(rec.RequestID) {
@@ -138,7 +148,12 @@ func (w *Server) kick(ctx context.Context, project, cluster string) {
 	if err != nil || !ok {
 		return
 	}
-	err = w.inspector.RunTask(tasks.Queue, tasks.RemoveNodesTaskID(id))
+	w.kickRequest(id)
+}
+
+// kickRequest wakes the task of request id.
+func (w *Server) kickRequest(id string) {
+	err := w.inspector.RunTask(tasks.Queue, tasks.RemoveNodesTaskID(id))
 	if err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
 		w.log.Debug().Err(err).Str("request_id", id).Msg("kick waiting request")
 	}

@@ -32,6 +32,9 @@ const (
 	// time but reach CCE with jitter (a loaded machine, a slow connection),
 	// and CCE's own bucket is strict.
 	rateMargin = 0.85
+	// jitterAllowance is added to every interval, for high rates where 15%
+	// of it is less than the jitter of a call.
+	jitterAllowance = 5 * time.Millisecond
 	// minFactor is the lowest the shared factor goes after repeated 429s.
 	minFactor = 1.0 / 16
 	// factorStep is what one call that went through adds back.
@@ -98,7 +101,7 @@ func (l *limiter) try(ctx context.Context) (time.Duration, error) {
 		factor = f
 	}
 	l.lowered.Store(factor < 1)
-	interval := time.Duration(float64(time.Second) / (l.rate * rateMargin * factor))
+	interval := time.Duration(float64(time.Second)/(l.rate*rateMargin*factor)) + jitterAllowance
 	res, err := l.gcra.Allow(ctx, limitKey(l.kind), redis_rate.Limit{Rate: 1, Burst: 1, Period: interval})
 	if err != nil {
 		return 0, fmt.Errorf("%s limiter: %w", l.kind, err)

@@ -45,6 +45,11 @@ func (w *Server) handlePollJob(ctx context.Context, t *asynq.Task) error {
 		return w.settle(ctx, b, nil, fmt.Sprintf("CCE no longer knows job %s: %s", b.JobID, failureReason(err)))
 	case err != nil:
 		// Transient or not, the next poll may see it: POLL_TIMEOUT bounds it.
+		if cce.Classify(err) == cce.ClassThrottled {
+			if terr := w.reads.throttled(ctx, retryAfter(err)); terr != nil {
+				log.Warn().Err(terr).Msg("slow down the read rate")
+			}
+		}
 		log.Warn().Err(err).Msg("poll failed; will poll again")
 		return w.nextPoll(ctx, b)
 	case !job.Status.Phase.Final():
@@ -52,12 +57,22 @@ func (w *Server) handlePollJob(ctx context.Context, t *asynq.Task) error {
 		return w.nextPoll(ctx, b)
 	}
 	w.reads.succeeded(ctx)
-	if d, ok := w.jobDuration(job, p); ok {
-		if err := w.store.RecordJobDuration(ctx, b.ProjectID, b.ClusterID, d); err != nil {
-			log.Warn().Err(err).Msg("record job duration")
-		}
+	d, ok := w.jobDuration(job, p)
+	if !ok {
+		d = 0
 	}
-	return w.settle(ctx, b, job, "")
+	next, err := w.store.JobEnded(ctx, b.ProjectID, b.ClusterID, max(d, 0))
+	if err != nil {
+		log.Warn().Err(err).Msg("record job duration")
+	}
+	if ok {
+		w.jobTimes.forget(b.ProjectID, b.ClusterID)
+	}
+	if err := w.settle(ctx, b, job, ""); err != nil || next == "" {
+		return err
+	}
+	w.kickRequest(next) // the cluster is free: its next batch may go
+	return nil
 }
 
 // settle records the outcome of a batch's job: per node from the job's
@@ -86,7 +101,9 @@ func (w *Server) settle(ctx context.Context, b *removal.Batch, job *cce.Job, rea
 		w.cfg.Metrics.JobPolls(nb.Polls + 1)
 	}
 	w.recordChanges(nb, changes, "CCE job ended")
-	w.kick(ctx, nb.ProjectID, nb.ClusterID) // the cluster is free: its next batch may go
+	if job == nil {
+		w.kick(ctx, nb.ProjectID, nb.ClusterID) // the cluster is free: its next batch may go
+	}
 	return nil
 }
 
@@ -124,9 +141,18 @@ func (w *Server) nextPoll(ctx context.Context, b *removal.Batch) error {
 // ensurePoll makes sure the batch's current poll (number b.Polls) is
 // scheduled; scheduling it twice makes one task.
 func (w *Server) ensurePoll(ctx context.Context, b *removal.Batch) error {
+	first := time.Duration(0)
+	if b.Polls == 0 {
+		first = w.firstPollDelay(ctx, b.ProjectID, b.ClusterID)
+	}
+	return w.schedulePoll(ctx, b, first)
+}
+
+// schedulePoll is ensurePoll with the first poll's delay known.
+func (w *Server) schedulePoll(ctx context.Context, b *removal.Batch, first time.Duration) error {
 	delay := w.pollDelay(b.Polls)
 	if b.Polls == 0 {
-		delay = w.firstPollDelay(ctx, b)
+		delay = first
 		if b.AcceptedAt != nil {
 			delay -= w.now().Sub(*b.AcceptedAt)
 		}
@@ -134,7 +160,7 @@ func (w *Server) ensurePoll(ctx context.Context, b *removal.Batch) error {
 	t, err := tasks.NewPollJob(tasks.PollJob{
 		BatchID: b.ID, ProjectID: b.ProjectID, ClusterID: b.ClusterID, JobID: b.JobID,
 		RequestIDs: b.RequestIDs(), Poll: b.Polls, AcceptedAt: derefTime(b.AcceptedAt),
-	}, processAt(w.now(), max(delay, 0), b.Polls == 0), asynq.MaxRetry(pollMaxRetry), asynq.Timeout(2*w.cfg.CCETimeout))
+	}, processAt(w.now(), max(delay, 0), b.Polls == 0 && first >= time.Second), asynq.MaxRetry(pollMaxRetry), asynq.Timeout(2*w.cfg.CCETimeout))
 	if err != nil {
 		return err
 	}
@@ -162,9 +188,9 @@ func (w *Server) jobDuration(job *cce.Job, p tasks.PollJob) (time.Duration, bool
 // firstPollDelay is the wait before a job's first poll: how long recent jobs
 // of its cluster took (or of all clusters), so that a typical job needs few
 // polls; POLL_FIRST_DELAY without history.
-func (w *Server) firstPollDelay(ctx context.Context, b *removal.Batch) time.Duration {
-	d, ok, err := w.store.TypicalJobDuration(ctx, b.ProjectID, b.ClusterID)
-	if err != nil || !ok {
+func (w *Server) firstPollDelay(ctx context.Context, project, cluster string) time.Duration {
+	d, ok := w.jobTimes.typical(ctx, w.store, project, cluster)
+	if !ok {
 		return w.cfg.PollFirstDelay
 	}
 	return min(d, w.cfg.PollTimeout)
@@ -182,8 +208,8 @@ func (w *Server) pollDelay(n int) time.Duration {
 
 // processAt schedules a task d from now. asynq keeps whole seconds and may
 // run a task up to one early; the first poll of a job, aimed at the moment
-// jobs like it end, is rounded up instead so that it does not come early and
-// find the job still running.
+// jobs like it end, is rounded up instead (when jobs take a second or more)
+// so that it does not come early and find the job still running.
 func processAt(now time.Time, d time.Duration, notEarly bool) asynq.Option {
 	at := now.Add(d)
 	if notEarly && at.Truncate(time.Second) != at {

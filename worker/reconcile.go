@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/noderemover/noderemover/cce"
@@ -23,6 +24,9 @@ func (w *Server) reconcile(ctx context.Context, b *removal.Batch) (*removal.Batc
 	jobs := make(map[string]int)
 	var jobID string
 	for _, uid := range b.Nodes() {
+		if d, err := w.reads.take(ctx); err != nil || d > 0 {
+			return nil, errors.Join(err, waitFor(d, "ShowNode rate limit"))
+		}
 		node, err := w.cce.ShowNode(ctx, b.ProjectID, b.ClusterID, uid)
 		switch {
 		case cce.IsNotFound(err):
@@ -30,6 +34,9 @@ func (w *Server) reconcile(ctx context.Context, b *removal.Batch) (*removal.Batc
 			continue
 		case err != nil:
 			if cce.Classify(err) == cce.ClassThrottled {
+				if !cce.IsClusterBusy(err) {
+					_ = w.reads.throttled(ctx, retryAfter(err))
+				}
 				return nil, waitBackoff(retryAfter(err), 0, "reconcile batch %s: %v", b.ID, err)
 			}
 			return nil, fmt.Errorf("reconcile batch %s: %w", b.ID, err)

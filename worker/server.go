@@ -86,6 +86,7 @@ type Server struct {
 	reads     *limiter
 	backoff   Backoff
 	running   atomic.Bool
+	jobTimes  jobTimes
 }
 
 // New builds a worker on rdb (left open by Shutdown) that talks to api.

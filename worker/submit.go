@@ -55,7 +55,14 @@ func (w *Server) removeNodes(ctx context.Context, p tasks.RemoveNodes) error {
 var errLookAgain = errors.New("look at the request again")
 
 func (w *Server) removeNodesOnce(ctx context.Context, p tasks.RemoveNodes) error {
-	rec, err := w.store.Get(ctx, p.RequestID)
+	var rec *removal.Record
+	var token string
+	var err error
+	if p.ProjectID != "" && p.ClusterID != "" {
+		rec, token, err = w.store.GetTakingForming(ctx, p.RequestID, p.ProjectID, p.ClusterID, w.formingLease(p.ProjectID, p.ClusterID))
+	} else {
+		rec, err = w.store.Get(ctx, p.RequestID)
+	}
 	if errors.Is(err, removal.ErrNotFound) {
 		return giveUp("request %s has no record (expired or never stored)", p.RequestID)
 	}
@@ -66,7 +73,7 @@ func (w *Server) removeNodesOnce(ctx context.Context, p tasks.RemoveNodes) error
 	case rec.State.Final():
 		return nil
 	case rec.State == removal.StateQueued:
-		return w.driveCluster(ctx, rec)
+		return w.driveCluster(ctx, rec, token)
 	}
 	b, err := w.store.GetBatch(ctx, rec.BatchID)
 	if errors.Is(err, removal.ErrNotFound) {
@@ -152,7 +159,7 @@ func (w *Server) send(ctx context.Context, b *removal.Batch) error {
 		return err
 	}
 	w.recordChanges(b, changes, "sending RemoveNode")
-	return w.call(ctx, b)
+	return w.call(ctx, b, true)
 }
 
 // markSending records the intent to call RemoveNode for a ready batch.
@@ -162,8 +169,9 @@ func (w *Server) markSending(b *removal.Batch, recs map[string]*removal.Record) 
 }
 
 // call makes the RemoveNode call of a batch marked sending and records what
-// came of it.
-func (w *Server) call(ctx context.Context, b *removal.Batch) error {
+// came of it. renew says whether the batch's lease must be extended to its
+// first poll when CCE accepts it.
+func (w *Server) call(ctx context.Context, b *removal.Batch, renew bool) error {
 	w.log.Info().Str("batch_id", b.ID).Str("cluster_id", b.ClusterID).Strs("request_ids", b.RequestIDs()).
 		Int("nodes", len(b.Nodes())).Int("attempt", b.Attempt).Msg("calling RemoveNode")
 	cctx, cancel := context.WithTimeout(ctx, w.cfg.CCETimeout)
@@ -175,14 +183,14 @@ func (w *Server) call(ctx context.Context, b *removal.Batch) error {
 	defer cancel()
 	if callErr == nil {
 		w.writes.succeeded(bctx)
-		return w.accept(bctx, b, jobID)
+		return w.accept(bctx, b, jobID, renew)
 	}
 	return w.sendFailed(bctx, b, callErr)
 }
 
 // accept records the job CCE started, keeps the cluster's lease until about
 // the first poll, and schedules that poll.
-func (w *Server) accept(ctx context.Context, b *removal.Batch, jobID string) error {
+func (w *Server) accept(ctx context.Context, b *removal.Batch, jobID string, renew bool) error {
 	attempt := b.Attempt
 	b, changes, err := w.store.UpdateBatch(ctx, b, func(b *removal.Batch, recs map[string]*removal.Record) error {
 		if b.State != removal.BatchSending || b.Attempt != attempt {
@@ -197,10 +205,13 @@ func (w *Server) accept(ctx context.Context, b *removal.Batch, jobID string) err
 		return fmt.Errorf("record job %s of batch: %w", jobID, err)
 	}
 	w.recordChanges(b, changes, "CCE accepted the removal")
-	if _, err := w.store.RenewLease(ctx, b, w.pollLease(w.firstPollDelay(ctx, b))); err != nil {
-		w.log.Warn().Err(err).Str("batch_id", b.ID).Msg("renew cluster lease")
+	first := w.firstPollDelay(ctx, b.ProjectID, b.ClusterID)
+	if renew {
+		if _, err := w.store.RenewLease(ctx, b, w.pollLease(first)); err != nil {
+			w.log.Warn().Err(err).Str("batch_id", b.ID).Msg("renew cluster lease")
+		}
 	}
-	return w.ensurePoll(ctx, b)
+	return w.schedulePoll(ctx, b, first)
 }
 
 // failureReason is what a request records when CCE refused it for good: CCE's
