@@ -29,15 +29,6 @@ var (
 	ErrNotCancellable = removal.ErrNotCancellable // *removal.NotCancellableError says why
 )
 
-// taskMaxRetry is asynq's bound on runs of one task. The worker bounds
-// RemoveNode calls itself (SUBMIT_MAX_ATTEMPTS) and waits for busy clusters
-// and rate limits without using up runs; this only stops a task that keeps
-// crashing its worker.
-const taskMaxRetry = 25
-
-// taskTimeout bounds one run of a handler; each run does one bounded step.
-const taskTimeout = 5 * time.Minute
-
 // Client enqueues removal requests and reads their status.
 type Client struct {
 	store     *removal.Store
@@ -118,7 +109,7 @@ func (c *Client) enqueue(ctx context.Context, req removal.Request) (removal.Stat
 	}
 	task, err := tasks.NewRemoveNodes(tasks.RemoveNodes{
 		RequestID: req.ID, ProjectID: req.ProjectID, ClusterID: req.ClusterID, Nodes: req.Nodes,
-	}, asynq.MaxRetry(taskMaxRetry), asynq.Timeout(taskTimeout))
+	})
 	if err != nil {
 		return removal.Status{}, false, err
 	}

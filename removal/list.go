@@ -3,6 +3,10 @@ package removal
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // ListFilter selects requests for List; zero fields select everything.
@@ -71,4 +75,22 @@ func ValidState(s State) bool {
 		return true
 	}
 	return false
+}
+
+// OpenSince returns up to limit ids of requests not final yet that were
+// created after from and before to, oldest first, and when the last of them
+// was created (for the next call's from).
+func (s *Store) OpenSince(ctx context.Context, from, to time.Time, limit int) (ids []string, last time.Time, err error) {
+	zs, err := s.rdb.ZRangeByScoreWithScores(ctx, openKey, &redis.ZRangeBy{
+		Min: "(" + strconv.FormatInt(from.UnixMilli(), 10), Max: "(" + strconv.FormatInt(to.UnixMilli(), 10), Count: int64(limit),
+	}).Result()
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("list open requests: %w", err)
+	}
+	for _, z := range zs {
+		id, _ := z.Member.(string)
+		ids = append(ids, id)
+		last = time.UnixMilli(int64(z.Score))
+	}
+	return ids, last, nil
 }

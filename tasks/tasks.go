@@ -52,14 +52,27 @@ type PollJob struct {
 	AcceptedAt time.Time `json:"accepted_at"`
 }
 
+// RemoveNodesMaxRetry is asynq's bound on runs of one request's task. The
+// worker bounds RemoveNode calls itself (SUBMIT_MAX_ATTEMPTS) and waits for
+// busy clusters and rate limits without using up runs; this only stops a
+// task that keeps failing or crashing its worker.
+const RemoveNodesMaxRetry = 25
+
+// RemoveNodesTimeout bounds one run of a request's task; each run does one
+// bounded step.
+const RemoveNodesTimeout = 5 * time.Minute
+
 // NewRemoveNodes builds the task for one request. Its asynq task id is the
-// request id: a second guard against enqueueing a request twice.
+// request id: a second guard against enqueueing a request twice. It allows
+// RemoveNodesMaxRetry runs of RemoveNodesTimeout each unless opts say
+// otherwise.
 func NewRemoveNodes(p RemoveNodes, opts ...asynq.Option) (*asynq.Task, error) {
 	raw, err := json.Marshal(p)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s: %w", TypeRemoveNodes, err)
 	}
-	opts = append([]asynq.Option{asynq.Queue(Queue), asynq.TaskID(RemoveNodesTaskID(p.RequestID))}, opts...)
+	opts = append([]asynq.Option{asynq.Queue(Queue), asynq.TaskID(RemoveNodesTaskID(p.RequestID)),
+		asynq.MaxRetry(RemoveNodesMaxRetry), asynq.Timeout(RemoveNodesTimeout)}, opts...)
 	return asynq.NewTask(TypeRemoveNodes, raw, opts...), nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/noderemover/noderemover/cce"
 	"github.com/noderemover/noderemover/removal"
@@ -24,10 +25,11 @@ func (w *Server) reconcile(ctx context.Context, b *removal.Batch) (*removal.Batc
 	jobs := make(map[string]int)
 	var jobID string
 	for _, uid := range b.Nodes() {
-		if d, err := w.reads.take(ctx); err != nil || d > 0 {
-			return nil, errors.Join(err, waitFor(d, "ShowNode rate limit"))
+		node, err := w.showNode(ctx, b, uid)
+		var wait *waitError
+		if errors.As(err, &wait) {
+			return nil, err
 		}
-		node, err := w.cce.ShowNode(ctx, b.ProjectID, b.ClusterID, uid)
 		switch {
 		case cce.IsNotFound(err):
 			outcomes[uid] = removal.Node{State: removal.NodeRemoved, Reason: "not in the cluster any more"}
@@ -86,4 +88,46 @@ func (w *Server) reconcile(ctx context.Context, b *removal.Batch) (*removal.Batc
 	w.log.Info().Str("batch_id", nb.ID).Strs("request_ids", nb.RequestIDs()).Str("cluster_id", nb.ClusterID).Str("job_id", jobID).
 		Int("attempt", attempt).Int("nodes_resolved", len(outcomes)).Msg(what)
 	return nb, nil
+}
+
+// showNodeTries bounds the ShowNode calls reconcile makes for one node in
+// one run.
+const showNodeTries = 3
+
+// showNode asks CCE about one node of a batch being reconciled. A passing
+// fault (5xx, a cut connection, a 429) is tried again at once, a few times
+// and within the read limit, so that one flaky answer among a batch's nodes
+// does not throw away the answers for the others and start over.
+func (w *Server) showNode(ctx context.Context, b *removal.Batch, uid string) (*cce.Node, error) {
+	var err error
+	for try := range showNodeTries {
+		if try > 0 {
+			pause := min(max(100*time.Millisecond<<try, retryAfter(err)), 2*time.Second)
+			t := time.NewTimer(jitter(pause))
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil, ctx.Err()
+			case <-t.C:
+			}
+		}
+		if d, terr := w.reads.take(ctx); terr != nil || d > 0 {
+			return nil, errors.Join(terr, waitFor(d, "ShowNode rate limit"))
+		}
+		var node *cce.Node
+		node, err = w.cce.ShowNode(ctx, b.ProjectID, b.ClusterID, uid)
+		if err == nil || cce.IsNotFound(err) {
+			return node, err
+		}
+		switch cce.Classify(err) {
+		case cce.ClassThrottled:
+			if !cce.IsClusterBusy(err) {
+				_ = w.reads.throttled(ctx, retryAfter(err))
+			}
+		case cce.ClassRetryable:
+		default:
+			return nil, err
+		}
+	}
+	return nil, err
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -43,6 +44,7 @@ type Config struct {
 	CCETimeout        time.Duration // limit of one CCE call [30s]
 	RecordTTL         time.Duration // [7 days]
 	ShutdownTimeout   time.Duration // [25s]
+	OrphanAfter       time.Duration // a queued request with no task this long gets its task again [1m]
 	Logger            zerolog.Logger
 	Metrics           *metrics.Metrics // nil: none
 	Now               func() time.Time // [time.Now]
@@ -68,6 +70,7 @@ func (c *Config) defaults() {
 	def(&c.PollTimeout, 30*time.Minute)
 	def(&c.CCETimeout, 30*time.Second)
 	def(&c.ShutdownTimeout, 25*time.Second)
+	def(&c.OrphanAfter, time.Minute)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -78,6 +81,7 @@ type Server struct {
 	cfg       Config
 	log       zerolog.Logger
 	cce       CCE
+	rdb       redis.UniversalClient
 	store     *removal.Store
 	queue     *asynq.Client
 	srv       *asynq.Server
@@ -87,6 +91,11 @@ type Server struct {
 	backoff   Backoff
 	running   atomic.Bool
 	jobTimes  jobTimes
+	stopLoops context.CancelFunc // ends watchRedis and sweepOrphansEvery
+	loops     sync.WaitGroup
+	// orphanCursor is where the next sweep for requests without a task
+	// starts; only sweepOrphansEvery uses it.
+	orphanCursor time.Time
 }
 
 // New builds a worker on rdb (left open by Shutdown) that talks to api.
@@ -96,6 +105,7 @@ func New(rdb redis.UniversalClient, api CCE, cfg Config) *Server {
 		cfg:       cfg,
 		log:       cfg.Logger,
 		cce:       api,
+		rdb:       rdb,
 		store:     removal.NewStore(rdb, removal.StoreOptions{TTL: cfg.RecordTTL, Now: cfg.Now}),
 		queue:     asynq.NewClientFromRedisClient(rdb),
 		inspector: asynq.NewInspectorFromRedisClient(rdb),
@@ -134,6 +144,10 @@ func (w *Server) Start() error {
 		return fmt.Errorf("start worker: %w", err)
 	}
 	w.running.Store(true)
+	ctx, cancel := context.WithCancel(context.Background())
+	w.stopLoops = cancel
+	w.loops.Go(func() { w.watchRedis(ctx) })
+	w.loops.Go(func() { w.sweepOrphansEvery(ctx) })
 	return nil
 }
 
@@ -141,6 +155,10 @@ func (w *Server) Start() error {
 // handlers, and puts back the tasks of those it had to cut off.
 func (w *Server) Shutdown() {
 	w.running.Store(false)
+	if w.stopLoops != nil {
+		w.stopLoops()
+		w.loops.Wait()
+	}
 	w.srv.Shutdown()
 	_ = w.queue.Close()
 	_ = w.inspector.Close()

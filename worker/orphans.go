@@ -1,0 +1,93 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/noderemover/noderemover/removal"
+	"github.com/noderemover/noderemover/tasks"
+)
+
+// orphanBatch bounds the open requests one sweep looks at.
+const orphanBatch = 500
+
+// The enqueuer stores a request's record, then its task: two writes, since
+// on Redis Cluster the two live in different slots. When Redis goes away
+// between them and the enqueuer cannot undo the record, the request is
+// queued with no task to carry it and would hold its nodes for ever. Every
+// worker looks, every OrphanAfter/2, for queued requests older than
+// OrphanAfter that have no task, and enqueues their task again; the task id
+// is the request's, so two workers doing it at once make one task.
+func (w *Server) sweepOrphansEvery(ctx context.Context) {
+	tick := time.NewTicker(w.cfg.OrphanAfter / 2)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if err := w.sweepOrphans(ctx); err != nil && ctx.Err() == nil {
+			w.log.Debug().Err(err).Msg("looking for requests without a task") // Redis down: watchRedis says so
+		}
+	}
+}
+
+// sweepOrphans gives each queued request older than OrphanAfter that has no
+// task its task again. It looks at orphanBatch open requests a time, going
+// on from where the last sweep stopped, so a large backlog costs each sweep
+// the same and is covered over several.
+func (w *Server) sweepOrphans(ctx context.Context) error {
+	ids, last, err := w.store.OpenSince(ctx, w.orphanCursor, w.now().Add(-w.cfg.OrphanAfter), orphanBatch)
+	if err != nil {
+		return err
+	}
+	if len(ids) < orphanBatch {
+		w.orphanCursor = time.Time{} // at the end: the next sweep starts from the oldest
+	} else if next := last.Add(-time.Millisecond); next.After(w.orphanCursor) {
+		w.orphanCursor = next // requests created in the same millisecond are looked at again
+	} else {
+		w.orphanCursor = last
+	}
+	for _, id := range ids {
+		_, err := w.inspector.GetTaskInfo(tasks.Queue, tasks.RemoveNodesTaskID(id))
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
+			return err
+		}
+		rec, err := w.store.Get(ctx, id)
+		if errors.Is(err, removal.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if rec.State != removal.StateQueued {
+			continue // in a batch CCE accepted: its polls carry it
+		}
+		nodes := make([]string, len(rec.Nodes))
+		for i, n := range rec.Nodes {
+			nodes[i] = n.UID
+		}
+		t, err := tasks.NewRemoveNodes(tasks.RemoveNodes{RequestID: rec.RequestID, ProjectID: rec.ProjectID,
+			ClusterID: rec.ClusterID, Nodes: nodes})
+		if err != nil {
+			return err
+		}
+		_, err = w.queue.EnqueueContext(ctx, t)
+		switch {
+		case errors.Is(err, asynq.ErrTaskIDConflict):
+			continue // enqueued meanwhile
+		case err != nil:
+			return err
+		}
+		w.log.Warn().Str("request_id", id).Str("cluster_id", rec.ClusterID).Time("created_at", rec.CreatedAt).
+			Msg("queued request had no task (its enqueue was cut off); enqueued its task again")
+	}
+	return nil
+}
