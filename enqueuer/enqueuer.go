@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
@@ -27,6 +28,39 @@ var (
 	ErrConflict       = removal.ErrConflict
 	ErrNotFound       = removal.ErrNotFound
 	ErrNotCancellable = removal.ErrNotCancellable // *removal.NotCancellableError says why
+	// ErrUnavailable matches every error of a call that Redis did not
+	// answer (down, unreachable, timed out); the message says what was
+	// left behind, which is nothing unless it says otherwise.
+	ErrUnavailable = errors.New("Redis unavailable")
+)
+
+// unavailable marks err as ErrUnavailable unless it is one of the answers
+// above (or the caller's own cancellation), saying what it leaves behind.
+func unavailable(err error, left string) error {
+	switch {
+	case err == nil, errors.Is(err, ErrInvalid), errors.Is(err, ErrNodeBusy), errors.Is(err, ErrConflict),
+		errors.Is(err, ErrNotFound), errors.Is(err, ErrNotCancellable),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded) && !isNetTimeout(err):
+		return err
+	}
+	if left == "" {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return fmt.Errorf("%w (%s): %w", ErrUnavailable, left, err)
+}
+
+// isNetTimeout: a network timeout, which some errors also report as
+// context.DeadlineExceeded.
+func isNetTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// Leftovers, for unavailable.
+const (
+	leftNothing      = "nothing was stored; enqueueing the same request id again is safe"
+	leftNothingRead  = "" // a read leaves nothing
+	leftNotCancelled = "the request is as it was"
 )
 
 // Client enqueues removal requests and reads their status.
@@ -63,7 +97,7 @@ func (c *Client) Enqueue(ctx context.Context, r Request) (removal.Status, error)
 		return removal.Status{}, err
 	}
 	st, _, err := c.EnqueuePrepared(ctx, req)
-	return st, err
+	return st, err // marked by enqueue
 }
 
 // EnqueuePrepared queues a request made by Request.Prepare, for callers that
@@ -102,7 +136,7 @@ func (c *Client) EnqueueAll(ctx context.Context, rs []Request) ([]removal.Status
 func (c *Client) enqueue(ctx context.Context, req removal.Request) (removal.Status, bool, error) {
 	rec, created, err := c.store.Create(ctx, req)
 	if err != nil {
-		return removal.Status{}, false, err
+		return removal.Status{}, false, unavailable(err, leftNothing)
 	}
 	if !created && rec.State != removal.StateQueued {
 		return rec.Status(), false, nil
@@ -115,14 +149,22 @@ func (c *Client) enqueue(ctx context.Context, req removal.Request) (removal.Stat
 	}
 	_, err = c.queue.EnqueueContext(ctx, task)
 	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		left := leftNothing
 		if created {
-			// Undo the record so a retry starts clean; if this fails too,
-			// enqueueing the same request id again finishes the job.
+			// Undo the record so a retry starts clean. If this fails too,
+			// the request stays queued without its task: a worker's sweep
+			// gives it one (worker.Config.OrphanAfter), as does enqueueing
+			// the same request id again.
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
-			_ = c.store.Discard(dctx, req.ID)
+			if c.store.Discard(dctx, req.ID) != nil {
+				left = "the request is stored but its task is not: a worker gives it its task within about " +
+					"two minutes, and enqueueing the same request id again does it at once"
+			}
+		} else if !rec.State.Final() {
+			left = "the request was stored before; enqueueing the same request id again is safe"
 		}
-		return removal.Status{}, false, fmt.Errorf("enqueue request %s: %w", req.ID, err)
+		return removal.Status{}, false, unavailable(fmt.Errorf("enqueue request %s: %w", req.ID, err), left)
 	}
 	return rec.Status(), created, nil
 }
@@ -134,7 +176,7 @@ func (c *Client) Status(ctx context.Context, id string) (removal.Status, error) 
 	}
 	rec, err := c.store.Get(ctx, id)
 	if err != nil {
-		return removal.Status{}, err
+		return removal.Status{}, unavailable(err, leftNothingRead)
 	}
 	return rec.Status(), nil
 }
@@ -149,7 +191,7 @@ func (c *Client) Cancel(ctx context.Context, id string) (removal.Status, error) 
 	}
 	rec, _, err := c.store.Cancel(ctx, id)
 	if err != nil {
-		return removal.Status{}, err
+		return removal.Status{}, unavailable(err, leftNotCancelled)
 	}
 	// A task still waiting goes; one running right now finds the record
 	// cancelled and stops.
@@ -178,7 +220,7 @@ func (c *Client) List(ctx context.Context, f ListFilter) ([]removal.Status, erro
 	}
 	recs, err := c.store.List(ctx, f)
 	if err != nil {
-		return nil, err
+		return nil, unavailable(err, leftNothingRead)
 	}
 	out := make([]removal.Status, len(recs))
 	for i, r := range recs {
