@@ -31,7 +31,7 @@ var (
 	// ErrUnavailable matches every error of a call that Redis did not
 	// answer (down, unreachable, timed out); the message says what was
 	// left behind, which is nothing unless it says otherwise.
-	ErrUnavailable = errors.New("Redis unavailable")
+	ErrUnavailable = errors.New("redis unavailable")
 )
 
 // unavailable marks err as ErrUnavailable unless it is one of the answers
