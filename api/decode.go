@@ -45,7 +45,7 @@ func readRequest(w http.ResponseWriter, r *http.Request) (enqueuer.Request, erro
 		}
 		return enqueuer.Request{}, invalidInput("the body could not be read: %v", err)
 	}
-	return decodeRequest(body)
+	return DecodeRequest(body)
 }
 
 // checkContentType accepts application/json, in UTF-8.
@@ -60,10 +60,13 @@ func checkContentType(ct string) error {
 	return nil
 }
 
-// decodeRequest decodes one request object strictly: unknown or repeated
-// members, wrong types (null included), anything but one object, and data
-// after it are errors.
-func decodeRequest(body []byte) (enqueuer.Request, error) {
+// DecodeRequest decodes one request object strictly, as openapi.json's
+// Request schema has it: unknown or repeated members (names match exactly,
+// not in any case), wrong types (null included), an optional member given
+// as "", anything but one object, and data after it are errors. Errors are
+// *removal.InvalidError naming the member, never quoting a value. It reads
+// POST bodies and `enqueue --from-file` lines alike.
+func DecodeRequest(body []byte) (enqueuer.Request, error) {
 	var req enqueuer.Request
 	if len(bytes.TrimSpace(body)) == 0 {
 		return req, invalidInput("the body is empty; send a request as a JSON object")
@@ -108,7 +111,7 @@ func setField(req *enqueuer.Request, key string, raw json.RawMessage) error {
 	var err error
 	switch key {
 	case "request_id":
-		req.ID, err = jsonString(key, raw)
+		req.ID, err = optionalString(key, raw)
 	case "project_id":
 		req.ProjectID, err = jsonString(key, raw)
 	case "cluster_id":
@@ -116,11 +119,11 @@ func setField(req *enqueuer.Request, key string, raw json.RawMessage) error {
 	case "nodes":
 		req.Nodes, err = jsonStrings(key, raw)
 	case "ssh_key":
-		req.SSHKey, err = jsonString(key, raw)
+		req.SSHKey, err = optionalString(key, raw)
 	case "password":
-		req.Password, err = jsonString(key, raw)
+		req.Password, err = optionalString(key, raw)
 	case "username":
-		req.Username, err = jsonString(key, raw)
+		req.Username, err = optionalString(key, raw)
 	default:
 		err = &removal.InvalidError{Field: fieldName(key),
 			Problem: "is not a member of a request (known: " + strings.Join(requestFields, ", ") + ")"}
@@ -137,6 +140,17 @@ func jsonString(field string, raw json.RawMessage) (string, error) {
 		return "", &removal.InvalidError{Field: field, Problem: "is not a valid JSON string"}
 	}
 	return s, nil
+}
+
+// optionalString is a member that may be left out but not given empty:
+// "" would silently mean "left out" (a made-up request id; a password
+// login beside an empty ssh_key).
+func optionalString(field string, raw json.RawMessage) (string, error) {
+	s, err := jsonString(field, raw)
+	if err == nil && s == "" {
+		err = &removal.InvalidError{Field: field, Problem: "is empty; give a value or leave the member out"}
+	}
+	return s, err
 }
 
 func jsonStrings(field string, raw json.RawMessage) ([]string, error) {

@@ -14,6 +14,3 @@ const (
 	CallTimeout  = callTimeout
 	MaxBodyBytes = maxBodyBytes
 )
-
-// DecodeRequest is the strict body decoder, for the fuzz test.
-var DecodeRequest = decodeRequest

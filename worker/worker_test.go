@@ -236,20 +236,30 @@ func TestUndecodablePayloadIsArchived(t *testing.T) {
 	h.start()
 	q := asynq.NewClientFromRedisClient(h.rdb)
 	defer q.Close()
-	for _, kind := range []string{tasks.TypeRemoveNodes, tasks.TypePollJob} {
-		if _, err := q.Enqueue(asynq.NewTask(kind, []byte(`{"request_id":`)), asynq.Queue(tasks.Queue)); err != nil {
+	bad := []struct{ kind, payload string }{
+		{tasks.TypeRemoveNodes, `{"request_id":`},
+		{tasks.TypeRemoveNodes, `{"request_id":5,"nodes":"n1"}`},
+		{tasks.TypeRemoveNodes, `{"project_id":"p","cluster_id":"c1"}`},
+		{tasks.TypePollJob, `{"request_id":`},
+		{tasks.TypePollJob, `{"batch_id":"b","project_id":"p"}`},
+	}
+	for _, b := range bad {
+		if _, err := q.Enqueue(asynq.NewTask(b.kind, []byte(b.payload)), asynq.Queue(tasks.Queue), asynq.MaxRetry(5)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, finalWithin, "both tasks archived", func() bool {
-		archived, _ := h.inspector().ListArchivedTasks(tasks.Queue)
-		for _, a := range archived {
-			if !strings.Contains(a.LastErr, "bad payload") {
-				t.Fatalf("archived with %q", a.LastErr)
-			}
-		}
-		return len(archived) == 2
+	var archived []*asynq.TaskInfo
+	waitFor(t, finalWithin, "every bad task archived", func() bool {
+		archived, _ = h.inspector().ListArchivedTasks(tasks.Queue)
+		return len(archived) == len(bad)
 	})
+	// Archived at once, never retried, with a reason that names the kind
+	// and says why.
+	for _, a := range archived {
+		if !strings.HasPrefix(a.LastErr, a.Type+": bad payload: ") || a.Retried != 0 {
+			t.Errorf("%s %s: archived after %d retries with %q", a.Type, a.Payload, a.Retried, a.LastErr)
+		}
+	}
 	h.enqueue(enqueuer.Request{ID: "after", ClusterID: "c1", Nodes: uids(12, 1)})
 	if st := h.waitFinal("after", finalWithin); st.State != removal.StateSucceeded {
 		t.Fatalf("worker stopped working: %s %q", st.State, st.Error)

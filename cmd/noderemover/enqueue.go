@@ -6,11 +6,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 
+	"github.com/noderemover/noderemover/api"
 	"github.com/noderemover/noderemover/config"
 	"github.com/noderemover/noderemover/enqueuer"
 	"github.com/noderemover/noderemover/internal/redisconn"
@@ -40,6 +42,9 @@ func runEnqueue(ctx context.Context, args []string, io stdio, env config.Getenv)
 		return fail(io, exitUsage, "enqueue: unexpected argument %q", f.Arg(0))
 	}
 	r.Nodes = nodes
+	if err := emptyFlag(f.FlagSet); err != nil {
+		return fail(io, exitUsage, "enqueue: %v", err)
+	}
 
 	var reqs []enqueuer.Request
 	if *fromFile != "" {
@@ -117,8 +122,8 @@ func readPassword(r io.Reader) (string, error) {
 	return line, nil
 }
 
-// readRequests reads JSON lines (a path, or "-" for in). Unknown fields,
-// wrong types and trailing data are errors naming the line.
+// readRequests reads JSON lines (a path, or "-" for in), each decoded as
+// strictly as the API decodes a POST body. Errors name the line.
 func readRequests(path string, in io.Reader) ([]enqueuer.Request, error) {
 	src := in
 	if path != "-" {
@@ -132,12 +137,14 @@ func readRequests(path string, in io.Reader) ([]enqueuer.Request, error) {
 	sc := bufio.NewScanner(src)
 	sc.Buffer(make([]byte, 0, 64<<10), maxLineBytes)
 	var reqs []enqueuer.Request
-	for n := 1; sc.Scan(); n++ {
+	n := 0
+	for sc.Scan() {
+		n++
 		line := bytes.TrimSpace(sc.Bytes())
 		if len(line) == 0 {
 			continue
 		}
-		r, err := decodeRequest(line)
+		r, err := api.DecodeRequest(line)
 		if err != nil {
 			return nil, fmt.Errorf("line %d: %w", n, err)
 		}
@@ -145,7 +152,7 @@ func readRequests(path string, in io.Reader) ([]enqueuer.Request, error) {
 	}
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
-			return nil, fmt.Errorf("line %d: longer than %d bytes", len(reqs)+1, maxLineBytes)
+			return nil, fmt.Errorf("line %d: larger than %d bytes", n+1, maxLineBytes)
 		}
 		return nil, err
 	}
@@ -155,44 +162,15 @@ func readRequests(path string, in io.Reader) ([]enqueuer.Request, error) {
 	return reqs, nil
 }
 
-// decodeRequest decodes one JSON request strictly.
-func decodeRequest(raw []byte) (enqueuer.Request, error) {
-	var r enqueuer.Request
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&r); err != nil {
-		return r, jsonProblem(err)
-	}
-	if dec.More() {
-		return r, errors.New("more than one JSON value")
-	}
-	return r, nil
-}
-
-// jsonProblem rewords encoding/json errors to name the field.
-func jsonProblem(err error) error {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) && te.Field != "" {
-		return fmt.Errorf("%s: must be %s, not %s", te.Field, jsonType(te.Type.Kind().String()), te.Value)
-	}
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		return fmt.Errorf("not valid JSON (at byte %d): %v", se.Offset, err)
-	}
-	if strings.HasPrefix(err.Error(), "json: unknown field ") {
-		return fmt.Errorf("unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
-	}
+// emptyFlag refuses an optional request flag given as "", as the API
+// refuses the member given empty: left as is it would mean "not given".
+func emptyFlag(fs *flag.FlagSet) error {
+	members := map[string]string{"request-id": "request_id", "ssh-key": "ssh_key", "username": "username"}
+	var err error
+	fs.Visit(func(fl *flag.Flag) {
+		if member, ok := members[fl.Name]; ok && fl.Value.String() == "" && err == nil {
+			err = &removal.InvalidError{Field: member, Problem: "is empty; give a value or leave --" + fl.Name + " out"}
+		}
+	})
 	return err
-}
-
-func jsonType(kind string) string {
-	switch kind {
-	case "slice":
-		return "an array"
-	case "string":
-		return "a string"
-	case "struct":
-		return "an object"
-	}
-	return kind
 }

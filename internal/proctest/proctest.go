@@ -5,6 +5,7 @@ package proctest
 
 import (
 	"bytes"
+	"errors"
 	"net"
 	"os"
 	"os/exec"
@@ -55,6 +56,7 @@ type Proc struct {
 	Cmd  *exec.Cmd
 	Args []string
 
+	stdout *syncBuffer
 	stderr *syncBuffer
 	done   chan struct{} // closed when the process has exited
 	err    error         // its Wait error, once done
@@ -67,8 +69,8 @@ func Start(tb testing.TB, bin string, env []string, args ...string) *Proc {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	dieWithParent(cmd)
-	p := &Proc{Cmd: cmd, Args: args, stderr: &syncBuffer{}, done: make(chan struct{})}
-	cmd.Stderr = p.stderr
+	p := &Proc{Cmd: cmd, Args: args, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
 	if err := cmd.Start(); err != nil {
 		tb.Fatal(err)
 	}
@@ -81,6 +83,9 @@ func Start(tb testing.TB, bin string, env []string, args ...string) *Proc {
 	})
 	return p
 }
+
+// Stdout is what the process wrote to stdout so far.
+func (p *Proc) Stdout() string { return p.stdout.String() }
 
 // Stderr is what the process wrote to stderr so far.
 func (p *Proc) Stderr() string { return p.stderr.String() }
@@ -117,8 +122,20 @@ func (p *Proc) Exited() bool {
 	}
 }
 
-// Run runs bin to its end with stdin and returns stdout and the exit code.
+// Run runs bin to its end with stdin and returns stdout and the exit code;
+// stderr is logged when the code is not 0.
 func Run(tb testing.TB, bin string, env []string, stdin string, args ...string) (string, int) {
+	tb.Helper()
+	out, errOut, code := RunAll(tb, bin, env, stdin, args...)
+	if code != 0 {
+		tb.Logf("%v: exit %d: %s", args, code, errOut)
+	}
+	return out, code
+}
+
+// RunAll runs bin to its end with stdin and returns stdout, stderr and the
+// exit code.
+func RunAll(tb testing.TB, bin string, env []string, stdin string, args ...string) (stdout, stderr string, code int) {
 	tb.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
@@ -126,16 +143,13 @@ func Run(tb testing.TB, bin string, env []string, stdin string, args ...string) 
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
 		code = ee.ExitCode()
 	} else if err != nil {
 		tb.Fatal(err)
 	}
-	if code != 0 {
-		tb.Logf("%v: exit %d: %s", args, code, errb.String())
-	}
-	return out.String(), code
+	return out.String(), errb.String(), code
 }
 
 // FreeAddr returns a loopback address nothing listens on now.
