@@ -2,6 +2,11 @@
 // free loopback port when the binary is on PATH, the server named by
 // TEST_REDIS_URL otherwise (its database is flushed), and an in-process
 // miniredis as the last resort. Tests never touch a shared Redis.
+//
+// StartCluster and StartSentinel give a test the other topologies REDIS_URL
+// names, as private redis-server processes: a three-master Redis Cluster,
+// and a master watched by a Sentinel. They need the real binaries (no
+// fallback) and skip the test without them.
 package redistest
 
 import (
