@@ -20,6 +20,10 @@ demo: ## run the whole product in process (embedded Redis, fake CCE) and show re
 test: ## run every test with the race detector (starts private redis-servers when installed)
 	$(GO) test -race -count=1 -timeout 20m ./...
 
+.PHONY: test-chaos
+test-chaos: ## only the crash test: workers SIGKILLed, Redis restarted, CCE faults (about 2 minutes; make test runs it too)
+	$(GO) test -race -count=1 -timeout 10m -run '^TestChaos$$' -v ./test
+
 .PHONY: build
 build: ## build the static binary into bin/
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o $(BIN) ./cmd/noderemover
