@@ -179,6 +179,16 @@ func (s *Store) Get(ctx context.Context, id string) (*Record, error) {
 	return &r, nil
 }
 
+// GetMany returns the records of the requests ids that exist, by id, in
+// one round trip.
+func (s *Store) GetMany(ctx context.Context, ids []string) (map[string]*Record, error) {
+	recs, err := s.getRecords(ctx, s.rdb, ids)
+	if err != nil {
+		return nil, fmt.Errorf("get requests: %w", err)
+	}
+	return recs, nil
+}
+
 // GetBatch returns batch id.
 func (s *Store) GetBatch(ctx context.Context, id string) (*Batch, error) {
 	var b Batch

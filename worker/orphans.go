@@ -52,23 +52,21 @@ func (w *Server) sweepOrphans(ctx context.Context) error {
 	} else {
 		w.orphanCursor = last
 	}
+	recs, err := w.store.GetMany(ctx, ids)
+	if err != nil {
+		return err
+	}
 	for _, id := range ids {
+		rec := recs[id]
+		if rec == nil || rec.State != removal.StateQueued {
+			continue // in a batch: its batch's tasks carry it
+		}
 		_, err := w.inspector.GetTaskInfo(tasks.Queue, tasks.RemoveNodesTaskID(id))
 		if err == nil {
 			continue
 		}
 		if !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
 			return err
-		}
-		rec, err := w.store.Get(ctx, id)
-		if errors.Is(err, removal.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if rec.State != removal.StateQueued {
-			continue // in a batch CCE accepted: its polls carry it
 		}
 		nodes := make([]string, len(rec.Nodes))
 		for i, n := range rec.Nodes {
