@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -151,12 +152,45 @@ func (w *Server) kick(ctx context.Context, project, cluster string) {
 	w.kickRequest(id)
 }
 
-// kickRequest wakes the task of request id.
+// kickTries and kickPause bound how long a kick waits for a task that is
+// running right now: it may be about to go to sleep on the lease that was
+// just released, and the kick must come after that, not be lost before it.
+const (
+	kickTries = 20
+	kickPause = 100 * time.Millisecond
+)
+
+// kickRequest wakes the task of request id. A task that is running is
+// woken once it has gone back to waiting, which takes a moment: that is
+// done in the background, within kickTries × kickPause.
 func (w *Server) kickRequest(id string) {
-	err := w.inspector.RunTask(tasks.Queue, tasks.RemoveNodesTaskID(id))
-	if err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
-		w.log.Debug().Err(err).Str("request_id", id).Msg("kick waiting request")
+	if w.tryKick(id) {
+		return
 	}
+	w.kicks.Go(func() {
+		for range kickTries {
+			time.Sleep(kickPause) // a handler finishing, not a condition we can wait on
+			if w.tryKick(id) {
+				return
+			}
+		}
+	})
+}
+
+// tryKick moves request id's task to pending; false when it is running
+// right now and should be tried again.
+func (w *Server) tryKick(id string) bool {
+	err := w.inspector.RunTask(tasks.Queue, tasks.RemoveNodesTaskID(id))
+	switch {
+	case err == nil, errors.Is(err, asynq.ErrTaskNotFound):
+		return true
+	case strings.Contains(err.Error(), "already in pending state"):
+		return true // it runs soon anyway
+	case strings.Contains(err.Error(), "already running"):
+		return false
+	}
+	w.log.Debug().Err(err).Str("request_id", id).Msg("kick waiting request")
+	return true
 }
 
 // jitter spreads waits of many tasks over ±20%.

@@ -93,6 +93,7 @@ type Server struct {
 	jobTimes  jobTimes
 	stopLoops context.CancelFunc // ends watchRedis and sweepOrphansEvery
 	loops     sync.WaitGroup
+	kicks     sync.WaitGroup // kicks waiting for a running task to go back to waiting
 	// orphanCursor is where the next sweep for requests without a task
 	// starts; only sweepOrphansEvery uses it.
 	orphanCursor time.Time
@@ -160,6 +161,7 @@ func (w *Server) Shutdown() {
 		w.loops.Wait()
 	}
 	w.srv.Shutdown()
+	w.kicks.Wait() // handlers have ended: no new kick starts
 	_ = w.queue.Close()
 	_ = w.inspector.Close()
 }
