@@ -176,6 +176,10 @@ func TestCrashBetweenMergeAndSubmission(t *testing.T) {
 	if len(removals) != 1 || len(removals[0].Nodes) != 5 {
 		t.Fatalf("removals %+v, want the merged batch sent once", removals)
 	}
+	// Five tasks found the batch at once; one asked CCE about its nodes.
+	if n := h.fake.Calls(ccetest.OpShowNode); n != 5 {
+		t.Errorf("%d ShowNode calls, want 5: one per node", n)
+	}
 }
 
 func TestWorkersShareTheRateLimit(t *testing.T) {

@@ -107,7 +107,17 @@ func (w *Server) drive(ctx context.Context, b *removal.Batch) error {
 		if err := w.holdLease(ctx, b); err != nil {
 			return err
 		}
+		token, left, err := w.store.ClaimReconcile(ctx, b.ID, w.sendingLease())
+		if err != nil {
+			return err
+		}
+		if token == "" {
+			return waitFor(jitter(clamp(left, minBusyWait, maxBusyWait)), "batch %s: another task is asking CCE about its nodes", b.ID)
+		}
 		nb, err := w.reconcile(ctx, b)
+		if rerr := w.store.ReleaseReconcile(context.WithoutCancel(ctx), b.ID, token); rerr != nil {
+			w.log.Warn().Err(rerr).Str("batch_id", b.ID).Msg("release reconciliation claim")
+		}
 		if err != nil {
 			return err
 		}
