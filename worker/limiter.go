@@ -64,13 +64,19 @@ const inlineWait = time.Second
 // at most inlineWait for a slot), else how long to wait before asking again.
 // Waiting is not a failure.
 func (l *limiter) take(ctx context.Context) (time.Duration, error) {
+	return l.takeWithin(ctx, inlineWait)
+}
+
+// takeWithin is take waiting up to limit in the handler, for a step that
+// would lose its work by going back to the queue.
+func (l *limiter) takeWithin(ctx context.Context, limit time.Duration) (time.Duration, error) {
 	if l == nil || l.rate <= 0 {
 		return 0, nil
 	}
 	var waited time.Duration
 	for {
 		d, err := l.try(ctx)
-		if err != nil || d == 0 || waited+d > inlineWait {
+		if err != nil || d == 0 || waited+d > limit {
 			return d, err
 		}
 		d = jitter(d) // contenders woken together would collide again

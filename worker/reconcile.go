@@ -94,6 +94,11 @@ func (w *Server) reconcile(ctx context.Context, b *removal.Batch) (*removal.Batc
 // one run.
 const showNodeTries = 3
 
+// reconcileReadWait is how long reconcile waits in the handler for a read
+// slot before it gives up the run: going back to the queue would throw away
+// the answers it has and ask for them all again.
+const reconcileReadWait = 10 * time.Second
+
 // showNode asks CCE about one node of a batch being reconciled. A passing
 // fault (5xx, a cut connection, a 429) is tried again at once, a few times
 // and within the read limit, so that one flaky answer among a batch's nodes
@@ -111,7 +116,7 @@ func (w *Server) showNode(ctx context.Context, b *removal.Batch, uid string) (*c
 			case <-t.C:
 			}
 		}
-		if d, terr := w.reads.take(ctx); terr != nil || d > 0 {
+		if d, terr := w.reads.takeWithin(ctx, reconcileReadWait); terr != nil || d > 0 {
 			return nil, errors.Join(terr, waitFor(d, "ShowNode rate limit"))
 		}
 		var node *cce.Node
