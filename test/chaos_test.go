@@ -92,7 +92,7 @@ func TestChaos(t *testing.T) {
 		"CCE_WRITE_RATE=20/s", "CCE_READ_RATE=100/s", "BATCH_WINDOW=500ms", "WORKER_CONCURRENCY=20",
 		"POLL_INTERVAL_MIN=200ms", "POLL_INTERVAL_MAX=1s", "POLL_FIRST_DELAY=1s",
 		"RETRY_BACKOFF_MIN=200ms", "RETRY_BACKOFF_MAX=2s", "CCE_TIMEOUT=2s",
-		"LOG_LEVEL=warn", "HTTP_ADDR=127.0.0.1:0",
+		"LOG_LEVEL=debug", "HTTP_ADDR=127.0.0.1:0", // kept in memory; shown for what did not settle
 	}
 	bin := proctest.Binary(t, true)
 	workers := make([]*proctest.Proc, chaosWorkers)
@@ -175,7 +175,7 @@ func TestChaos(t *testing.T) {
 	settled := false
 	t.Cleanup(func() {
 		if !settled {
-			dumpOpen(t, rdb, store)
+			dumpOpen(t, rdb, store, all)
 		}
 	})
 	lastLog := time.Now()
@@ -253,8 +253,9 @@ func TestChaos(t *testing.T) {
 
 // dumpOpen logs the requests that are not final and the queue's counts, for
 // a run that did not settle.
-func dumpOpen(t *testing.T, rdb *redis.Client, store *removal.Store) {
+func dumpOpen(t *testing.T, rdb *redis.Client, store *removal.Store, workers []*proctest.Proc) {
 	ctx := context.Background()
+	stuck := map[string]bool{}
 	for _, st := range []removal.State{removal.StateQueued, removal.StateSubmitting, removal.StatePolling} {
 		recs, err := store.List(ctx, removal.ListFilter{State: st, Limit: removal.MaxListLimit})
 		if err != nil {
@@ -262,6 +263,7 @@ func dumpOpen(t *testing.T, rdb *redis.Client, store *removal.Store) {
 			continue
 		}
 		for _, r := range recs {
+			stuck[r.BatchID] = stuck[r.BatchID] || r.BatchID != ""
 			t.Logf("open: %s %s cluster %s batch %s job %s attempts %d updated %s", r.RequestID, r.State, r.ClusterID,
 				r.BatchID, r.JobID, r.Attempts, r.UpdatedAt.Format(time.TimeOnly))
 		}
@@ -270,10 +272,30 @@ func dumpOpen(t *testing.T, rdb *redis.Client, store *removal.Store) {
 	for _, k := range leases {
 		t.Logf("lease %s = %s, ttl %v", k, rdb.Get(ctx, k).Val(), rdb.PTTL(ctx, k).Val())
 	}
+	for i, w := range workers {
+		for _, line := range strings.Split(w.Stderr(), "\n") {
+			for b := range stuck {
+				if strings.Contains(line, b) {
+					t.Logf("worker %d: %s", i, line)
+					break
+				}
+			}
+		}
+	}
 	in := asynq.NewInspectorFromRedisClient(rdb)
 	if q, err := in.GetQueueInfo(tasks.Queue); err == nil {
 		t.Logf("queue: pending %d active %d scheduled %d retry %d archived %d completed %d",
 			q.Pending, q.Active, q.Scheduled, q.Retry, q.Archived, q.Completed)
+	}
+	if active, err := in.ListActiveTasks(tasks.Queue); err == nil {
+		for _, a := range active {
+			t.Logf("active %s: orphaned %v, retried %d, last error %q", a.ID, a.IsOrphaned, a.Retried, a.LastErr)
+		}
+	}
+	if servers, err := in.Servers(); err == nil {
+		for _, s := range servers {
+			t.Logf("server %s pid %d started %s: %d active", s.ID, s.PID, s.Started.Format(time.TimeOnly), len(s.ActiveWorkers))
+		}
 	}
 	if archived, err := in.ListArchivedTasks(tasks.Queue); err == nil {
 		for _, a := range archived {
