@@ -1,6 +1,8 @@
 // Package worker runs the asynq server that carries removal requests to CCE:
 // the handlers, the retry policy, the reconciliation of calls whose outcome
-// is unknown, and the polling schedule of CCE jobs.
+// is unknown, the polling schedule of CCE jobs, the shared CCE rate limits,
+// and what keeps a worker going through a Redis outage (a quiet log, and a
+// sweep that gives requests cut off mid-enqueue their task).
 package worker
 
 import (
