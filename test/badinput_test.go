@@ -394,7 +394,6 @@ func TestBadInputEverywhere(t *testing.T) {
 	})
 }
 
-
 // postRemoval sends body to POST /v1/removals and returns the status, the
 // Content-Type and the answer as an object.
 func postRemoval(tb testing.TB, base, body string) (int, string, map[string]any) {
