@@ -107,17 +107,7 @@ func (w *Server) drive(ctx context.Context, b *removal.Batch) error {
 		if err := w.holdLease(ctx, b); err != nil {
 			return err
 		}
-		token, left, err := w.store.ClaimReconcile(ctx, b.ID, w.sendingLease())
-		if err != nil {
-			return err
-		}
-		if token == "" {
-			return waitFor(jitter(clamp(left, minBusyWait, maxBusyWait)), "batch %s: another task is asking CCE about its nodes", b.ID)
-		}
-		nb, err := w.reconcile(ctx, b)
-		if rerr := w.store.ReleaseReconcile(context.WithoutCancel(ctx), b.ID, token); rerr != nil {
-			w.log.Warn().Err(rerr).Str("batch_id", b.ID).Msg("release reconciliation claim")
-		}
+		nb, err := w.reconcileAlone(ctx, b)
 		if err != nil {
 			return err
 		}
@@ -131,6 +121,36 @@ func (w *Server) drive(ctx context.Context, b *removal.Batch) error {
 		}
 		return w.send(ctx, b)
 	}
+}
+
+// reconcileAlone reconciles b as the only task doing so: the others wait for
+// its answer. The batch is read again once the claim is held, since a task
+// that held it just before may have moved the batch on already; then there
+// is nothing to ask, and what the batch is now comes back.
+func (w *Server) reconcileAlone(ctx context.Context, b *removal.Batch) (*removal.Batch, error) {
+	token, left, err := w.store.ClaimReconcile(ctx, b.ID, w.sendingLease())
+	if err != nil {
+		return nil, err
+	}
+	if token == "" {
+		return nil, waitFor(jitter(clamp(left, minBusyWait, maxBusyWait)), "batch %s: another task is asking CCE about its nodes", b.ID)
+	}
+	defer func() {
+		if err := w.store.ReleaseReconcile(context.WithoutCancel(ctx), b.ID, token); err != nil {
+			w.log.Warn().Err(err).Str("batch_id", b.ID).Msg("release reconciliation claim")
+		}
+	}()
+	cur, err := w.store.GetBatch(ctx, b.ID)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case cur.State == removal.BatchDone:
+		return nil, errLookAgain // ended, perhaps putting its requests back to waiting
+	case cur.State != removal.BatchSending || cur.Attempt != b.Attempt:
+		return cur, nil
+	}
+	return w.reconcile(ctx, cur)
 }
 
 // waitFor waits d, rounded up to whole seconds as asynq schedules.
