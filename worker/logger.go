@@ -3,27 +3,21 @@ package worker
 import (
 	"fmt"
 	"os"
-	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/noderemover/noderemover/internal/logthrottle"
 )
 
-// repeatEvery is how often a repeated warning or error of one kind is
-// logged; while Redis is down asynq's loops would each log theirs every few
-// seconds.
-const repeatEvery = 30 * time.Second
-
 // asynqLogger sends asynq's own log lines to zerolog, each kind of warning
-// or error at most once per repeatEvery.
+// or error at most once per logthrottle.Every.
 type asynqLogger struct {
 	log      zerolog.Logger
 	throttle *logthrottle.Throttle
 }
 
 func newAsynqLogger(l zerolog.Logger) *asynqLogger {
-	return &asynqLogger{log: l.With().Str("component", "asynq").Logger(), throttle: logthrottle.New(repeatEvery, nil)}
+	return &asynqLogger{log: l.With().Str("component", "asynq").Logger(), throttle: logthrottle.New(logthrottle.Every, nil)}
 }
 
 func (l *asynqLogger) Debug(args ...any) { l.log.Debug().Msg(fmt.Sprint(args...)) }
@@ -37,14 +31,9 @@ func (l *asynqLogger) Fatal(args ...any) {
 	os.Exit(1)
 }
 
+// throttled logs msg unless a line of its kind was logged less than
+// logthrottle.Every ago: while Redis is down asynq's loops would each log
+// theirs every few seconds.
 func (l *asynqLogger) throttled(level zerolog.Level, msg string) {
-	ok, held := l.throttle.Allow(logthrottle.Kind(msg))
-	if !ok {
-		return
-	}
-	ev := l.log.WithLevel(level)
-	if held > 0 {
-		ev = ev.Int("repeated", held)
-	}
-	ev.Msg(msg)
+	l.throttle.Log(l.log, level, logthrottle.Kind(msg), msg)
 }

@@ -3,13 +3,15 @@ package worker
 import (
 	"context"
 	"time"
+
+	"github.com/noderemover/noderemover/internal/logthrottle"
 )
 
 // redisCheckEvery is how often the worker checks that Redis answers.
 const redisCheckEvery = 2 * time.Second
 
 // watchRedis makes a Redis outage a few clear lines in the log: one when
-// Redis stops answering, a reminder every repeatEvery while it stays away,
+// Redis stops answering, a reminder every logthrottle.Every while it stays away,
 // one when it answers again. The worker itself keeps running through it:
 // asynq and the handlers take up their work when Redis is back.
 func (w *Server) watchRedis(ctx context.Context) {
@@ -32,7 +34,7 @@ func (w *Server) watchRedis(ctx context.Context) {
 		case err != nil && downSince.IsZero():
 			downSince, said = now, now
 			w.log.Error().Err(err).Msg("Redis does not answer: no task runs until it does; the worker waits and carries on by itself")
-		case err != nil && now.Sub(said) >= repeatEvery:
+		case err != nil && now.Sub(said) >= logthrottle.Every:
 			said = now
 			w.log.Error().Err(err).Dur("down_for", now.Sub(downSince).Round(time.Second)).Msg("Redis still does not answer")
 		case err == nil && !downSince.IsZero():

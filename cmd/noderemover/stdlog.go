@@ -6,7 +6,6 @@ import (
 	"log"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
@@ -32,7 +31,7 @@ var services = map[string]bool{"worker": true, "api": true, "dashboard": true, "
 
 // setRedisLogger routes go-redis's own log lines (a pool that cannot dial,
 // say): a service logs them as JSON warnings, each kind once per
-// repeatEvery, as its own logger would; a one-shot command drops them, since
+// logthrottle.Every, as its own logger would; a one-shot command drops them, since
 // the same error reaches its user as the command's one-line answer. Called
 // once, from main, before anything uses Redis.
 func setRedisLogger(args []string) {
@@ -41,11 +40,8 @@ func setRedisLogger(args []string) {
 		return
 	}
 	l := zerolog.New(os.Stderr).With().Timestamp().Str("component", "redis").Logger()
-	redis.SetLogger(redisLogger{log: &l, throttle: logthrottle.New(repeatEvery, nil)})
+	redis.SetLogger(redisLogger{log: &l, throttle: logthrottle.New(logthrottle.Every, nil)})
 }
-
-// repeatEvery is how often a repeated go-redis line of one kind is logged.
-const repeatEvery = 30 * time.Second
 
 type redisLogger struct {
 	log      *zerolog.Logger // nil: drop every line
@@ -56,13 +52,7 @@ func (l redisLogger) Printf(_ context.Context, format string, v ...any) {
 	if l.log == nil {
 		return
 	}
-	ok, held := l.throttle.Allow(format) // the format is the kind; the values vary
-	if !ok {
-		return
-	}
-	ev := l.log.Warn()
-	if held > 0 {
-		ev = ev.Int("repeated", held)
-	}
-	ev.Msg(fmt.Sprintf(format, v...))
+	// The format is the kind; the values vary. (A held-back line still
+	// costs its Sprintf; go-redis logs only on pool failures.)
+	l.throttle.Log(*l.log, zerolog.WarnLevel, format, fmt.Sprintf(format, v...))
 }

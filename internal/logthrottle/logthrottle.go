@@ -8,7 +8,13 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/rs/zerolog"
 )
+
+// Every is the interval the processes use: a repeated line of one kind at
+// most twice a minute.
+const Every = 30 * time.Second
 
 // maxKinds bounds the kinds a Throttle remembers; lines of further kinds
 // share one budget.
@@ -65,6 +71,20 @@ func (t *Throttle) Allow(k string) (ok bool, held int) {
 	held = s.held
 	s.last, s.held = now, 0
 	return true, held
+}
+
+// Log writes msg at level to l if a line of kind k may be written now,
+// with the number held back since the last one as "repeated".
+func (t *Throttle) Log(l zerolog.Logger, level zerolog.Level, k, msg string) {
+	ok, held := t.Allow(k)
+	if !ok {
+		return
+	}
+	ev := l.WithLevel(level)
+	if held > 0 {
+		ev = ev.Int("repeated", held)
+	}
+	ev.Msg(msg)
 }
 
 // Kind is the kind of a log message: its text before the first ": ", where

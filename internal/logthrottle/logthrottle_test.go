@@ -2,8 +2,11 @@ package logthrottle
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 )
 
 // clock is a hand-moved clock.
@@ -72,5 +75,23 @@ func TestKind(t *testing.T) {
 	}
 	if got := Kind(string(make([]byte, 300))); len(got) != 100 {
 		t.Errorf("Kind of a 300-byte message is %d bytes, want 100", len(got))
+	}
+}
+
+func TestLogSaysHowManyWereHeldBack(t *testing.T) {
+	c := newClock()
+	th := New(30*time.Second, c.now)
+	var out strings.Builder
+	l := zerolog.New(&out)
+	for range 3 {
+		th.Log(l, zerolog.ErrorLevel, "Dequeue error", "Dequeue error: refused")
+		c.add(time.Second)
+	}
+	c.add(time.Minute)
+	th.Log(l, zerolog.ErrorLevel, "Dequeue error", "Dequeue error: refused")
+	want := `{"level":"error","message":"Dequeue error: refused"}` + "\n" +
+		`{"level":"error","repeated":2,"message":"Dequeue error: refused"}` + "\n"
+	if out.String() != want {
+		t.Errorf("logged\n%s\nwant\n%s", out.String(), want)
 	}
 }
