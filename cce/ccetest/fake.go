@@ -41,8 +41,9 @@ type Options struct {
 	// AddNodes exist, and unknown clusters answer 404.
 	AutoNodes bool
 	// WriteRate is how many RemoveNodes calls per second the whole fake
-	// allows (token bucket, burst 1) before answering 429 APIG.0308 with
-	// Retry-After; 0 is unlimited.
+	// allows before answering 429 APIG.0308 with Retry-After, counted as the
+	// gateway does: at most ⌊rate⌋ calls in any second (one call in any
+	// 1/rate seconds below 1/s); 0 is unlimited.
 	WriteRate float64
 	// ReadRate is the same for ShowJob and ShowNode together.
 	ReadRate float64
@@ -71,8 +72,8 @@ type Fake struct {
 	latency  time.Duration
 	calls    map[Op]int        // OpAny counts every call
 	answers  map[answerKey]int // OpAny counts every answer
-	writes   bucket
-	reads    bucket
+	writes   window
+	reads    window
 }
 
 type answerKey struct {
@@ -96,8 +97,8 @@ func New(opts Options) *Fake {
 		faults:   map[Op][]Fault{},
 		calls:    map[Op]int{},
 		answers:  map[answerKey]int{},
-		writes:   bucket{rate: opts.WriteRate},
-		reads:    bucket{rate: opts.ReadRate},
+		writes:   newWindow(opts.WriteRate),
+		reads:    newWindow(opts.ReadRate),
 	}
 }
 
