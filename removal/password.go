@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/go-crypt/crypt/algorithm/shacrypt"
 )
@@ -13,7 +14,8 @@ import (
 // DefaultUsername is the login user when a password comes without one.
 const DefaultUsername = "root"
 
-// MaxPasswordLength bounds a node password, as ECS does.
+// MaxPasswordLength bounds a node password, in characters (as the HTTP API's
+// JSON Schema counts them).
 const MaxPasswordLength = 128
 
 // cryptPattern is a SHA-512 crypt string with the standard 5000 rounds left
@@ -44,8 +46,11 @@ func CheckPassword(plain string) error {
 	if plain == "" {
 		return errors.New("is empty")
 	}
-	if len(plain) > MaxPasswordLength {
-		return fmt.Errorf("is longer than %d bytes", MaxPasswordLength)
+	if !utf8.ValidString(plain) {
+		return errors.New("is not valid UTF-8")
+	}
+	if utf8.RuneCountInString(plain) > MaxPasswordLength {
+		return fmt.Errorf("is longer than %d characters", MaxPasswordLength)
 	}
 	for _, r := range plain {
 		if unicode.IsControl(r) {

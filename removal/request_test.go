@@ -120,7 +120,11 @@ func TestHashPassword(t *testing.T) {
 	if h == h2 {
 		t.Error("no random salt")
 	}
-	for _, bad := range []string{"", strings.Repeat("x", 129), "line\nbreak"} {
+	// The limit counts characters, as the API's JSON Schema does.
+	if _, err := removal.HashPassword(strings.Repeat("é", removal.MaxPasswordLength)); err != nil {
+		t.Errorf("128 two-byte characters: %v", err)
+	}
+	for _, bad := range []string{"", strings.Repeat("x", 129), strings.Repeat("é", 129), "line\nbreak", "bad\xffutf8"} {
 		if _, err := removal.HashPassword(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		} else if bad != "" && strings.Contains(err.Error(), bad) {
