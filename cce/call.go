@@ -16,9 +16,10 @@ import (
 const maxAnswer = 1 << 20
 
 // call sends one request under the client's timeout and decodes a 2xx answer
-// into out. Error answers become *Error; a call that got no answer is wrapped
+// into out. Error answers become *Error, with each of hide taken out of the
+// body first (see loginSecrets); a call that got no answer is wrapped
 // in a sendError that knows whether the request may have been sent.
-func (c *Client) call(ctx context.Context, op, method, path string, body []byte, out any) error {
+func (c *Client) call(ctx context.Context, op, method, path string, body []byte, hide [][]byte, out any) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 
@@ -59,7 +60,7 @@ func (c *Client) call(ctx context.Context, op, method, path string, body []byte,
 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		// Whatever part of the body arrived is enough: the status decides.
-		return parseErrorBody(op, resp.StatusCode, resp.Header, data, time.Now())
+		return parseErrorBody(op, resp.StatusCode, resp.Header, hideSecrets(data, hide), time.Now())
 	}
 	requestID := resp.Header.Get("X-Request-Id")
 	if readErr != nil {

@@ -159,7 +159,7 @@ func (c *Client) RemoveNodes(ctx context.Context, projectID, clusterID string, l
 	}
 	var answer RemoveNodesTask
 	path := apiPath("projects", projectID, "clusters", clusterID, "nodes", "operation", "remove")
-	if err := c.call(ctx, op, http.MethodPut, path, body, &answer); err != nil {
+	if err := c.call(ctx, op, http.MethodPut, path, body, loginSecrets(login), &answer); err != nil {
 		return "", err
 	}
 	if answer.Status == nil || answer.Status.JobID == "" {
@@ -175,7 +175,7 @@ func (c *Client) ShowJob(ctx context.Context, projectID, jobID string) (*Job, er
 		return nil, fmt.Errorf("cce %s: %w", op, err)
 	}
 	var job Job
-	if err := c.call(ctx, op, http.MethodGet, apiPath("projects", projectID, "jobs", jobID), nil, &job); err != nil {
+	if err := c.call(ctx, op, http.MethodGet, apiPath("projects", projectID, "jobs", jobID), nil, nil, &job); err != nil {
 		return nil, err
 	}
 	if job.Status.Phase == "" {
@@ -193,7 +193,7 @@ func (c *Client) ShowNode(ctx context.Context, projectID, clusterID, nodeUID str
 	}
 	var node Node
 	path := apiPath("projects", projectID, "clusters", clusterID, "nodes", nodeUID)
-	if err := c.call(ctx, op, http.MethodGet, path, nil, &node); err != nil {
+	if err := c.call(ctx, op, http.MethodGet, path, nil, nil, &node); err != nil {
 		return nil, err
 	}
 	if node.Metadata.UID == "" {
