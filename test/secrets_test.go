@@ -55,7 +55,7 @@ func TestSecretsStayHidden(t *testing.T) {
 	if !redistest.HaveServer() {
 		t.Skip("needs redis-server (runs worker, api and dashboard processes)")
 	}
-	bin := proctest.Binary(t, false)
+	bin := proctest.Binary(t, true)
 	t.Run("Token", func(t *testing.T) {
 		t.Parallel()
 		auditSecrets(t, bin, ccetest.Options{Token: auditCCEToken}, []string{"CCE_AUTH_TOKEN=" + auditCCEToken})
@@ -188,6 +188,9 @@ func auditSecrets(t *testing.T, bin string, fakeOpts ccetest.Options, authEnv []
 			t.Errorf("%s: %v", name, err)
 		}
 		seen.add("log "+name, p.Stdout()+p.Stderr())
+		if out := p.Stderr(); strings.Contains(out, "DATA RACE") || strings.Contains(out, "panic") {
+			t.Errorf("%s raced or panicked:\n%s", name, out)
+		}
 	}
 	dash.mu.Lock()
 	seen.add("dashboard", dash.shown.String())
