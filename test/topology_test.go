@@ -88,6 +88,8 @@ func runTopology(t *testing.T, redisURL string) {
 		workers = append(workers, proctest.Start(t, bin, append(env, "HTTP_ADDR="+addr), "worker"))
 		httpAddrs = append(httpAddrs, addr)
 	}
+	dashAddr := proctest.FreeAddr(t)
+	dashboard := proctest.Start(t, bin, append(env, "DASHBOARD_ADDR="+dashAddr), "dashboard")
 	for _, addr := range httpAddrs {
 		// Ready: the asynq server runs and Redis answers through REDIS_URL.
 		proctest.WaitUntil(t, 30*time.Second, "worker ready", func() bool {
@@ -193,7 +195,12 @@ func runTopology(t *testing.T, redisURL string) {
 		t.Errorf("GET /metrics: %d\n%s", code, body)
 	}
 
-	// Workers stop cleanly, and no Redis error reached their logs.
+	// The dashboard reads the queue, the tasks and the workers through
+	// REDIS_URL as well.
+	checkDashboard(t, "http://"+dashAddr, len(workers))
+
+	// Workers and dashboard stop cleanly, and no Redis error reached their logs.
+	workers = append(workers, dashboard)
 	for _, w := range workers {
 		if err := w.Signal(proctest.SIGTERM); err != nil {
 			t.Fatal(err)
@@ -201,11 +208,11 @@ func runTopology(t *testing.T, redisURL string) {
 	}
 	for _, w := range workers {
 		if err := w.Wait(t, 30*time.Second); err != nil {
-			t.Errorf("worker exit: %v", err)
+			t.Errorf("%s exit: %v", w.Args[0], err)
 		}
 		for _, bad := range []string{"CROSSSLOT", "MOVED", "ASK ", "READONLY", "NOSCRIPT", `"level":"error"`} {
 			if strings.Contains(w.Stderr(), bad) {
-				t.Errorf("worker log has %s:\n%s", bad, w.Stderr())
+				t.Errorf("%s log has %s:\n%s", w.Args[0], bad, w.Stderr())
 				break
 			}
 		}
@@ -249,4 +256,36 @@ func httpGet(t *testing.T, url string) (int, string) {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(body)
+}
+
+// checkDashboard reads asynqmon's API: the removals queue with what the
+// workers processed, its completed and archived tasks, and the workers.
+func checkDashboard(t *testing.T, base string, workers int) {
+	t.Helper()
+	var queues struct {
+		Queues []struct {
+			Queue     string `json:"queue"`
+			Processed int    `json:"processed"`
+		} `json:"queues"`
+	}
+	proctest.WaitUntil(t, 30*time.Second, "dashboard answers", func() bool {
+		code, body := httpGet(t, base+"/api/queues")
+		return code == http.StatusOK && json.Unmarshal([]byte(body), &queues) == nil
+	})
+	if len(queues.Queues) != 1 || queues.Queues[0].Queue != tasks.Queue || queues.Queues[0].Processed == 0 {
+		t.Errorf("dashboard /api/queues: %+v, want %s with tasks processed", queues, tasks.Queue)
+	}
+	var servers struct {
+		Servers []json.RawMessage `json:"servers"`
+	}
+	code, body := httpGet(t, base+"/api/servers")
+	if code != http.StatusOK || json.Unmarshal([]byte(body), &servers) != nil || len(servers.Servers) != workers {
+		t.Errorf("dashboard /api/servers: %d, %d servers, want %d:\n%s", code, len(servers.Servers), workers, body)
+	}
+	for _, path := range []string{"/", "/api/queue_stats", "/api/queues/" + tasks.Queue + "/completed_tasks",
+		"/api/queues/" + tasks.Queue + "/scheduled_tasks", "/api/queues/" + tasks.Queue + "/archived_tasks"} {
+		if code, body := httpGet(t, base+path); code != http.StatusOK {
+			t.Errorf("dashboard %s: %d %s", path, code, body)
+		}
+	}
 }
