@@ -199,7 +199,11 @@ func TestWorkersShareTheRateLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer second.Shutdown()
-	h.allSucceed(ids)
+	for _, st := range h.allSucceed(ids) {
+		if st.Attempts != 1 {
+			t.Errorf("%s: %d attempts; waiting for the rate limit used some", st.RequestID, st.Attempts)
+		}
+	}
 	if got := h.fake.Answers(ccetest.OpRemoveNodes, 429); got != 0 {
 		t.Errorf("%d 429 answers: the workers went faster than %v/s together", got, rate)
 	}
