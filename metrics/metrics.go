@@ -23,6 +23,7 @@ type Metrics struct {
 	throttled  *prometheus.CounterVec
 	jobPolls   prometheus.Histogram
 	phase      *prometheus.HistogramVec
+	slots      *prometheus.CounterVec
 }
 
 // Phases of a request whose duration is observed.
@@ -77,8 +78,12 @@ func New(reg prometheus.Registerer, o Options) *Metrics {
 			Help:    "Time requests spend in each phase: queued, submitting, job (the CCE job).",
 			Buckets: []float64{.1, .5, 1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800},
 		}, []string{"phase"}),
+		slots: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "noderemover_cce_rate_slots_total",
+			Help: "Call slots the shared CCE rate limit gave this worker, by kind (write: RemoveNode; read: ShowJob, ShowNode).",
+		}, []string{"kind"}),
 	}
-	reg.MustRegister(m.requests, m.nodes, m.cceCalls, m.cceSeconds, m.throttled, m.jobPolls, m.phase)
+	reg.MustRegister(m.requests, m.nodes, m.cceCalls, m.cceSeconds, m.throttled, m.jobPolls, m.phase, m.slots)
 	if o.OpenRequests != nil {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "noderemover_requests_in_flight",
@@ -143,4 +148,13 @@ func (m *Metrics) JobPolls(n int) {
 		return
 	}
 	m.jobPolls.Observe(float64(n))
+}
+
+// RateSlot records one call slot the shared rate limit gave, of kind write
+// or read.
+func (m *Metrics) RateSlot(kind string) {
+	if m == nil {
+		return
+	}
+	m.slots.WithLabelValues(kind).Inc()
 }

@@ -7,9 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/noderemover/noderemover/cce"
 	"github.com/noderemover/noderemover/cce/ccetest"
 	"github.com/noderemover/noderemover/enqueuer"
+	"github.com/noderemover/noderemover/metrics"
 	"github.com/noderemover/noderemover/removal"
 	"github.com/noderemover/noderemover/worker"
 )
@@ -222,4 +225,84 @@ func TestFirstPollFollowsRecentJobs(t *testing.T) {
 	if polls := h.fake.Calls(ccetest.OpShowJob) - before; polls > 2 {
 		t.Errorf("the second job took %d polls, want at most 2 once the cluster's job time is known", polls)
 	}
+}
+
+// TestWriteRateIsDelivered: the shared write limit delivers what it is set
+// to (at least 0.85 of it, measured on the calls CCE accepted) without a
+// single 429 from a CCE that counts calls as its gateway does (at most 20
+// in any second).
+func TestWriteRateIsDelivered(t *testing.T) {
+	const rate, requests = 20.0, 200
+	h := newHarness(t, window(0), func(c *worker.Config, o *ccetest.Options) {
+		c.WriteRate, o.WriteRate = rate, rate
+		o.JobDuration = 0
+	})
+	var ids []string
+	for i := range requests {
+		ids = append(ids, h.enqueueMany(fmt.Sprintf("paced%d", i), fmt.Sprintf("paced-%d", i), 1, 1000+i)...)
+	}
+	h.start()
+	h.allSucceed(ids)
+	removals := h.fake.Removals()
+	if got := h.fake.Answers(ccetest.OpRemoveNodes, 429); got != 0 {
+		t.Errorf("%d 429 answers: the workers went faster than %v/s", got, rate)
+	}
+	if len(removals) != requests {
+		t.Fatalf("%d removals accepted, want %d", len(removals), requests)
+	}
+	span := removals[len(removals)-1].At.Sub(removals[0].At)
+	delivered := float64(len(removals)-1) / span.Seconds()
+	t.Logf("%d calls in %v: %.1f/s of %v/s (%.2f)", len(removals), span.Round(time.Millisecond), delivered, rate, delivered/rate)
+	if delivered < 0.85*rate {
+		t.Errorf("delivered %.1f RemoveNode calls a second, %.2f of the %v/s set; want at least 0.85", delivered, delivered/rate, rate)
+	}
+}
+
+// TestEverySlotIsSpentOnACall: a write slot taken from the shared limit is
+// never thrown away: every one is followed by a RemoveNode call, even while
+// a burst of enqueues to the cluster arrives as its batch forms.
+func TestEverySlotIsSpentOnACall(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	h := newHarness(t, window(300*time.Millisecond), func(c *worker.Config, o *ccetest.Options) {
+		c.Metrics = metrics.New(reg, metrics.Options{})
+		c.WriteRate, o.WriteRate = 2, 2
+		o.JobDuration = 0
+	})
+	h.start()
+	var ids []string
+	nodes := uids(80, 150)
+	for i, node := range nodes { // one every 20 ms for three seconds
+		ids = append(ids, fmt.Sprintf("burst-%d", i))
+		h.enqueue(enqueuer.Request{ID: ids[i], ClusterID: "c1", Nodes: []string{node}})
+		time.Sleep(20 * time.Millisecond) // the pace of the producer, not a wait for a condition
+	}
+	h.allSucceed(ids)
+	slots := counterValue(t, reg, "noderemover_cce_rate_slots_total", "kind", "write")
+	calls := h.fake.Calls(ccetest.OpRemoveNodes)
+	t.Logf("%v write slots taken, %d RemoveNode calls, %d accepted", slots, calls, len(h.fake.Removals()))
+	if slots != float64(calls) {
+		t.Errorf("%v write slots taken for %d RemoveNode calls; want one call for every slot", slots, calls)
+	}
+}
+
+// counterValue reads one labelled counter from reg.
+func counterValue(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }

@@ -17,11 +17,12 @@ import (
 // pauses every caller for its Retry-After; each call that goes through adds a
 // little back (multiplicative decrease, additive increase).
 type limiter struct {
-	rdb   redis.UniversalClient
-	gcra  *redis_rate.Limiter
-	kind  string  // "write" or "read"
-	rate  float64 // calls per second; 0: unlimited
-	clock func() time.Time
+	rdb    redis.UniversalClient
+	gcra   *redis_rate.Limiter
+	kind   string  // "write" or "read"
+	rate   float64 // calls per second; 0: unlimited
+	clock  func() time.Time
+	onSlot func(kind string) // told of every slot granted
 	// lowered is whether the factor was below 1 at the last take, so that
 	// succeeded only writes to Redis when there is something to give back.
 	lowered atomic.Bool
@@ -113,6 +114,9 @@ func (l *limiter) try(ctx context.Context) (time.Duration, error) {
 		return 0, fmt.Errorf("%s limiter: %w", l.kind, err)
 	}
 	if res.Allowed > 0 {
+		if l.onSlot != nil {
+			l.onSlot(l.kind)
+		}
 		return 0, nil
 	}
 	return max(res.RetryAfter, time.Millisecond), nil

@@ -116,6 +116,7 @@ func New(rdb redis.UniversalClient, api CCE, cfg Config) *Server {
 		reads:     newLimiter(rdb, "read", cfg.ReadRate, cfg.Now),
 		backoff:   Backoff{Min: cfg.RetryBackoffMin, Max: cfg.RetryBackoffMax},
 	}
+	w.writes.onSlot, w.reads.onSlot = cfg.Metrics.RateSlot, cfg.Metrics.RateSlot
 	w.srv = asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Concurrency:    cfg.Concurrency,
 		Queues:         map[string]int{tasks.Queue: 1},

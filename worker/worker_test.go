@@ -328,3 +328,28 @@ func TestReconcile(t *testing.T) {
 		})
 	}
 }
+
+// TestNodeInErrorIsRemovedForReal: a node that was already in Error when it
+// was asked for still names its old create job in status.jobID, and CCE
+// shows it as Deleting unless asked with errorStatus. When the first
+// RemoveNode call gets a 500, reconciling must not take that create job for
+// the removal: the node is sent again, CCE accepts it, and only then is it
+// removed.
+func TestNodeInErrorIsRemovedForReal(t *testing.T) {
+	h := newHarness(t)
+	h.dumpLogsOnFailure()
+	node := uids(90, 1)[0]
+	h.enqueue(enqueuer.Request{ID: "broken", ClusterID: "c1", Nodes: []string{node}})
+	h.fake.SetNodePhase(project, "c1", node, cce.NodeError)
+	h.fake.Inject(ccetest.OpRemoveNodes, 1, ccetest.Fault{Status: 500})
+	h.start()
+	st := h.waitFinal("broken", finalWithin)
+	removals := h.fake.Removals()
+	if st.State != removal.StateSucceeded || len(removals) != 1 || removals[0].JobID != st.JobID {
+		t.Fatalf("request %s (job %q, error %q) with %d removals accepted by CCE (%+v); want succeeded through the one removal CCE accepted",
+			st.State, st.JobID, st.Error, len(removals), removals)
+	}
+	if _, _, exists := h.fake.Node(project, "c1", node); exists {
+		t.Error("the node is still in the cluster")
+	}
+}

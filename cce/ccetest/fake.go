@@ -182,7 +182,7 @@ func (f *Fake) handle(r *http.Request, rt route) answer {
 	case OpShowJob:
 		return f.showJob(rt, now)
 	default:
-		return f.showNode(rt)
+		return f.showNode(rt, r.URL.Query())
 	}
 }
 

@@ -18,14 +18,17 @@ type cluster struct {
 
 type node struct {
 	phase    cce.NodePhase
-	jobID    string
+	jobID    string // the node's last job: its create job, then the removal that holds or failed it
 	serverID string
 }
 
-// job is a removal job. Its phase is a function of the clock; it is made
-// final (nodes removed, cluster freed) by advance once its end has passed.
+// job is a removal job, or the create job a node was made by. A removal's
+// phase is a function of the clock; it is made final (nodes removed,
+// cluster freed) by advance once its end has passed. A create job is
+// over (Success) long before the fake saw the node.
 type job struct {
 	id, project, cluster string
+	create               bool // a node's create job, not a removal
 	nodes                []string
 	subIDs               []string
 	created, running     time.Time // Initializing from created, Running from running
@@ -57,13 +60,29 @@ func (f *Fake) clusterOf(project, id string, create bool) *cluster {
 
 // nodeOf returns a node of c; with AutoNodes a well-formed uid never removed
 // comes into existence, Active.
-func (f *Fake) nodeOf(c *cluster, uid string) *node {
+func (f *Fake) nodeOf(project, clusterID string, c *cluster, uid string) *node {
 	n := c.nodes[uid]
 	if n == nil && f.opts.AutoNodes && !c.removed[uid] && wellFormedUID.MatchString(uid) {
-		n = &node{phase: cce.NodeActive, serverID: newUUID()}
+		n = f.newNode(project, clusterID, uid)
 		c.nodes[uid] = n
 	}
 	return n
+}
+
+// nodeAge is how long before the fake first saw it a node was created: its
+// create job began then and ended ten minutes later.
+const nodeAge = time.Hour
+
+// newNode makes an Active node with the create job it came from, as CCE
+// keeps it: status.jobID names that job until a removal takes its place.
+func (f *Fake) newNode(project, clusterID, uid string) *node {
+	now := f.now()
+	j := &job{id: newUUID(), project: project, cluster: clusterID, create: true, nodes: []string{uid},
+		subIDs:  []string{newUUID()},
+		created: now.Add(-nodeAge), running: now.Add(-nodeAge + time.Second), end: now.Add(-nodeAge + 10*time.Minute),
+		final: true, failed: map[string]bool{}}
+	f.jobs[j.id] = j
+	return &node{phase: cce.NodeActive, jobID: j.id, serverID: newUUID()}
 }
 
 // startJob records an accepted removal and starts its job.
@@ -150,19 +169,22 @@ func (j *job) updatedAt(now time.Time) time.Time {
 	return j.running
 }
 
-// AddNodes adds Active nodes to a cluster, creating the cluster if needed.
-// A node added again after its removal exists again.
+// AddNodes adds Active nodes to a cluster, creating the cluster if needed,
+// each with the create job it came from (over an hour ago) as its
+// status.jobID. A node added again after its removal exists again.
 func (f *Fake) AddNodes(projectID, clusterID string, uids ...string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c := f.clusterOf(projectID, clusterID, true)
 	for _, uid := range uids {
-		c.nodes[uid] = &node{phase: cce.NodeActive, serverID: newUUID()}
+		c.nodes[uid] = f.newNode(projectID, clusterID, uid)
 		delete(c.removed, uid)
 	}
 }
 
-// SetNodePhase sets a node's phase, adding the node if it does not exist.
+// SetNodePhase sets a node's phase, adding the node if it does not exist;
+// its status.jobID stays what it was (its create job, for a new node), as
+// when CCE puts a node into Error or Abnormal by itself.
 func (f *Fake) SetNodePhase(projectID, clusterID, uid string, phase cce.NodePhase) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -170,7 +192,7 @@ func (f *Fake) SetNodePhase(projectID, clusterID, uid string, phase cce.NodePhas
 	c := f.clusterOf(projectID, clusterID, true)
 	n := c.nodes[uid]
 	if n == nil {
-		n = &node{serverID: newUUID()}
+		n = f.newNode(projectID, clusterID, uid)
 		c.nodes[uid] = n
 		delete(c.removed, uid)
 	}

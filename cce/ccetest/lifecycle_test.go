@@ -2,6 +2,8 @@ package ccetest_test
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
 	"slices"
 	"testing"
 	"time"
@@ -60,8 +62,8 @@ func TestJobLifecycle(t *testing.T) {
 		if err != nil || node.Status.Phase != cce.NodeDeleting || node.Status.JobID != jobID {
 			t.Errorf("ShowNode = %+v, %v; want Deleting with job %s", node, err, jobID)
 		}
-		if phase, id, ok := srv.Node(project, cluster, "n3"); !ok || phase != cce.NodeActive || id != "" {
-			t.Errorf("untouched node = %v %q %v", phase, id, ok)
+		if phase, id, ok := srv.Node(project, cluster, "n3"); !ok || phase != cce.NodeActive || id == "" || id == jobID {
+			t.Errorf("untouched node = %v %q %v; want Active with its own create job", phase, id, ok)
 		}
 	})
 	t.Run("RunningAfterOneSecond", func(t *testing.T) {
@@ -207,5 +209,43 @@ func TestDoubleRemovals(t *testing.T) {
 	if len(removals) != 2 || !slices.Equal(removals[0].Nodes, []string{"n1", "n2"}) ||
 		removals[1].ClusterID != cluster || removals[1].ProjectID != project || removals[1].JobID == "" {
 		t.Errorf("Removals = %+v", removals)
+	}
+}
+
+// TestNodesKeepTheirCreateJob: a node's status.jobID is its last job, which
+// for a node never removed is the job that created it, long over.
+func TestNodesKeepTheirCreateJob(t *testing.T) {
+	clk := newClock()
+	srv := newServer(t, ccetest.Options{Now: clk.Now})
+	srv.AddNodes(project, cluster, "n1")
+	c := newClient(t, srv, 0)
+	node, err := c.ShowNode(t.Context(), project, cluster, "n1")
+	if err != nil || node.Status.Phase != cce.NodeActive || node.Status.JobID == "" {
+		t.Fatalf("ShowNode = %+v, %v; want Active naming its create job", node, err)
+	}
+	j := showJob(t, c, node.Status.JobID)
+	created, err := time.Parse(timeStringLayout, j.Metadata.CreationTimestamp)
+	if j.Status.Phase != cce.JobSuccess || j.Spec.Type != "CreateNode" || j.Spec.ResourceID != "n1" ||
+		err != nil || !created.Before(clk.Now().Add(-30*time.Minute)) {
+		t.Errorf("create job = %+v (created %v, %v); want a CreateNode job of n1 that succeeded long ago", j, created, err)
+	}
+	srv.SetNodePhase(project, cluster, "n1", cce.NodeError)
+	if _, id, _ := srv.Node(project, cluster, "n1"); id != node.Status.JobID {
+		t.Errorf("a node put into Error by CCE names job %q, want its create job %s still", id, node.Status.JobID)
+	}
+}
+
+// TestErrorShowsAsDeletingWithoutErrorStatus: CCE reports a node in Error
+// as Deleting unless the query carries a non-empty errorStatus.
+func TestErrorShowsAsDeletingWithoutErrorStatus(t *testing.T) {
+	srv := newServer(t, ccetest.Options{})
+	srv.SetNodePhase(project, cluster, "n1", cce.NodeError)
+	for query, want := range map[string]cce.NodePhase{"": cce.NodeDeleting, "?errorStatus=": cce.NodeDeleting,
+		"?errorStatus=true": cce.NodeError} {
+		r := send(t, srv, http.MethodGet, "/api/v3/projects/"+project+"/clusters/"+cluster+"/nodes/n1"+query, "", "")
+		var node cce.Node
+		if err := json.Unmarshal([]byte(r.body), &node); err != nil || r.status != http.StatusOK || node.Status.Phase != want {
+			t.Errorf("ShowNode%s = %d %s, want %s", query, r.status, r.body, want)
+		}
 	}
 }

@@ -61,7 +61,7 @@ func (f *Fake) removeNodes(r *http.Request, rt route, body []byte, now time.Time
 	var missing []string
 	for i, item := range req.Spec.Nodes {
 		uids[i] = item.UID
-		if f.nodeOf(c, item.UID) == nil {
+		if f.nodeOf(rt.project, rt.cluster, c, item.UID) == nil {
 			missing = append(missing, item.UID)
 		}
 	}

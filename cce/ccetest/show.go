@@ -4,16 +4,18 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/noderemover/noderemover/cce"
 )
 
-// Job types the fake gives a removal job and its per-node sub-jobs (no public
-// example shows CCE's own names).
+// Job types the fake gives a removal job and its per-node sub-jobs, and a
+// node's create job (no public example shows CCE's own names).
 const (
 	jobTypeRemoveNodes = "RemoveNodes"
 	jobTypeDeleteNode  = "DeleteNode"
+	jobTypeCreateNode  = "CreateNode"
 )
 
 // showJob answers GET /api/v3/projects/{project_id}/jobs/{job_id}.
@@ -25,28 +27,43 @@ func (f *Fake) showJob(rt route, now time.Time) answer {
 	return jsonAnswer(http.StatusOK, renderJob(j, now))
 }
 
-// showNode answers GET .../clusters/{cluster_id}/nodes/{node_id}.
-func (f *Fake) showNode(rt route) answer {
+// showNode answers GET .../clusters/{cluster_id}/nodes/{node_id}. As CCE
+// does for compatibility, a node in Error shows as Deleting unless the
+// query carries a non-empty errorStatus.
+func (f *Fake) showNode(rt route, query url.Values) answer {
 	c := f.clusterOf(rt.project, rt.cluster, false)
 	if c == nil {
 		return cceError(http.StatusNotFound, "CCE.01404001", "cluster %s not found", rt.cluster)
 	}
-	n := f.nodeOf(c, rt.node)
+	n := f.nodeOf(rt.project, rt.cluster, c, rt.node)
 	if n == nil {
 		return cceError(http.StatusNotFound, "CCE.01404001", "node %s not found in cluster %s", rt.node, rt.cluster)
+	}
+	phase := n.phase
+	if phase == cce.NodeError && query.Get("errorStatus") == "" {
+		phase = cce.NodeDeleting
 	}
 	return jsonAnswer(http.StatusOK, cce.Node{
 		Kind:       "Node",
 		APIVersion: "v3",
 		Metadata:   cce.NodeMetadata{UID: rt.node, Name: nodeName(rt.node)},
-		Status:     cce.NodeStatus{Phase: n.phase, JobID: n.jobID, ServerID: n.serverID},
+		Status:     cce.NodeStatus{Phase: phase, JobID: n.jobID, ServerID: n.serverID},
 	})
 }
 
-// renderJob draws a job as CCE shows it: one sub-job per node, whose
-// resourceID is the node uid.
+// renderJob draws a job as CCE shows it: a removal with one sub-job per
+// node, whose resourceID is the node uid; a create job for its node.
 func renderJob(j *job, now time.Time) cce.Job {
 	phase := j.phaseAt(now)
+	if j.create {
+		return cce.Job{
+			Kind: "Job", APIVersion: "v3",
+			Metadata: cce.JobMetadata{UID: j.id, CreationTimestamp: timestamp(j.created), UpdateTimestamp: timestamp(j.end)},
+			Spec: cce.JobSpec{Type: jobTypeCreateNode, ClusterUID: j.cluster, ResourceID: j.nodes[0],
+				ResourceName: nodeName(j.nodes[0])},
+			Status: cce.JobStatus{Phase: cce.JobSuccess},
+		}
+	}
 	meta := func(uid string) cce.JobMetadata {
 		return cce.JobMetadata{
 			UID:               uid,
