@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -48,27 +50,58 @@ func BenchmarkRemovals(b *testing.B) {
 	bare := newBareLoop(b, h, api)
 
 	var workerTime, bareTime time.Duration
+	var workerCmds, bareCmds int64
 	round := 0
 	for b.Loop() {
 		round++
 		reqs := benchRequests(h, round*2)
+		before := redisCommands(b, h)
 		workerTime += timeDrain(b, h, tasks.Queue, func() {
 			inParallel(b, reqs, func(r enqueuer.Request) error {
 				_, err := h.enq.Enqueue(context.Background(), r)
 				return err
 			})
 		})
+		workerCmds += redisCommands(b, h) - before
 		reqs = benchRequests(h, round*2+1)
+		before = redisCommands(b, h)
 		bareTime += timeDrain(b, h, bareQueue, func() { inParallel(b, reqs, bare.enqueue) })
+		bareCmds += redisCommands(b, h) - before
 	}
 	n := time.Duration(round)
 	b.ReportMetric((workerTime / n).Seconds(), "worker-s")
 	b.ReportMetric((bareTime / n).Seconds(), "bare-s")
 	b.ReportMetric(float64(workerTime)/float64(bareTime), "ratio")
 	b.ReportMetric(float64(benchRemovals)/(workerTime/n).Seconds(), "worker-removals/s")
+	b.ReportMetric(float64(workerCmds)/float64(round*benchRemovals), "worker-cmds/removal")
+	b.ReportMetric(float64(bareCmds)/float64(round*benchRemovals), "bare-cmds/removal")
 	if d := h.fake.DoubleRemovals(); len(d) > 0 {
 		b.Fatalf("nodes removed twice: %v", d)
 	}
+}
+
+// redisCommands is how many commands Redis has run so far, from INFO
+// commandstats (commands run by scripts included), less the INFO calls
+// themselves.
+func redisCommands(b *testing.B, h *harness) int64 {
+	info, err := h.rdb.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var total int64
+	for _, line := range strings.Split(info, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":calls=")
+		if !ok || name == "cmdstat_info" {
+			continue
+		}
+		calls, _, _ := strings.Cut(rest, ",")
+		n, err := strconv.ParseInt(calls, 10, 64)
+		if err != nil {
+			b.Fatalf("commandstats line %q: %v", line, err)
+		}
+		total += n
+	}
+	return total
 }
 
 // benchRequests makes 1000 single-node requests with fresh nodes.
