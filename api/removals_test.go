@@ -12,6 +12,8 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/noderemover/noderemover/api"
+	"github.com/noderemover/noderemover/internal/store"
+	"github.com/noderemover/noderemover/internal/store/storetest"
 	"github.com/noderemover/noderemover/removal"
 	"github.com/noderemover/noderemover/tasks"
 )
@@ -227,19 +229,10 @@ func TestCancel(t *testing.T) {
 	h.mustPost(http.StatusAccepted, body(map[string]any{"request_id": "accepted-1", "nodes": []string{uid(2)}}))
 
 	// accepted-1: a worker took it into a batch and CCE accepted it as job-1.
-	store := removal.NewStore(h.rdb, removal.StoreOptions{})
+	st := store.New(h.rdb, store.Options{})
 	now := time.Now()
-	markSending := func(b *removal.Batch, recs map[string]*removal.Record) error {
-		return b.MarkSending(recs, now.Add(time.Minute), now)
-	}
-	b, _, err := store.StartBatch(ctx, []string{"accepted-1"}, markSending)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := store.UpdateBatch(ctx, b, func(b *removal.Batch, recs map[string]*removal.Record) error {
-		b.Accept(recs, "job-1", now)
-		return nil
-	}); err != nil {
+	b := storetest.Form(t, st, now.Add(time.Minute), "accepted-1")
+	if _, err := st.Step(ctx, b, removal.EventAccepted, removal.Input{Now: now, JobID: "job-1"}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -279,9 +272,9 @@ func TestCancel(t *testing.T) {
 		if p["job_id"] != "job-1" || p["request_id"] != "accepted-1" || p["state"] != "polling" {
 			t.Errorf("problem %v", p)
 		}
-		st, err := store.Get(ctx, "accepted-1")
-		if err != nil || st.State != removal.StatePolling {
-			t.Errorf("record changed: %v %v", st.State, err)
+		rec, err := st.Get(ctx, "accepted-1")
+		if err != nil || rec.State != removal.StatePolling {
+			t.Errorf("record changed: %v %v", rec.State, err)
 		}
 	})
 	t.Run("Unknown", func(t *testing.T) {

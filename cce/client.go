@@ -185,14 +185,15 @@ func (c *Client) ShowJob(ctx context.Context, projectID, jobID string) (*Job, er
 }
 
 // ShowNode returns a node. Once a removal has succeeded CCE answers 404
-// (IsNotFound).
+// (IsNotFound). It asks with errorStatus, so that a node in Error shows as
+// Error: without it CCE reports Error as Deleting.
 func (c *Client) ShowNode(ctx context.Context, projectID, clusterID, nodeUID string) (*Node, error) {
 	const op = "ShowNode"
 	if err := nonEmpty("projectID", projectID, "clusterID", clusterID, "nodeUID", nodeUID); err != nil {
 		return nil, fmt.Errorf("cce %s: %w", op, err)
 	}
 	var node Node
-	path := apiPath("projects", projectID, "clusters", clusterID, "nodes", nodeUID)
+	path := apiPath("projects", projectID, "clusters", clusterID, "nodes", nodeUID) + "?errorStatus=true"
 	if err := c.call(ctx, op, http.MethodGet, path, nil, nil, &node); err != nil {
 		return nil, err
 	}

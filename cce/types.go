@@ -153,6 +153,19 @@ func parseJobTime(s string) (time.Time, bool) {
 	return t, err == nil
 }
 
+// Created is when the job began, from its timestamp; ok is false when it is
+// missing or does not parse.
+func (j *Job) Created() (time.Time, bool) { return parseJobTime(j.Metadata.CreationTimestamp) }
+
+// IsRemoval reports whether the job may be a node removal: its type names a
+// removal or deletion ("RemoveNodes", "DeleteNode", ...), or it has none.
+// CCE documents no type names; a node's create job and its other operations
+// do not name either.
+func (j *Job) IsRemoval() bool {
+	t := strings.ToLower(j.Spec.Type)
+	return t == "" || strings.Contains(t, "remove") || strings.Contains(t, "delete")
+}
+
 // Duration is how long a final job ran, from its timestamps; ok is false
 // when they are missing or do not parse.
 func (j *Job) Duration() (time.Duration, bool) {

@@ -1,71 +1,40 @@
 // Package enqueuer is what producers import to ask for node removals and to
 // read how they went: Enqueue validates a request, hashes its password, stores
-// its record and queues its task; Status reads the record back.
+// its record and queues its task; Status, List and Cancel read and end them.
+// It owns the request's JSON form (DecodeRequest), which the HTTP API and
+// `enqueue --from-file` read, and it names everything a producer branches
+// on (statuses, states, errors), so that a producer imports this package
+// alone.
 package enqueuer
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/noderemover/noderemover/internal/asynqerr"
+	"github.com/noderemover/noderemover/internal/store"
 	"github.com/noderemover/noderemover/removal"
 	"github.com/noderemover/noderemover/tasks"
 )
 
-// Errors callers branch on. Validation errors are *removal.InvalidError
-// (errors.Is(err, ErrInvalid)); a node held by another unfinished request is a
-// *removal.NodeBusyError (errors.Is(err, ErrNodeBusy)).
-var (
-	ErrInvalid        = removal.ErrInvalid
-	ErrNodeBusy       = removal.ErrNodeBusy
-	ErrConflict       = removal.ErrConflict
-	ErrNotFound       = removal.ErrNotFound
-	ErrNotCancellable = removal.ErrNotCancellable // *removal.NotCancellableError says why
-	// ErrUnavailable matches every error of a call that Redis did not
-	// answer (down, unreachable, timed out); the message says what was
-	// left behind, which is nothing unless it says otherwise.
-	ErrUnavailable = errors.New("redis unavailable")
-)
-
-// unavailable marks err as ErrUnavailable unless it is one of the answers
-// above (or the caller's own cancellation), saying what it leaves behind.
-func unavailable(err error, left string) error {
-	switch {
-	case err == nil, errors.Is(err, ErrInvalid), errors.Is(err, ErrNodeBusy), errors.Is(err, ErrConflict),
-		errors.Is(err, ErrNotFound), errors.Is(err, ErrNotCancellable),
-		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded) && !isNetTimeout(err):
-		return err
-	}
-	if left == "" {
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	return fmt.Errorf("%w (%s): %w", ErrUnavailable, left, err)
+// records is what the client needs of the Redis store (*store.Store).
+type records interface {
+	Create(ctx context.Context, req removal.Request) (*removal.Record, bool, error)
+	Discard(ctx context.Context, id string) error
+	Get(ctx context.Context, id string) (*removal.Record, error)
+	Cancel(ctx context.Context, id string) (*removal.Record, *removal.Change, error)
+	List(ctx context.Context, f removal.ListFilter) ([]*removal.Record, error)
 }
-
-// isNetTimeout: a network timeout, which some errors also report as
-// context.DeadlineExceeded.
-func isNetTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
-}
-
-// Leftovers, for unavailable.
-const (
-	leftNothing      = "nothing was stored; enqueueing the same request id again is safe"
-	leftNothingRead  = "" // a read leaves nothing
-	leftNotCancelled = "the request is as it was"
-)
 
 // Client enqueues removal requests and reads their status.
 type Client struct {
-	store     *removal.Store
+	store     records
 	queue     *asynq.Client
 	inspector *asynq.Inspector
 }
@@ -74,12 +43,15 @@ type Client struct {
 type Options struct {
 	RecordTTL time.Duration    // RECORD_TTL; default 7 days
 	Now       func() time.Time // default time.Now
+	// Corrupt is told of each record List skips because it is not what
+	// noderemover wrote (not JSON); nil ignores them.
+	Corrupt func(key string, err error)
 }
 
 // New returns a client on rdb. Close it when done; rdb stays open.
 func New(rdb redis.UniversalClient, o Options) *Client {
 	return &Client{
-		store:     removal.NewStore(rdb, removal.StoreOptions{TTL: o.RecordTTL, Now: o.Now}),
+		store:     store.New(rdb, store.Options{TTL: o.RecordTTL, Now: o.Now, Corrupt: o.Corrupt}),
 		queue:     asynq.NewClientFromRedisClient(rdb),
 		inspector: asynq.NewInspectorFromRedisClient(rdb),
 	}
@@ -91,10 +63,10 @@ func (c *Client) Close() error { return errors.Join(c.queue.Close(), c.inspector
 // Enqueue validates r and queues it. Enqueueing a request id again is
 // harmless: the same request is one removal and its status comes back.
 // Nothing is stored when r is invalid.
-func (c *Client) Enqueue(ctx context.Context, r Request) (removal.Status, error) {
+func (c *Client) Enqueue(ctx context.Context, r Request) (Status, error) {
 	req, err := r.Prepare()
 	if err != nil {
-		return removal.Status{}, err
+		return Status{}, err
 	}
 	st, _, err := c.EnqueuePrepared(ctx, req)
 	return st, err // marked by enqueue
@@ -103,9 +75,9 @@ func (c *Client) Enqueue(ctx context.Context, r Request) (removal.Status, error)
 // EnqueuePrepared queues a request made by Request.Prepare, for callers that
 // validated first. created is false when the request id existed already
 // (with the same content): its current status comes back.
-func (c *Client) EnqueuePrepared(ctx context.Context, req removal.Request) (st removal.Status, created bool, err error) {
+func (c *Client) EnqueuePrepared(ctx context.Context, req removal.Request) (st Status, created bool, err error) {
 	if err := req.Validate(); err != nil {
-		return removal.Status{}, false, err
+		return Status{}, false, err
 	}
 	return c.enqueue(ctx, req)
 }
@@ -113,7 +85,7 @@ func (c *Client) EnqueuePrepared(ctx context.Context, req removal.Request) (st r
 // EnqueueAll validates every request first and enqueues none when any is
 // invalid (the error names its index). Then it enqueues them in order and
 // stops at the first that fails; the statuses of those before it come back.
-func (c *Client) EnqueueAll(ctx context.Context, rs []Request) ([]removal.Status, error) {
+func (c *Client) EnqueueAll(ctx context.Context, rs []Request) ([]Status, error) {
 	reqs := make([]removal.Request, len(rs))
 	for i, r := range rs {
 		req, err := r.Prepare()
@@ -122,7 +94,7 @@ func (c *Client) EnqueueAll(ctx context.Context, rs []Request) ([]removal.Status
 		}
 		reqs[i] = req
 	}
-	out := make([]removal.Status, 0, len(reqs))
+	out := make([]Status, 0, len(reqs))
 	for i, req := range reqs {
 		st, _, err := c.enqueue(ctx, req)
 		if err != nil {
@@ -133,10 +105,10 @@ func (c *Client) EnqueueAll(ctx context.Context, rs []Request) ([]removal.Status
 	return out, nil
 }
 
-func (c *Client) enqueue(ctx context.Context, req removal.Request) (removal.Status, bool, error) {
+func (c *Client) enqueue(ctx context.Context, req removal.Request) (Status, bool, error) {
 	rec, created, err := c.store.Create(ctx, req)
 	if err != nil {
-		return removal.Status{}, false, unavailable(err, leftNothing)
+		return Status{}, false, unavailable(err, leftNothing)
 	}
 	if !created && rec.State != removal.StateQueued {
 		return rec.Status(), false, nil
@@ -145,7 +117,7 @@ func (c *Client) enqueue(ctx context.Context, req removal.Request) (removal.Stat
 		RequestID: req.ID, ProjectID: req.ProjectID, ClusterID: req.ClusterID, Nodes: req.Nodes,
 	})
 	if err != nil {
-		return removal.Status{}, false, err
+		return Status{}, false, err
 	}
 	_, err = c.queue.EnqueueContext(ctx, task)
 	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
@@ -164,19 +136,19 @@ func (c *Client) enqueue(ctx context.Context, req removal.Request) (removal.Stat
 		} else if !rec.State.Final() {
 			left = "the request was stored before; enqueueing the same request id again is safe"
 		}
-		return removal.Status{}, false, unavailable(fmt.Errorf("enqueue request %s: %w", req.ID, err), left)
+		return Status{}, false, unavailable(fmt.Errorf("enqueue request %s: %w", req.ID, err), left)
 	}
 	return rec.Status(), created, nil
 }
 
 // Status returns the status of request id, or an error matching ErrNotFound.
-func (c *Client) Status(ctx context.Context, id string) (removal.Status, error) {
+func (c *Client) Status(ctx context.Context, id string) (Status, error) {
 	if err := removal.ValidRequestID(id); err != nil {
-		return removal.Status{}, err
+		return Status{}, err
 	}
 	rec, err := c.store.Get(ctx, id)
 	if err != nil {
-		return removal.Status{}, unavailable(err, leftNothingRead)
+		return Status{}, unavailable(err, leftNothingRead)
 	}
 	return rec.Status(), nil
 }
@@ -185,44 +157,36 @@ func (c *Client) Status(ctx context.Context, id string) (removal.Status, error) 
 // cancelled, its nodes are free and its task is removed. A request CCE
 // accepted cannot be cancelled (CCE has no such call): the error matches
 // ErrNotCancellable and names the job; the record is unchanged.
-func (c *Client) Cancel(ctx context.Context, id string) (removal.Status, error) {
+func (c *Client) Cancel(ctx context.Context, id string) (Status, error) {
 	if err := removal.ValidRequestID(id); err != nil {
-		return removal.Status{}, err
+		return Status{}, err
 	}
 	rec, _, err := c.store.Cancel(ctx, id)
 	if err != nil {
-		return removal.Status{}, unavailable(err, leftNotCancelled)
+		return Status{}, unavailable(err, leftNotCancelled)
 	}
 	// A task still waiting goes; one running right now finds the record
 	// cancelled and stops.
 	err = c.inspector.DeleteTask(tasks.Queue, tasks.RemoveNodesTaskID(id))
-	if err != nil && !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) && !isActiveTaskError(err) {
+	if err != nil && !asynqerr.NotFound(err) && !asynqerr.Active(err) {
 		return rec.Status(), fmt.Errorf("request %s is cancelled, but its task could not be removed (the worker will skip it): %w", id, err)
 	}
 	return rec.Status(), nil
 }
 
-// isActiveTaskError: asynq refuses to delete a task that is running.
-func isActiveTaskError(err error) bool {
-	return strings.Contains(err.Error(), "active state")
-}
-
-// ListFilter selects requests for List.
-type ListFilter = removal.ListFilter
-
 // List returns the newest requests matching f, newest first.
-func (c *Client) List(ctx context.Context, f ListFilter) ([]removal.Status, error) {
+func (c *Client) List(ctx context.Context, f ListFilter) ([]Status, error) {
 	if f.State != "" && !removal.ValidState(f.State) {
-		return nil, &removal.InvalidError{Field: "state", Problem: fmt.Sprintf("%q is not one of queued, submitting, polling, succeeded, failed, cancelled", f.State)}
+		return nil, &InvalidError{Field: "state", Problem: fmt.Sprintf("%q is not one of queued, submitting, polling, succeeded, failed, cancelled", f.State)}
 	}
 	if f.Limit < 0 || f.Limit > removal.MaxListLimit {
-		return nil, &removal.InvalidError{Field: "limit", Problem: fmt.Sprintf("%d is not between 1 and %d", f.Limit, removal.MaxListLimit)}
+		return nil, &InvalidError{Field: "limit", Problem: fmt.Sprintf("%d is not between 1 and %d", f.Limit, removal.MaxListLimit)}
 	}
 	recs, err := c.store.List(ctx, f)
 	if err != nil {
 		return nil, unavailable(err, leftNothingRead)
 	}
-	out := make([]removal.Status, len(recs))
+	out := make([]Status, len(recs))
 	for i, r := range recs {
 		out[i] = r.Status()
 	}

@@ -24,6 +24,8 @@ type Metrics struct {
 	jobPolls   prometheus.Histogram
 	phase      *prometheus.HistogramVec
 	slots      *prometheus.CounterVec
+	returned   *prometheus.CounterVec
+	corrupt    prometheus.Counter
 }
 
 // Phases of a request whose duration is observed.
@@ -82,8 +84,16 @@ func New(reg prometheus.Registerer, o Options) *Metrics {
 			Name: "noderemover_cce_rate_slots_total",
 			Help: "Call slots the shared CCE rate limit gave this worker, by kind (write: RemoveNode; read: ShowJob, ShowNode).",
 		}, []string{"kind"}),
+		returned: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "noderemover_cce_rate_slots_returned_total",
+			Help: "Call slots given back unused (what they were taken for went elsewhere), by kind; taken less returned is the calls made.",
+		}, []string{"kind"}),
+		corrupt: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "noderemover_records_corrupt_total",
+			Help: "Times a record that is not what noderemover wrote (not JSON) was skipped; the worker logs each key once.",
+		}),
 	}
-	reg.MustRegister(m.requests, m.nodes, m.cceCalls, m.cceSeconds, m.throttled, m.jobPolls, m.phase, m.slots)
+	reg.MustRegister(m.requests, m.nodes, m.cceCalls, m.cceSeconds, m.throttled, m.jobPolls, m.phase, m.slots, m.returned, m.corrupt)
 	if o.OpenRequests != nil {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "noderemover_requests_in_flight",
@@ -157,4 +167,20 @@ func (m *Metrics) RateSlot(kind string) {
 		return
 	}
 	m.slots.WithLabelValues(kind).Inc()
+}
+
+// RateSlotReturned records one call slot given back unused.
+func (m *Metrics) RateSlotReturned(kind string) {
+	if m == nil {
+		return
+	}
+	m.returned.WithLabelValues(kind).Inc()
+}
+
+// CorruptRecord records one corrupt record that was skipped.
+func (m *Metrics) CorruptRecord() {
+	if m == nil {
+		return
+	}
+	m.corrupt.Inc()
 }

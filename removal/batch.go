@@ -1,9 +1,6 @@
 package removal
 
-import (
-	"fmt"
-	"time"
-)
+import "time"
 
 // BatchState is where one RemoveNode call stands.
 type BatchState string
@@ -42,6 +39,9 @@ type Batch struct {
 	Attempt int `json:"attempt"`
 	// Throttled counts throttled answers in a row; waits grow with it.
 	Throttled int `json:"throttled,omitempty"`
+	// SendingAt is when the intent of the last call was recorded: a job
+	// that began before it is not this batch's.
+	SendingAt time.Time `json:"sending_at,omitzero"`
 	// SendingUntil is when a call marked sending is over for sure (the call's
 	// timeout plus a margin); before it, nobody else may touch the batch.
 	SendingUntil time.Time  `json:"sending_until,omitzero"`
@@ -51,8 +51,6 @@ type Batch struct {
 	CreatedAt    time.Time  `json:"created_at"`
 	UpdatedAt    time.Time  `json:"updated_at"`
 	AcceptedAt   *time.Time `json:"accepted_at,omitempty"`
-
-	snap *snapshot // what the store last wrote, for its next update
 }
 
 // RequestIDs lists the batch's requests.
@@ -114,63 +112,17 @@ func (b *Batch) DropNodes(uids map[string]bool) {
 	b.Members = members
 }
 
-// Batch transitions. Each takes the batch's member records (by request id)
-// and changes the batch and records together; the store writes them in one
-// transaction.
-
-// MarkSending records the intent to call RemoveNode: the batch is sending
-// until the given time and each member request counts one more attempt.
-func (b *Batch) MarkSending(recs map[string]*Record, until, now time.Time) error {
-	if b.State != BatchReady {
-		return fmt.Errorf("batch %s is %s, not ready", b.ID, b.State)
-	}
-	b.State, b.SendingUntil = BatchSending, until
-	b.Attempt++
-	for _, m := range b.Members {
-		if r := recs[m.RequestID]; r != nil {
-			r.Attempts++
-			r.State = StateSubmitting
-		}
-	}
-	return nil
-}
-
-// Unsend returns a sending batch to ready: the call got a definite answer
-// that it was not carried out.
-func (b *Batch) Unsend(lastError string) {
-	b.State, b.SendingUntil, b.LastError = BatchReady, time.Time{}, lastError
-}
-
-// Accept records the job CCE started for the batch: its requests poll it and
-// their open nodes are removing.
-func (b *Batch) Accept(recs map[string]*Record, jobID string, now time.Time) {
-	b.State, b.JobID, b.SendingUntil, b.AcceptedAt, b.Throttled = BatchAccepted, jobID, time.Time{}, &now, 0
-	for _, m := range b.Members {
-		r := recs[m.RequestID]
-		if r == nil {
-			continue
-		}
-		r.JobID, r.SubmittedAt = jobID, &now
-		if !r.State.Final() {
-			r.State = StatePolling
-		}
-		for _, uid := range m.Nodes {
-			r.SetNode(uid, NodeRemoving, "")
-		}
-	}
-}
-
-// Resolve records known outcomes of some nodes (removed or failed, with a
+// resolve records known outcomes of some nodes (removed or failed, with a
 // reason), takes them out of the batch and settles requests left with no
 // open node. The batch is done when no node is left.
-func (b *Batch) Resolve(recs map[string]*Record, outcomes map[string]Node, now time.Time) {
+func (b *Batch) resolve(recs map[string]*Record, outcomes map[string]Node, now time.Time) {
 	done := make(map[string]bool, len(outcomes))
 	for uid, o := range outcomes {
 		owner, ok := b.Owner(uid)
 		if !ok {
 			continue
 		}
-		if r := recs[owner]; r != nil {
+		if r := recs[owner]; r != nil && !r.State.Final() {
 			r.SetNode(uid, o.State, o.Reason)
 			r.Settle(now)
 		}
@@ -182,9 +134,9 @@ func (b *Batch) Resolve(recs map[string]*Record, outcomes map[string]Node, now t
 	}
 }
 
-// FailAll ends every open node of the batch failed with reason, and with it
+// failAll ends every open node of the batch failed with reason, and with it
 // every member request.
-func (b *Batch) FailAll(recs map[string]*Record, reason string, now time.Time) {
+func (b *Batch) failAll(recs map[string]*Record, reason string, now time.Time) {
 	for _, m := range b.Members {
 		r := recs[m.RequestID]
 		if r == nil || r.State.Final() {
@@ -198,10 +150,10 @@ func (b *Batch) FailAll(recs map[string]*Record, reason string, now time.Time) {
 	b.Members, b.State, b.LastError = nil, BatchDone, reason
 }
 
-// Dissolve returns the open nodes of every member to its request, queued
+// dissolve returns the open nodes of every member to its request, queued
 // again for the next batch, with reason as its last error. The batch is done
 // (and empty); nothing was sent, or what was sent was refused.
-func (b *Batch) Dissolve(recs map[string]*Record, reason string) {
+func (b *Batch) dissolve(recs map[string]*Record, reason string) {
 	for _, m := range b.Members {
 		r := recs[m.RequestID]
 		if r == nil || r.State.Final() {

@@ -1,8 +1,6 @@
 package removal_test
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -10,79 +8,85 @@ import (
 	"github.com/noderemover/noderemover/removal"
 )
 
-// nodeRange is n node uids starting at the from-th.
-func nodeRange(from, n int) []string {
-	out := make([]string, n)
-	for i := range out {
-		out[i] = fmt.Sprintf("00000000-0000-4000-8000-%012d", from+i)
+// waiting makes queued records, created in order a second apart before
+// now, of n nodes each, with the given logins.
+func waiting(now time.Time, logins []removal.Login, nodes ...int) ([]string, map[string]*removal.Record) {
+	var ids []string
+	recs := map[string]*removal.Record{}
+	next := 0
+	for i, n := range nodes {
+		uids := make([]string, n)
+		for j := range uids {
+			uids[j] = fmt.Sprintf("00000000-0000-4000-8000-%012d", next)
+			next++
+		}
+		id := fmt.Sprintf("r%d", i)
+		r := removal.NewRecord(removal.Request{ID: id, ProjectID: "p1", ClusterID: "c1", Nodes: uids, Login: logins[i%len(logins)]},
+			now.Add(time.Duration(i-len(nodes))*time.Second))
+		ids, recs[id] = append(ids, id), r
 	}
-	return out
+	return ids, recs
 }
 
-// TestFormBatchWaitsForTheWindowUnlessFull: a cluster's batch waits out the
-// window after its oldest request, unless MaxNodes nodes of one login are
-// waiting already; then it goes at once with those, and another login
-// waits for the next batch.
-func TestFormBatchWaitsForTheWindowUnlessFull(t *testing.T) {
-	s, _ := newStore(t)
-	ctx := context.Background()
-	create := func(id string, nodes []string, login removal.Login) {
-		t.Helper()
-		if _, _, err := s.Create(ctx, removal.Request{ID: id, ProjectID: "p1", ClusterID: "c1", Nodes: nodes, Login: login}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	form := func() (*removal.Batch, error) {
-		b, _, err := s.FormBatch(ctx, "p1", "c1", removal.FormOptions{Merge: true, Window: time.Hour, LeaseTTL: time.Minute}, nil)
-		return b, err
-	}
-	key, other := removal.Login{SSHKey: "key"}, removal.Login{SSHKey: "other-key"}
+var key, otherKey = removal.Login{SSHKey: "key"}, removal.Login{SSHKey: "other-key"}
 
-	create("first", nodeRange(0, 150), key)
-	create("other-login", nodeRange(150, 60), other)
-	var wait *removal.WaitError
-	if b, err := form(); !errors.As(err, &wait) || wait.After <= 59*time.Minute || wait.After > time.Hour {
-		t.Fatalf("150 nodes waiting: batch %+v, %v; want a wait of about the window", b, err)
+// TestPickWaitsForTheWindowUnlessFull: a batch waits out the window after
+// its oldest request, unless MaxNodes nodes of one login wait already; then
+// it goes at once with those, and another login waits for the next batch.
+func TestPickWaitsForTheWindowUnlessFull(t *testing.T) {
+	now := time.Now()
+	o := removal.FormOptions{Merge: true, Window: time.Hour}
+	ids, recs := waiting(now, []removal.Login{key, otherKey}, 150, 60)
+	if p := removal.PickMembers(ids, recs, o, now); p.Wait < 59*time.Minute || len(p.Members) != 0 {
+		t.Fatalf("150 nodes waiting: %+v; want a wait of about the window, no members", p)
 	}
-
-	create("fills-it", nodeRange(210, 50), key)
-	b, err := form()
-	if err != nil {
-		t.Fatalf("200 nodes of one login waiting: %v; want a batch at once", err)
+	ids, recs = waiting(now, []removal.Login{key, otherKey, key}, 150, 60, 50)
+	p := removal.PickMembers(ids, recs, o, now)
+	if p.Wait != 0 || len(p.Members) != 2 || p.Members[0].RequestID != "r0" || p.Members[1].RequestID != "r2" {
+		t.Fatalf("200 nodes of one login: %+v; want r0 and r2 at once", p)
 	}
-	ids := map[string]bool{}
-	for _, m := range b.Members {
-		ids[m.RequestID] = true
+	if rec := recs["r1"]; rec.State != removal.StateQueued {
+		t.Errorf("picking changed a record: r1 is %s", rec.State)
 	}
-	if len(b.Members) != 2 || !ids["first"] || !ids["fills-it"] || b.Login != key {
-		t.Fatalf("batch %+v, want first and fills-it with their login", b)
-	}
-	if n := len(b.Members[0].Nodes) + len(b.Members[1].Nodes); n != removal.MaxNodes {
-		t.Errorf("batch of %d nodes, want %d", n, removal.MaxNodes)
-	}
-	var busy *removal.BusyError
-	if _, err := form(); !errors.As(err, &busy) || busy.BatchID != b.ID {
-		t.Errorf("next batch while %s holds the cluster: %v, want busy", b.ID, err)
-	}
-	rec, err := s.Get(ctx, "other-login")
-	if err != nil || rec.State != removal.StateQueued || rec.BatchID != "" {
-		t.Errorf("the other login's request: %+v, %v; want it still queued", rec, err)
+	clock := now.Add(time.Hour) // the window has passed for the smaller set
+	ids, recs = waiting(now, []removal.Login{key}, 10)
+	if p := removal.PickMembers(ids, recs, o, clock); p.Wait != 0 || len(p.Members) != 1 {
+		t.Errorf("after the window: %+v, want the batch", p)
 	}
 }
 
-// TestFormBatchWithoutMergeGoesAtOnce: with merging off the window does not
-// apply and each batch is the oldest request alone.
-func TestFormBatchWithoutMergeGoesAtOnce(t *testing.T) {
-	s, _ := newStore(t)
-	ctx := context.Background()
-	for i, id := range []string{"a", "b"} {
-		req := removal.Request{ID: id, ProjectID: "p1", ClusterID: "c1", Nodes: nodeRange(i, 1), Login: removal.Login{SSHKey: "key"}}
-		if _, _, err := s.Create(ctx, req); err != nil {
-			t.Fatal(err)
-		}
+func TestPickWithoutMergeTakesTheOldestAlone(t *testing.T) {
+	now := time.Now()
+	ids, recs := waiting(now, []removal.Login{key}, 1, 1)
+	p := removal.PickMembers(ids, recs, removal.FormOptions{Window: time.Hour}, now)
+	if p.Wait != 0 || len(p.Members) != 1 || p.Members[0].RequestID != "r0" {
+		t.Fatalf("%+v; want the oldest request alone, at once", p)
 	}
-	b, _, err := s.FormBatch(ctx, "p1", "c1", removal.FormOptions{Window: time.Hour, LeaseTTL: time.Minute}, nil)
-	if err != nil || len(b.Members) != 1 || b.Members[0].RequestID != "a" {
-		t.Fatalf("batch %+v, %v; want the oldest request alone, at once", b, err)
+}
+
+func TestPickLeavesOutStaleAndFailsOutOfAttempts(t *testing.T) {
+	now := time.Now()
+	ids, recs := waiting(now, []removal.Login{key}, 1, 1, 1, 1)
+	recs["r0"].State = removal.StateSubmitting // taken by another batch since
+	delete(recs, "r1")                         // expired
+	recs["r2"].Attempts = 3
+	p := removal.PickMembers(ids, recs, removal.FormOptions{MaxAttempts: 3}, now)
+	if len(p.Stale) != 2 || len(p.OutOfAttempts) != 1 || p.OutOfAttempts[0].RequestID != "r2" ||
+		len(p.Members) != 1 || p.Members[0].RequestID != "r3" {
+		t.Fatalf("%+v", p)
+	}
+	b, changes := removal.NewBatch("b1", "p1", "c1", p, now)
+	if len(changes) != 2 || recs["r2"].State != removal.StateFailed || recs["r3"].State != removal.StateSubmitting || recs["r3"].BatchID != b.ID {
+		t.Fatalf("changes %+v, r2 %s, r3 %s", changes, recs["r2"].State, recs["r3"].State)
+	}
+}
+
+func TestSoloRequestsGoAlone(t *testing.T) {
+	now := time.Now()
+	ids, recs := waiting(now, []removal.Login{key}, 1, 1)
+	recs["r1"].Solo = true
+	p := removal.PickMembers(ids, recs, removal.FormOptions{Merge: true}, now)
+	if len(p.Members) != 1 || p.Members[0].RequestID != "r0" {
+		t.Fatalf("%+v; want r0 without the solo request", p)
 	}
 }

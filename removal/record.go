@@ -1,6 +1,7 @@
 package removal
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -100,8 +101,8 @@ func (r *Record) Status() Status {
 	}
 }
 
-// newRecord starts the record of a validated request.
-func newRecord(req Request, now time.Time) *Record {
+// NewRecord starts the record of a validated request.
+func NewRecord(req Request, now time.Time) *Record {
 	nodes := make([]Node, len(req.Nodes))
 	for i, uid := range req.Nodes {
 		nodes[i] = Node{UID: uid, State: NodePending}
@@ -117,6 +118,15 @@ func newRecord(req Request, now time.Time) *Record {
 		Login:       req.Login,
 		Fingerprint: req.Fingerprint(),
 	}
+}
+
+// content is the record as JSON, to tell whether a step changed it.
+func (r *Record) content() string {
+	raw, err := json.Marshal(r)
+	if err != nil { // only a time outside years 0-9999: compare what can be compared
+		return fmt.Sprintf("%+v", *r)
+	}
+	return string(raw)
 }
 
 // node returns the node with uid, or nil.

@@ -8,7 +8,7 @@ import (
 
 func TestSettle(t *testing.T) {
 	now := time.Now()
-	rec := newRecord(Request{ID: "r", ProjectID: "p", ClusterID: "c", Nodes: []string{"a", "b", "c", "d", "e"}}, now)
+	rec := NewRecord(Request{ID: "r", ProjectID: "p", ClusterID: "c", Nodes: []string{"a", "b", "c", "d", "e"}}, now)
 	if rec.Settle(now) {
 		t.Fatal("settled with open nodes")
 	}
@@ -26,7 +26,7 @@ func TestSettle(t *testing.T) {
 		t.Errorf("error %q", rec.Error)
 	}
 
-	all := newRecord(Request{ID: "r", Nodes: []string{"a", "b"}}, now)
+	all := NewRecord(Request{ID: "r", Nodes: []string{"a", "b"}}, now)
 	all.SetNode("a", NodeFailed, "CCE.01400001: bad")
 	all.SetNode("b", NodeFailed, "CCE.01400001: bad")
 	all.Settle(now)
@@ -34,7 +34,7 @@ func TestSettle(t *testing.T) {
 		t.Errorf("shared reason: %q", all.Error)
 	}
 
-	ok := newRecord(Request{ID: "r", Nodes: []string{"a"}}, now)
+	ok := NewRecord(Request{ID: "r", Nodes: []string{"a"}}, now)
 	ok.SetNode("a", NodeRemoved, "")
 	if !ok.Settle(now) || ok.State != StateSucceeded || ok.Error != "" {
 		t.Errorf("state %s error %q", ok.State, ok.Error)
@@ -52,7 +52,7 @@ func TestFailureSummaryNamesAFew(t *testing.T) {
 }
 
 func TestStatusLeavesLoginOut(t *testing.T) {
-	rec := newRecord(Request{ID: "r", Nodes: []string{"a"}, Login: Login{Username: "root", PasswordHash: "SECRET"}}, time.Now())
+	rec := NewRecord(Request{ID: "r", Nodes: []string{"a"}, Login: Login{Username: "root", PasswordHash: "SECRET"}}, time.Now())
 	st := rec.Status()
 	if strings.Contains(strings.ToLower(fmtAny(st)), "secret") {
 		t.Error("status shows the password hash")

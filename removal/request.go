@@ -1,7 +1,9 @@
-// Package removal is the domain of noderemover: a removal request, its
-// validation, the record that follows it from queued to a final state with
-// an outcome per node, the batches that carry requests to CCE, and the store
-// that keeps all of it in Redis.
+// Package removal is the domain of noderemover, with no storage in it: a
+// removal request and its validation, the record that follows it from
+// queued to a final state with an outcome per node, the batches that carry
+// requests to CCE, how a batch is formed, and the lifecycle table that alone
+// decides how a batch and its requests move on (lifecycle.go). The Redis
+// store that keeps all of it is internal/store.
 package removal
 
 import (
@@ -58,6 +60,17 @@ var ErrInvalid = errors.New("invalid request")
 
 // Is makes errors.Is(err, ErrInvalid) true for an *InvalidError.
 func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
+
+// SafeFieldName keeps a field name that came from the caller (a JSON
+// member, a query parameter) fit to be sent back in an InvalidError: a name
+// of any length and content can arrive.
+func SafeFieldName(key string) string {
+	const limit = 64
+	if len(key) > limit {
+		key = key[:limit] + "…"
+	}
+	return strings.ToValidUTF8(key, "\uFFFD")
+}
 
 func invalid(field, format string, args ...any) error {
 	return &InvalidError{Field: field, Problem: fmt.Sprintf(format, args...)}

@@ -12,6 +12,7 @@ import (
 	"github.com/noderemover/noderemover/enqueuer"
 	"github.com/noderemover/noderemover/internal/proctest"
 	"github.com/noderemover/noderemover/internal/redistest"
+	"github.com/noderemover/noderemover/internal/store"
 	"github.com/noderemover/noderemover/removal"
 )
 
@@ -73,7 +74,7 @@ func runBacklog(tb testing.TB, b backlog) backlogResult {
 
 	enq := enqueuer.New(rdb, enqueuer.Options{})
 	defer enq.Close()
-	store := removal.NewStore(rdb, removal.StoreOptions{})
+	store := store.New(rdb, store.Options{})
 	ctx := context.Background()
 	start := time.Now()
 	var wg sync.WaitGroup

@@ -16,6 +16,7 @@ import (
 	"github.com/noderemover/noderemover/enqueuer"
 	"github.com/noderemover/noderemover/internal/proctest"
 	"github.com/noderemover/noderemover/internal/redistest"
+	"github.com/noderemover/noderemover/internal/store"
 	"github.com/noderemover/noderemover/removal"
 	"github.com/noderemover/noderemover/tasks"
 )
@@ -108,7 +109,7 @@ func TestChaos(t *testing.T) {
 
 	enq := enqueuer.New(rdb, enqueuer.Options{})
 	defer enq.Close()
-	store := removal.NewStore(rdb, removal.StoreOptions{})
+	store := store.New(rdb, store.Options{})
 	ctx := context.Background()
 	start := time.Now()
 
@@ -253,11 +254,11 @@ func TestChaos(t *testing.T) {
 
 // dumpOpen logs the requests that are not final and the queue's counts, for
 // a run that did not settle.
-func dumpOpen(t *testing.T, rdb *redis.Client, store *removal.Store, workers []*proctest.Proc) {
+func dumpOpen(t *testing.T, rdb *redis.Client, records *store.Store, workers []*proctest.Proc) {
 	ctx := context.Background()
 	stuck := map[string]bool{}
 	for _, st := range []removal.State{removal.StateQueued, removal.StateSubmitting, removal.StatePolling} {
-		recs, err := store.List(ctx, removal.ListFilter{State: st, Limit: removal.MaxListLimit})
+		recs, err := records.List(ctx, removal.ListFilter{State: st, Limit: removal.MaxListLimit})
 		if err != nil {
 			t.Logf("list %s: %v", st, err)
 			continue

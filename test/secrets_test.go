@@ -22,6 +22,7 @@ import (
 	"github.com/noderemover/noderemover/enqueuer"
 	"github.com/noderemover/noderemover/internal/proctest"
 	"github.com/noderemover/noderemover/internal/redistest"
+	"github.com/noderemover/noderemover/internal/store"
 	"github.com/noderemover/noderemover/removal"
 	"github.com/noderemover/noderemover/tasks"
 )
@@ -202,7 +203,7 @@ func auditSecrets(t *testing.T, bin string, fakeOpts ccetest.Options, authEnv []
 	}
 
 	// Every request ended as its node calls for, with the password.
-	store := removal.NewStore(rdb, removal.StoreOptions{})
+	store := store.New(rdb, store.Options{})
 	var hashes []string
 	for _, r := range reqs {
 		rec, err := store.Get(ctx, r.id)

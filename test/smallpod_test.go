@@ -11,6 +11,7 @@ import (
 	"github.com/noderemover/noderemover/enqueuer"
 	"github.com/noderemover/noderemover/internal/proctest"
 	"github.com/noderemover/noderemover/internal/redistest"
+	"github.com/noderemover/noderemover/internal/store"
 	"github.com/noderemover/noderemover/removal"
 )
 
@@ -65,7 +66,7 @@ func TestSmallPodUnderThrottling(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			store := removal.NewStore(rdb, removal.StoreOptions{})
+			store := store.New(rdb, store.Options{})
 			proctest.WaitUntil(t, 90*time.Second, "every request final", func() bool {
 				n, err := store.OpenCount(context.Background())
 				return err == nil && n == 0

@@ -17,6 +17,7 @@ import (
 	"github.com/noderemover/noderemover/cce"
 	"github.com/noderemover/noderemover/cce/ccetest"
 	"github.com/noderemover/noderemover/enqueuer"
+	"github.com/noderemover/noderemover/internal/testkit"
 	"github.com/noderemover/noderemover/tasks"
 	"github.com/noderemover/noderemover/worker"
 )
@@ -122,7 +123,7 @@ func timeDrain(b *testing.B, h *harness, queue string, enqueue func()) time.Dura
 	insp := h.inspector()
 	start := time.Now()
 	enqueue()
-	waitFor(b, 5*time.Minute, "queue drained", func() bool {
+	testkit.WaitFor(b, 5*time.Minute, "queue drained", func() bool {
 		q, err := insp.GetQueueInfo(queue)
 		return err == nil && q.Pending+q.Active+q.Scheduled+q.Retry == 0
 	})

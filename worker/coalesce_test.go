@@ -1,7 +1,6 @@
 package worker_test
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -12,6 +11,8 @@ import (
 	"github.com/noderemover/noderemover/cce"
 	"github.com/noderemover/noderemover/cce/ccetest"
 	"github.com/noderemover/noderemover/enqueuer"
+	"github.com/noderemover/noderemover/internal/store/storetest"
+	"github.com/noderemover/noderemover/internal/testkit"
 	"github.com/noderemover/noderemover/metrics"
 	"github.com/noderemover/noderemover/removal"
 	"github.com/noderemover/noderemover/worker"
@@ -87,8 +88,8 @@ func TestBusyClusterWaitsAndMergesIntoTheNextCall(t *testing.T) {
 	})
 	h.start()
 	first := h.enqueueMany("first", "c1", 1, 43)
-	waitFor(t, finalWithin, "first job running", func() bool {
-		st, _ := h.enq.Status(context.Background(), first[0])
+	testkit.WaitFor(t, finalWithin, "first job running", func() bool {
+		st, _ := h.enq.Status(t.Context(), first[0])
 		return st.State == removal.StatePolling
 	})
 	later := h.enqueueMany("later", "c1", 5, 44)
@@ -121,7 +122,7 @@ func TestRefusedNodesFailAlone(t *testing.T) {
 	h := newHarness(t, window(500*time.Millisecond))
 	ids := h.enqueueMany("ok", "c1", 6, 46)
 	missing := uids(47, 1)[0]
-	if _, err := h.enq.Enqueue(context.Background(), enqueuer.Request{ID: "missing", ProjectID: project, ClusterID: "c1",
+	if _, err := h.enq.Enqueue(t.Context(), enqueuer.Request{ID: "missing", ProjectID: project, ClusterID: "c1",
 		SSHKey: "test-keypair", Nodes: []string{missing}}); err != nil {
 		t.Fatal(err)
 	}
@@ -160,15 +161,9 @@ func TestMergedRefusalNamingNoNodeSendsEachAlone(t *testing.T) {
 func TestCrashBetweenMergeAndSubmission(t *testing.T) {
 	h := newHarness(t, window(0))
 	ids := h.enqueueMany("crash", "c1", 5, 50)
-	store := removal.NewStore(h.rdb, removal.StoreOptions{})
-	ctx := context.Background()
-	now := time.Now()
-	b, _, err := store.FormBatch(ctx, project, "c1", removal.FormOptions{Merge: true, LeaseTTL: time.Minute},
-		func(b *removal.Batch, recs map[string]*removal.Record) error {
-			return b.MarkSending(recs, now.Add(-time.Second), now) // the call, if any, is over
-		})
-	if err != nil || len(b.Members) != 5 {
-		t.Fatalf("%+v %v", b, err)
+	b := storetest.Form(t, h.store, time.Now().Add(-time.Second), ids...) // the call, if any, is over
+	if len(b.Members) != 5 {
+		t.Fatalf("%+v", b)
 	}
 	h.start()
 	h.allSucceed(ids)
@@ -277,11 +272,12 @@ func TestEverySlotIsSpentOnACall(t *testing.T) {
 		time.Sleep(20 * time.Millisecond) // the pace of the producer, not a wait for a condition
 	}
 	h.allSucceed(ids)
-	slots := counterValue(t, reg, "noderemover_cce_rate_slots_total", "kind", "write")
+	taken := counterValue(t, reg, "noderemover_cce_rate_slots_total", "kind", "write")
+	returned := counterValue(t, reg, "noderemover_cce_rate_slots_returned_total", "kind", "write")
 	calls := h.fake.Calls(ccetest.OpRemoveNodes)
-	t.Logf("%v write slots taken, %d RemoveNode calls, %d accepted", slots, calls, len(h.fake.Removals()))
-	if slots != float64(calls) {
-		t.Errorf("%v write slots taken for %d RemoveNode calls; want one call for every slot", slots, calls)
+	t.Logf("%v write slots taken, %v given back, %d RemoveNode calls, %d accepted", taken, returned, calls, len(h.fake.Removals()))
+	if taken-returned != float64(calls) {
+		t.Errorf("%v write slots taken and %v given back for %d RemoveNode calls; want one call for every slot kept", taken, returned, calls)
 	}
 }
 

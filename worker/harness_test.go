@@ -2,7 +2,6 @@ package worker_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"sync"
 	"testing"
@@ -16,6 +15,8 @@ import (
 	"github.com/noderemover/noderemover/cce/ccetest"
 	"github.com/noderemover/noderemover/enqueuer"
 	"github.com/noderemover/noderemover/internal/redistest"
+	"github.com/noderemover/noderemover/internal/store"
+	"github.com/noderemover/noderemover/internal/testkit"
 	"github.com/noderemover/noderemover/removal"
 	"github.com/noderemover/noderemover/worker"
 )
@@ -35,6 +36,7 @@ type harness struct {
 	logs  *syncBuffer
 	cfg   worker.Config
 	redis *redistest.Server
+	store *store.Store // another view of the worker's Redis
 }
 
 type harnessOption func(*worker.Config, *ccetest.Options)
@@ -46,6 +48,7 @@ func newHarness(tb testing.TB, opts ...harnessOption) *harness {
 	h := &harness{tb: tb, logs: &syncBuffer{}}
 	h.redis = redistest.Start(tb, redistest.Options{})
 	h.rdb = h.redis.Client(tb)
+	h.store = store.New(h.rdb, store.Options{})
 	fo := ccetest.Options{JobDuration: 300 * time.Millisecond, Token: token}
 	h.cfg = worker.Config{
 		Concurrency:     8,
@@ -89,7 +92,7 @@ func (h *harness) enqueue(r enqueuer.Request) removal.Status {
 		r.SSHKey = "test-keypair"
 	}
 	h.fake.AddNodes(r.ProjectID, r.ClusterID, r.Nodes...)
-	st, err := h.enq.Enqueue(context.Background(), r)
+	st, err := h.enq.Enqueue(h.tb.Context(), r)
 	if err != nil {
 		h.tb.Fatalf("enqueue %s: %v", r.ID, err)
 	}
@@ -100,24 +103,12 @@ func (h *harness) enqueue(r enqueuer.Request) removal.Status {
 func (h *harness) waitFinal(id string, limit time.Duration) removal.Status {
 	h.tb.Helper()
 	var st removal.Status
-	waitFor(h.tb, limit, "request "+id+" final", func() bool {
+	testkit.WaitFor(h.tb, limit, "request "+id+" final", func() bool {
 		var err error
-		st, err = h.enq.Status(context.Background(), id)
+		st, err = h.enq.Status(h.tb.Context(), id)
 		return err == nil && st.State.Final()
 	})
 	return st
-}
-
-// waitFor polls cond until it holds or limit passes.
-func waitFor(tb testing.TB, limit time.Duration, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out after %v waiting for %s", limit, what)
-		}
-		time.Sleep(20 * time.Millisecond) // polling a condition, not waiting for time to pass
-	}
 }
 
 // inspector reads the queue.

@@ -4,8 +4,6 @@ import (
 	"context"
 	"sync"
 	"time"
-
-	"github.com/noderemover/noderemover/removal"
 )
 
 // jobTimesFresh is how long a cluster's typical job time is taken from this
@@ -26,7 +24,7 @@ type typicalJob struct {
 
 // typical returns the typical job time of a cluster (ok false with no
 // history, or when Redis could not say).
-func (j *jobTimes) typical(ctx context.Context, s *removal.Store, project, cluster string) (time.Duration, bool) {
+func (j *jobTimes) typical(ctx context.Context, s jobHistory, project, cluster string) (time.Duration, bool) {
 	key := project + "/" + cluster
 	j.mu.Lock()
 	t, hit := j.m[key]

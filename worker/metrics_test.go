@@ -11,7 +11,6 @@ import (
 	"github.com/noderemover/noderemover/cce/ccetest"
 	"github.com/noderemover/noderemover/enqueuer"
 	"github.com/noderemover/noderemover/metrics"
-	"github.com/noderemover/noderemover/removal"
 	"github.com/noderemover/noderemover/worker"
 )
 
@@ -20,10 +19,9 @@ func TestMetrics(t *testing.T) {
 	h := newHarness(t, func(c *worker.Config, _ *ccetest.Options) {
 		c.Metrics = metrics.New(reg, metrics.Options{})
 	})
-	store := removal.NewStore(h.rdb, removal.StoreOptions{})
 	// The in-flight gauge of a second registry, as another worker would export it.
 	reg2 := prometheus.NewRegistry()
-	metrics.New(reg2, metrics.Options{OpenRequests: store.OpenCount})
+	metrics.New(reg2, metrics.Options{OpenRequests: h.store.OpenCount})
 
 	h.fake.Inject(ccetest.OpRemoveNodes, 1, ccetest.Fault{Status: 429, Code: "APIG.0308", Gateway: true})
 	nodes := uids(30, 3)

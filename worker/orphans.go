@@ -7,6 +7,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/noderemover/noderemover/internal/asynqerr"
 	"github.com/noderemover/noderemover/removal"
 	"github.com/noderemover/noderemover/tasks"
 )
@@ -41,7 +42,10 @@ func (w *Server) sweepOrphansEvery(ctx context.Context) {
 // on from where the last sweep stopped, so a large backlog costs each sweep
 // the same and is covered over several.
 func (w *Server) sweepOrphans(ctx context.Context) error {
-	ids, last, err := w.store.OpenSince(ctx, w.orphanCursor, w.now().Add(-w.cfg.OrphanAfter), orphanBatch)
+	if err := w.records.TrimIndex(ctx); err != nil {
+		return err
+	}
+	ids, last, err := w.records.OpenSince(ctx, w.orphanCursor, w.now().Add(-w.cfg.OrphanAfter), orphanBatch)
 	if err != nil {
 		return err
 	}
@@ -52,7 +56,7 @@ func (w *Server) sweepOrphans(ctx context.Context) error {
 	} else {
 		w.orphanCursor = last
 	}
-	recs, err := w.store.GetMany(ctx, ids)
+	recs, err := w.records.GetMany(ctx, ids)
 	if err != nil {
 		return err
 	}
@@ -65,7 +69,7 @@ func (w *Server) sweepOrphans(ctx context.Context) error {
 		if err == nil {
 			continue
 		}
-		if !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
+		if !asynqerr.NotFound(err) {
 			return err
 		}
 		nodes := make([]string, len(rec.Nodes))

@@ -1,7 +1,6 @@
 package worker_test
 
 import (
-	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -9,6 +8,7 @@ import (
 
 	"github.com/noderemover/noderemover/cce/ccetest"
 	"github.com/noderemover/noderemover/enqueuer"
+	"github.com/noderemover/noderemover/internal/testkit"
 	"github.com/noderemover/noderemover/removal"
 	"github.com/noderemover/noderemover/worker"
 )
@@ -24,7 +24,7 @@ func TestQueuedRequestWithoutTaskGetsItsTask(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.fake.AddNodes(project, "c1", req.Nodes...)
-	if _, _, err := removal.NewStore(h.rdb, removal.StoreOptions{}).Create(context.Background(), req); err != nil {
+	if _, _, err := h.store.Create(t.Context(), req); err != nil {
 		t.Fatal(err) // the record alone, as a cut-off enqueue leaves it
 	}
 	h.start()
@@ -55,14 +55,14 @@ func TestWorkerRidesOutRedisOutage(t *testing.T) {
 
 	h.redis.Stop(t)
 	outageStart := len(h.logs.String())
-	waitFor(t, 10*time.Second, "the worker to say Redis does not answer", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the worker to say Redis does not answer", func() bool {
 		return strings.Contains(h.logs.String()[outageStart:], "Redis does not answer")
 	})
 	// Stay down a while: asynq's forwarder alone tries every 100ms here.
 	time.Sleep(3 * time.Second) // the outage itself, not a wait for a condition
 	outage := h.logs.String()[outageStart:]
 	h.redis.Restart(t)
-	waitFor(t, 10*time.Second, "the worker to say Redis answers again", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the worker to say Redis answers again", func() bool {
 		return strings.Contains(h.logs.String()[outageStart:], "Redis answers again")
 	})
 

@@ -18,120 +18,94 @@ import (
 // a poll that cannot reach CCE schedules the next one instead of failing.
 const pollMaxRetry = 100
 
-// handlePollJob looks at a batch's CCE job once: when it is final it records
-// each node's outcome, otherwise it schedules the next poll.
+// handlePollJob looks at a batch's CCE job once (node:remove:poll): when it
+// is final the batch ends with each node's outcome (job-ended), when it
+// runs past POLL_TIMEOUT or CCE forgot it the batch's requests fail
+// (job-lost), otherwise the poll is counted (polled) and the next one
+// scheduled.
 func (w *Server) handlePollJob(ctx context.Context, t *asynq.Task) error {
 	p, err := tasks.DecodePollJob(t.Payload())
 	if err != nil {
 		w.log.Error().Err(err).Str("task", t.Type()).Msg("archiving task with an undecodable payload")
 		return err
 	}
-	// The payload says which batch, job and poll this is; every write below
-	// checks that against Redis, so a stale or duplicate poll changes nothing.
-	b := &removal.Batch{ID: p.BatchID, ProjectID: p.ProjectID, ClusterID: p.ClusterID, JobID: p.JobID, Polls: p.Poll}
+	// The payload says which batch, job and poll this is; the lifecycle's
+	// guards check it against Redis, so a stale or duplicate poll changes
+	// nothing.
+	seen := &removal.Batch{ID: p.BatchID, ProjectID: p.ProjectID, ClusterID: p.ClusterID, JobID: p.JobID, Polls: p.Poll}
 	for _, id := range p.RequestIDs {
-		b.Members = append(b.Members, removal.Member{RequestID: id})
+		seen.Members = append(seen.Members, removal.Member{RequestID: id})
 	}
 	if !p.AcceptedAt.IsZero() && w.now().Sub(p.AcceptedAt) > w.cfg.PollTimeout {
-		return w.settle(ctx, b, nil, fmt.Sprintf("CCE job %s did not finish within POLL_TIMEOUT (%v); its outcome is unknown", p.JobID, w.cfg.PollTimeout))
+		return w.jobLost(ctx, seen, fmt.Sprintf("CCE job %s did not finish within POLL_TIMEOUT (%v); its outcome is unknown", p.JobID, w.cfg.PollTimeout))
 	}
-	log := w.log.With().Str("batch_id", b.ID).Str("cluster_id", b.ClusterID).Str("job_id", b.JobID).Int("poll", p.Poll).Logger()
-	if d, err := w.reads.take(ctx); err != nil || d > 0 {
-		return errors.Join(err, waitFor(d, "ShowJob rate limit"))
+	log := w.log.With().Str("batch_id", seen.ID).Str("cluster_id", seen.ClusterID).Str("job_id", seen.JobID).Int("poll", p.Poll).Logger()
+	_, d, err := w.reads.Take(ctx, inlineWait)
+	if err != nil || d > 0 {
+		return errors.Join(err, wait(d, "ShowJob rate limit"))
 	}
-	job, err := w.cce.ShowJob(ctx, b.ProjectID, b.JobID)
+	job, err := w.cce.ShowJob(ctx, seen.ProjectID, seen.JobID)
 	switch {
 	case err != nil && cce.IsNotFound(err):
-		return w.settle(ctx, b, nil, fmt.Sprintf("CCE no longer knows job %s: %s", b.JobID, failureReason(err)))
+		return w.jobLost(ctx, seen, fmt.Sprintf("CCE no longer knows job %s: %s", seen.JobID, failureReason(err)))
 	case err != nil:
 		// Transient or not, the next poll may see it: POLL_TIMEOUT bounds it.
 		if cce.Classify(err) == cce.ClassThrottled {
-			if terr := w.reads.throttled(ctx, retryAfter(err)); terr != nil {
+			if terr := w.reads.Throttled(ctx, retryAfter(err)); terr != nil {
 				log.Warn().Err(terr).Msg("slow down the read rate")
 			}
 		}
 		log.Warn().Err(err).Msg("poll failed; will poll again")
-		return w.nextPoll(ctx, b)
+		return w.nextPoll(ctx, seen)
 	case !job.Status.Phase.Final():
 		log.Debug().Str("phase", string(job.Status.Phase)).Msg("job still running")
-		return w.nextPoll(ctx, b)
+		return w.nextPoll(ctx, seen)
 	}
-	w.reads.succeeded(ctx)
-	d, ok := w.jobDuration(job, p)
+	w.reads.Succeeded(ctx)
+	took, ok := w.jobDuration(job, p)
 	if !ok {
-		d = 0
+		took = 0
 	}
-	next, err := w.store.JobEnded(ctx, b.ProjectID, b.ClusterID, max(d, 0))
+	named, rest := NodeOutcomes(job, seen.JobID)
+	res, err := w.batches.EndJob(ctx, seen, removal.Input{Now: w.now(), Outcomes: named, Rest: rest}, max(took, 0))
+	if errors.Is(err, removal.ErrStale) || errors.Is(err, removal.ErrNotFound) {
+		return nil // ended already, or expired with its requests
+	}
 	if err != nil {
-		log.Warn().Err(err).Msg("record job duration")
+		return err
 	}
 	if ok {
-		w.jobTimes.forget(b.ProjectID, b.ClusterID)
+		w.jobTimes.forget(seen.ProjectID, seen.ClusterID)
 	}
-	if err := w.settle(ctx, b, job, ""); err != nil || next == "" {
-		return err
-	}
-	w.kickRequest(next) // the cluster is free: its next batch may go
+	w.cfg.Metrics.JobPolls(res.Batch.Polls + 1)
+	w.recordChanges(res.Batch, res.Changes, "CCE job ended")
+	w.kickNext(res) // the cluster is free: its next batch may go
 	return nil
 }
 
-// settle records the outcome of a batch's job: per node from the job's
-// sub-jobs when there are any, else from its phase; or, with a reason and
-// no job, fails every open node.
-func (w *Server) settle(ctx context.Context, b *removal.Batch, job *cce.Job, reason string) error {
-	jobID := b.JobID
-	nb, changes, err := w.store.UpdateBatch(ctx, b, func(b *removal.Batch, recs map[string]*removal.Record) error {
-		if b.State != removal.BatchAccepted || b.JobID != jobID {
-			return errStale
-		}
-		if job == nil {
-			b.FailAll(recs, reason, w.now())
-			return nil
-		}
-		b.Resolve(recs, NodeOutcomes(job, jobID, b.Nodes()), w.now())
+// jobLost fails every open node of the batch for reason.
+func (w *Server) jobLost(ctx context.Context, seen *removal.Batch, reason string) error {
+	_, err := w.stepBatch(ctx, seen, removal.EventJobLost, removal.Input{Now: w.now(), Reason: reason}, "CCE job lost")
+	if errors.Is(err, removal.ErrStale) || errors.Is(err, removal.ErrNotFound) {
 		return nil
-	})
-	if errors.Is(err, errStale) || errors.Is(err, removal.ErrNotFound) {
-		return nil // settled already, or expired with its requests
 	}
-	if err != nil {
-		return err
-	}
-	if job != nil {
-		w.cfg.Metrics.JobPolls(nb.Polls + 1)
-	}
-	w.recordChanges(nb, changes, "CCE job ended")
-	if job == nil {
-		w.kick(ctx, nb.ProjectID, nb.ClusterID) // the cluster is free: its next batch may go
-	}
-	return nil
+	return err
 }
 
-// nextPoll counts poll b.Polls of the batch and schedules the next one. A
-// copy of an older poll only makes sure the current one is scheduled.
-func (w *Server) nextPoll(ctx context.Context, b *removal.Batch) error {
-	poll, jobID := b.Polls, b.JobID
-	var current *removal.Batch
-	nb, _, err := w.store.UpdateBatch(ctx, b, func(b *removal.Batch, _ map[string]*removal.Record) error {
-		switch {
-		case b.State != removal.BatchAccepted || b.JobID != jobID:
-			return errStale
-		case b.Polls != poll:
-			current = b
-			return errStale
-		}
-		b.Polls++
-		return nil
-	})
-	switch {
-	case current != nil:
-		return w.ensurePoll(ctx, current)
-	case errors.Is(err, errStale) || errors.Is(err, removal.ErrNotFound):
+// nextPoll counts poll seen.Polls of the batch and schedules the next one.
+// A copy of an older poll only makes sure the current one is scheduled.
+func (w *Server) nextPoll(ctx context.Context, seen *removal.Batch) error {
+	res, err := w.batches.Step(ctx, seen, removal.EventPolled, removal.Input{Now: w.now()})
+	switch cur := res.Batch; {
+	case errors.Is(err, removal.ErrStale) && cur != nil && cur.State == removal.BatchAccepted && cur.JobID == seen.JobID:
+		return w.ensurePoll(ctx, cur)
+	case errors.Is(err, removal.ErrStale) || errors.Is(err, removal.ErrNotFound):
 		return nil
 	case err != nil:
 		return err
 	}
-	if held, err := w.store.RenewLease(ctx, nb, w.pollLease(w.pollDelay(nb.Polls))); err == nil && !held {
+	nb := res.Batch
+	if held, err := w.leases.RenewLease(ctx, nb, w.pollLease(w.pollDelay(nb.Polls))); err == nil && !held {
 		w.log.Warn().Str("batch_id", nb.ID).Str("cluster_id", nb.ClusterID).Str("job_id", nb.JobID).
 			Msg("the cluster lease of a running job expired; another batch may be refused by CCE until the job ends")
 	}
@@ -189,7 +163,7 @@ func (w *Server) jobDuration(job *cce.Job, p tasks.PollJob) (time.Duration, bool
 // of its cluster took (or of all clusters), so that a typical job needs few
 // polls; POLL_FIRST_DELAY without history.
 func (w *Server) firstPollDelay(ctx context.Context, project, cluster string) time.Duration {
-	d, ok := w.jobTimes.typical(ctx, w.store, project, cluster)
+	d, ok := w.jobTimes.typical(ctx, w.history, project, cluster)
 	if !ok {
 		return w.cfg.PollFirstDelay
 	}

@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -10,84 +9,146 @@ import (
 	"github.com/noderemover/noderemover/removal"
 )
 
-// reconcile settles a batch whose last RemoveNode call may or may not have
-// reached CCE, by asking CCE about every node before anything is sent again:
+// reconcileAndSend carries on a batch whose last RemoveNode call may or may
+// not have reached CCE, once that call is surely over: it asks CCE about
+// every node (reconcile), then sends what did not go out, or polls the job
+// that did.
+func (w *Server) reconcileAndSend(ctx context.Context, b *removal.Batch) error {
+	if left := b.SendingUntil.Sub(w.now()); left > 0 {
+		return waitFor(left, "batch %s: a RemoveNode call may still be under way", b.ID)
+	}
+	if err := w.holdLease(ctx, b); err != nil {
+		return err
+	}
+	nb, err := w.reconcileAlone(ctx, b)
+	if err != nil {
+		return err
+	}
+	switch nb.State {
+	case removal.BatchReady:
+		return w.sendReady(ctx, nb)
+	case removal.BatchAccepted:
+		return w.ensurePoll(ctx, nb)
+	}
+	return errLookAgain // every node has its outcome, or the batch moved on
+}
+
+// reconcileAlone reconciles b as the only task doing so: the others wait for
+// its answer. The batch is read again once the claim is held, since a task
+// that held it just before may have moved the batch on already; then there
+// is nothing to ask, and what the batch is now comes back.
+func (w *Server) reconcileAlone(ctx context.Context, b *removal.Batch) (*removal.Batch, error) {
+	token, left, err := w.leases.ClaimReconcile(ctx, b.ID, w.sendingLease())
+	if err != nil {
+		return nil, err
+	}
+	if token == "" {
+		return nil, waitFor(jitter(clamp(left, minBusyWait, maxBusyWait)), "batch %s: another task is asking CCE about its nodes", b.ID)
+	}
+	defer func() {
+		if err := w.leases.ReleaseReconcile(context.WithoutCancel(ctx), b.ID, token); err != nil {
+			w.log.Warn().Err(err).Str("batch_id", b.ID).Msg("release reconciliation claim")
+		}
+	}()
+	cur, err := w.batches.GetBatch(ctx, b.ID)
+	if err != nil {
+		return nil, err
+	}
+	if cur.State != removal.BatchSending || cur.Attempt != b.Attempt {
+		return cur, nil
+	}
+	return w.reconcile(ctx, cur)
+}
+
+// jobClockSkew is how far CCE's clock may be behind ours: a removal job
+// whose creation time is more than this before the batch's intent was
+// recorded began before it, and is not the batch's.
+const jobClockSkew = 30 * time.Second
+
+// reconcile asks CCE about every node of a batch whose last call may have
+// reached it, before anything is sent again, and moves the batch on by the
+// answers (the lifecycle's reconciled event):
 //
-//   - Deleting with a jobID: the call was accepted; adopt that job.
 //   - 404: the node has left the cluster; removed.
-//   - Error with a jobID: a removal ran and failed; failed, not sent again.
-//   - anything else (Active, ...): not sent.
+//   - Deleting or Error with a jobID that is the batch's own, a removal job
+//     that began after the batch's intent was recorded: Deleting, the call
+//     went through (adopt the job); Error, that removal failed (failed).
+//   - anything else, including a node whose jobID is an older job (its
+//     create job, say): not sent.
 //
-// A batch with an adopted job is accepted (every open node polls that job);
-// one with no evidence of a call goes back to ready for its open nodes.
+// ShowNode asks with errorStatus, so an Error is never shown as Deleting.
 func (w *Server) reconcile(ctx context.Context, b *removal.Batch) (*removal.Batch, error) {
 	outcomes := make(map[string]removal.Node)
-	jobs := make(map[string]int)
-	var jobID string
+	byJob := make(map[string][]*cce.Node)
 	for _, uid := range b.Nodes() {
 		node, err := w.showNode(ctx, b, uid)
-		var wait *waitError
-		if errors.As(err, &wait) {
-			return nil, err
-		}
 		switch {
 		case cce.IsNotFound(err):
 			outcomes[uid] = removal.Node{State: removal.NodeRemoved, Reason: "not in the cluster any more"}
 			continue
 		case err != nil:
-			if cce.Classify(err) == cce.ClassThrottled {
-				if !cce.IsClusterBusy(err) {
-					_ = w.reads.throttled(ctx, retryAfter(err))
-				}
-				return nil, waitBackoff(retryAfter(err), 0, "reconcile batch %s: %v", b.ID, err)
-			}
-			return nil, fmt.Errorf("reconcile batch %s: %w", b.ID, err)
+			return nil, err
 		}
-		phase, nodeJob := node.Status.Phase, node.Status.JobID
-		switch {
-		case phase == cce.NodeDeleting && nodeJob != "":
-			jobs[nodeJob]++
-			if jobs[nodeJob] > jobs[jobID] {
-				jobID = nodeJob
-			}
-		case phase == cce.NodeError && nodeJob != "":
-			jobs[nodeJob]++
-			if jobs[nodeJob] > jobs[jobID] {
-				jobID = nodeJob
-			}
-			outcomes[uid] = removal.Node{State: removal.NodeFailed, Reason: "removal job " + nodeJob + " failed; the node is in Error"}
+		if p := node.Status.Phase; (p == cce.NodeDeleting || p == cce.NodeError) && node.Status.JobID != "" {
+			byJob[node.Status.JobID] = append(byJob[node.Status.JobID], node)
 		}
 	}
-	attempt := b.Attempt
-	nb, changes, err := w.store.UpdateBatch(ctx, b, func(b *removal.Batch, recs map[string]*removal.Record) error {
-		if b.State != removal.BatchSending || b.Attempt != attempt {
-			return errStale
+	adopted := ""
+	for jobID, nodes := range byJob {
+		ours, err := w.ownJob(ctx, b, jobID)
+		if err != nil {
+			return nil, err
 		}
-		now := w.now()
-		b.Resolve(recs, outcomes, now)
-		switch {
-		case b.State == removal.BatchDone:
-		case jobID != "":
-			b.Accept(recs, jobID, now)
-		default:
-			b.Unsend("reconciled: no node shows the earlier call")
+		if !ours {
+			continue // not this batch's call: those nodes were not sent
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
+		deleting := 0
+		for _, n := range nodes {
+			if n.Status.Phase == cce.NodeError {
+				outcomes[n.Metadata.UID] = removal.Node{State: removal.NodeFailed, Reason: "removal job " + jobID + " failed; the node is in Error"}
+			} else {
+				deleting++
+			}
+		}
+		if deleting > 0 && (adopted == "" || len(nodes) > len(byJob[adopted])) {
+			adopted = jobID
+		}
 	}
 	what := "reconciled: nothing was sent"
 	switch {
-	case nb.State == removal.BatchDone:
+	case len(outcomes) == len(b.Nodes()):
 		what = "reconciled: every node has an outcome"
-	case jobID != "":
-		what = "reconciled: adopted job " + jobID
+	case adopted != "":
+		what = "reconciled: adopted job " + adopted
 	}
-	w.recordChanges(nb, changes, what)
-	w.log.Info().Str("batch_id", nb.ID).Strs("request_ids", nb.RequestIDs()).Str("cluster_id", nb.ClusterID).Str("job_id", jobID).
-		Int("attempt", attempt).Int("nodes_resolved", len(outcomes)).Msg(what)
-	return nb, nil
+	res, err := w.stepBatch(ctx, b, removal.EventReconciled, removal.Input{Now: w.now(), Outcomes: outcomes, JobID: adopted}, what)
+	if err != nil {
+		return nil, err
+	}
+	w.log.Info().Str("batch_id", b.ID).Strs("request_ids", b.RequestIDs()).Str("cluster_id", b.ClusterID).Str("job_id", adopted).
+		Int("attempt", b.Attempt).Int("nodes_resolved", len(outcomes)).Msg(what)
+	return res.Batch, nil
+}
+
+// ownJob reports whether job jobID, which a node of b names, is b's own
+// removal: a removal job that began after b's intent was recorded.
+func (w *Server) ownJob(ctx context.Context, b *removal.Batch, jobID string) (bool, error) {
+	if err := w.readSlot(ctx, "ShowJob"); err != nil {
+		return false, err
+	}
+	job, err := w.cce.ShowJob(ctx, b.ProjectID, jobID)
+	switch {
+	case cce.IsNotFound(err):
+		return false, nil // CCE does not know it: nothing shows it is ours
+	case err != nil:
+		if cce.Classify(err) == cce.ClassThrottled {
+			w.readsThrottled(ctx, err)
+			return false, waitBackoff(retryAfter(err), 0, "reconcile batch %s: %v", b.ID, err)
+		}
+		return false, fmt.Errorf("reconcile batch %s: %w", b.ID, err)
+	}
+	created, ok := job.Created()
+	return ok && job.IsRemoval() && !created.Before(b.SendingAt.Add(-jobClockSkew)), nil
 }
 
 // showNodeTries bounds the ShowNode calls reconcile makes for one node in
@@ -98,6 +159,25 @@ const showNodeTries = 3
 // slot before it gives up the run: going back to the queue would throw away
 // the answers it has and ask for them all again.
 const reconcileReadWait = 10 * time.Second
+
+// readSlot waits (in the handler, up to reconcileReadWait) for a read slot.
+func (w *Server) readSlot(ctx context.Context, what string) error {
+	_, d, err := w.reads.Take(ctx, reconcileReadWait)
+	if err != nil {
+		return err
+	}
+	if d > 0 {
+		return wait(d, "%s rate limit", what)
+	}
+	return nil
+}
+
+// readsThrottled slows every worker's reads after a rate 429.
+func (w *Server) readsThrottled(ctx context.Context, err error) {
+	if !cce.IsClusterBusy(err) {
+		_ = w.reads.Throttled(ctx, retryAfter(err))
+	}
+}
 
 // showNode asks CCE about one node of a batch being reconciled. A passing
 // fault (5xx, a cut connection, a 429) is tried again at once, a few times
@@ -116,8 +196,8 @@ func (w *Server) showNode(ctx context.Context, b *removal.Batch, uid string) (*c
 			case <-t.C:
 			}
 		}
-		if d, terr := w.reads.takeWithin(ctx, reconcileReadWait); terr != nil || d > 0 {
-			return nil, errors.Join(terr, waitFor(d, "ShowNode rate limit"))
+		if serr := w.readSlot(ctx, "ShowNode"); serr != nil {
+			return nil, serr
 		}
 		var node *cce.Node
 		node, err = w.cce.ShowNode(ctx, b.ProjectID, b.ClusterID, uid)
@@ -126,13 +206,14 @@ func (w *Server) showNode(ctx context.Context, b *removal.Batch, uid string) (*c
 		}
 		switch cce.Classify(err) {
 		case cce.ClassThrottled:
-			if !cce.IsClusterBusy(err) {
-				_ = w.reads.throttled(ctx, retryAfter(err))
-			}
+			w.readsThrottled(ctx, err)
 		case cce.ClassRetryable:
 		default:
-			return nil, err
+			return nil, fmt.Errorf("reconcile batch %s: %w", b.ID, err)
 		}
 	}
-	return nil, err
+	if cce.Classify(err) == cce.ClassThrottled {
+		return nil, waitBackoff(retryAfter(err), 0, "reconcile batch %s: %v", b.ID, err)
+	}
+	return nil, fmt.Errorf("reconcile batch %s: %w", b.ID, err)
 }

@@ -1,8 +1,13 @@
 // Package worker runs the asynq server that carries removal requests to CCE:
-// the handlers, the retry policy, the reconciliation of calls whose outcome
-// is unknown, the polling schedule of CCE jobs, the shared CCE rate limits,
-// and what keeps a worker going through a Redis outage (a quiet log, and a
-// sweep that gives requests cut off mid-enqueue their task).
+// the handlers of the two task kinds, which walk a request and its batch
+// through the lifecycle table of package removal (remove_nodes.go has the
+// whole walk); the CCE calls and what each answer means; the
+// reconciliation of calls whose outcome is unknown; the polling schedule of
+// CCE jobs; the cluster leases and wake-ups; the retry policy; and what
+// keeps a worker going through a Redis outage (a quiet log, and a sweep
+// that gives requests cut off mid-enqueue their task). State lives in
+// internal/store and the shared rate limits in internal/ratelimit, both
+// reached through the small interfaces in deps.go.
 package worker
 
 import (
@@ -18,8 +23,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/noderemover/noderemover/cce"
+	"github.com/noderemover/noderemover/internal/ratelimit"
+	"github.com/noderemover/noderemover/internal/store"
 	"github.com/noderemover/noderemover/metrics"
-	"github.com/noderemover/noderemover/removal"
 	"github.com/noderemover/noderemover/tasks"
 )
 
@@ -78,18 +84,31 @@ func (c *Config) defaults() {
 	}
 }
 
+// PoolSize is how many Redis connections a worker of the given concurrency
+// needs: one for each running handler (no handler holds one while it waits
+// for another, or for anything else), one more each for the wake-ups and
+// sweeps that may run beside them, and room for asynq's own loops (fetch,
+// heartbeat, forwarding, recovery, its subscriber) and the metrics scrape.
+// go-redis sizes its pool by GOMAXPROCS instead (10 per CPU), which a
+// concurrency above that starves.
+func PoolSize(concurrency int) int { return 2*max(concurrency, 1) + 32 }
+
 // Server is one worker process's asynq server and its handlers.
 type Server struct {
 	cfg       Config
 	log       zerolog.Logger
 	cce       CCE
 	rdb       redis.UniversalClient
-	store     *removal.Store
+	records   records
+	batches   batches
+	leases    leases
+	history   jobHistory
+	corrupt   *store.CorruptLog
 	queue     *asynq.Client
 	srv       *asynq.Server
 	inspector *asynq.Inspector
-	writes    *limiter
-	reads     *limiter
+	writes    limiter
+	reads     limiter
 	backoff   Backoff
 	running   atomic.Bool
 	jobTimes  jobTimes
@@ -101,22 +120,32 @@ type Server struct {
 	orphanCursor time.Time
 }
 
-// New builds a worker on rdb (left open by Shutdown) that talks to api.
+// New builds a worker on rdb (left open by Shutdown) that talks to api. Give
+// rdb a pool of at least PoolSize(cfg.Concurrency) connections.
 func New(rdb redis.UniversalClient, api CCE, cfg Config) *Server {
 	cfg.defaults()
+	corrupt := store.NewCorruptLog(cfg.Logger)
+	st := store.New(rdb, store.Options{TTL: cfg.RecordTTL, Now: cfg.Now, Corrupt: func(key string, err error) {
+		corrupt.Report(key, err)
+		cfg.Metrics.CorruptRecord()
+	}})
+	limits := ratelimit.Options{Taken: cfg.Metrics.RateSlot, Returned: cfg.Metrics.RateSlotReturned}
 	w := &Server{
 		cfg:       cfg,
 		log:       cfg.Logger,
 		cce:       api,
 		rdb:       rdb,
-		store:     removal.NewStore(rdb, removal.StoreOptions{TTL: cfg.RecordTTL, Now: cfg.Now}),
+		records:   st,
+		batches:   st,
+		leases:    st,
+		history:   st,
+		corrupt:   corrupt,
 		queue:     asynq.NewClientFromRedisClient(rdb),
 		inspector: asynq.NewInspectorFromRedisClient(rdb),
-		writes:    newLimiter(rdb, "write", cfg.WriteRate, cfg.Now),
-		reads:     newLimiter(rdb, "read", cfg.ReadRate, cfg.Now),
+		writes:    ratelimit.New(rdb, "write", cfg.WriteRate, limits),
+		reads:     ratelimit.New(rdb, "read", cfg.ReadRate, limits),
 		backoff:   Backoff{Min: cfg.RetryBackoffMin, Max: cfg.RetryBackoffMax},
 	}
-	w.writes.onSlot, w.reads.onSlot = cfg.Metrics.RateSlot, cfg.Metrics.RateSlot
 	w.srv = asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Concurrency:    cfg.Concurrency,
 		Queues:         map[string]int{tasks.Queue: 1},

@@ -1,7 +1,6 @@
 package worker_test
 
 import (
-	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -12,6 +11,8 @@ import (
 	"github.com/noderemover/noderemover/cce"
 	"github.com/noderemover/noderemover/cce/ccetest"
 	"github.com/noderemover/noderemover/enqueuer"
+	"github.com/noderemover/noderemover/internal/store/storetest"
+	"github.com/noderemover/noderemover/internal/testkit"
 	"github.com/noderemover/noderemover/removal"
 	"github.com/noderemover/noderemover/tasks"
 	"github.com/noderemover/noderemover/worker"
@@ -148,7 +149,7 @@ func TestMissingNodeFailsWithCCEsCode(t *testing.T) {
 	h := newHarness(t)
 	h.start()
 	missing := uids(7, 1)[0]
-	st, err := h.enq.Enqueue(context.Background(), enqueuer.Request{ID: "missing", ProjectID: project, ClusterID: "c1",
+	st, err := h.enq.Enqueue(t.Context(), enqueuer.Request{ID: "missing", ProjectID: project, ClusterID: "c1",
 		SSHKey: "k", Nodes: []string{missing}})
 	if err != nil {
 		t.Fatal(err)
@@ -161,7 +162,7 @@ func TestMissingNodeFailsWithCCEsCode(t *testing.T) {
 	if st.Nodes[0].State != removal.NodeFailed || st.Nodes[0].Reason == "" {
 		t.Errorf("node %+v, want failed with a reason", st.Nodes[0])
 	}
-	waitFor(t, finalWithin, "task archived", func() bool {
+	testkit.WaitFor(t, finalWithin, "task archived", func() bool {
 		tasks, _ := h.inspector().ListArchivedTasks(tasks.Queue)
 		return len(tasks) == 1 && strings.Contains(tasks[0].LastErr, "CCE.01404001")
 	})
@@ -249,7 +250,7 @@ func TestUndecodablePayloadIsArchived(t *testing.T) {
 		}
 	}
 	var archived []*asynq.TaskInfo
-	waitFor(t, finalWithin, "every bad task archived", func() bool {
+	testkit.WaitFor(t, finalWithin, "every bad task archived", func() bool {
 		archived, _ = h.inspector().ListArchivedTasks(tasks.Queue)
 		return len(archived) == len(bad)
 	})
@@ -294,17 +295,8 @@ func TestReconcile(t *testing.T) {
 			})
 			nodes := uids(20+i, 2)
 			h.enqueue(enqueuer.Request{ID: "crashed", ClusterID: "c1", Nodes: nodes})
-			store := removal.NewStore(h.rdb, removal.StoreOptions{})
-			ctx := context.Background()
-			b, _, err := store.StartBatch(ctx, []string{"crashed"}, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, _, err := store.UpdateBatch(ctx, b, func(b *removal.Batch, recs map[string]*removal.Record) error {
-				return b.MarkSending(recs, time.Now().Add(-time.Second), time.Now())
-			}); err != nil {
-				t.Fatal(err)
-			}
+			ctx := t.Context()
+			storetest.Form(t, h.store, time.Now().Add(-time.Second), "crashed")
 			if tc.failNode {
 				h.fake.FailRemoval(nodes[0])
 			}

@@ -12,7 +12,6 @@ import (
 	"os"
 	"strings"
 
-	"github.com/noderemover/noderemover/api"
 	"github.com/noderemover/noderemover/config"
 	"github.com/noderemover/noderemover/enqueuer"
 	"github.com/noderemover/noderemover/internal/redisconn"
@@ -144,7 +143,7 @@ func readRequests(path string, in io.Reader) ([]enqueuer.Request, error) {
 		if len(line) == 0 {
 			continue
 		}
-		r, err := api.DecodeRequest(line)
+		r, err := enqueuer.DecodeRequest(line)
 		if err != nil {
 			return nil, fmt.Errorf("line %d: %w", n, err)
 		}

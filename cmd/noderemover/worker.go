@@ -14,8 +14,8 @@ import (
 	"github.com/noderemover/noderemover/config"
 	"github.com/noderemover/noderemover/internal/health"
 	"github.com/noderemover/noderemover/internal/redisconn"
+	"github.com/noderemover/noderemover/internal/store"
 	"github.com/noderemover/noderemover/metrics"
-	"github.com/noderemover/noderemover/removal"
 	"github.com/noderemover/noderemover/worker"
 )
 
@@ -37,14 +37,14 @@ func runWorker(ctx context.Context, args []string, io stdio, env config.Getenv) 
 		return fail(io, exitUsage, "worker: %v", err)
 	}
 	log := newLogger(cfg, io.err)
-	rdb := redisconn.New(cfg.Redis)
+	rdb := redisconn.NewSized(cfg.Redis, worker.PoolSize(cfg.WorkerConcurrency))
 	defer rdb.Close()
 
 	reg := metrics.NewRegistry()
 	inspector := asynq.NewInspectorFromRedisClient(rdb)
 	defer inspector.Close()
 	m := metrics.New(reg, metrics.Options{
-		OpenRequests: removal.NewStore(rdb, removal.StoreOptions{}).OpenCount,
+		OpenRequests: store.New(rdb, store.Options{}).OpenCount,
 		Inspector:    inspector,
 	})
 	api, err := newCCEClient(cfg, m.CCECall)

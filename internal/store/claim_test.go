@@ -1,14 +1,13 @@
-package removal_test
+package store_test
 
 import (
-	"context"
 	"testing"
 	"time"
 )
 
 func TestReconcileClaimIsOneHolderAtATime(t *testing.T) {
 	s, _ := newStore(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	first, _, err := s.ClaimReconcile(ctx, "b1", time.Minute)
 	if err != nil || first == "" {
 		t.Fatalf("first claim: %q, %v", first, err)

@@ -1,4 +1,4 @@
-package removal
+package store
 
 import (
 	"context"
@@ -13,10 +13,6 @@ import (
 // of asking the same questions. Without it a merged batch of 200 requests
 // would ask about its 200 nodes up to 200 times over, all under one read
 // limit, and the answers that count would come last.
-
-// reconcileKey holds the token of the task reconciling a batch, with an
-// expiry: a task that dies leaves the claim to lapse.
-func reconcileKey(batchID string) string { return keyPrefix + "reconciling:" + batchID }
 
 // ClaimReconcile claims the reconciliation of batch id for ttl. It returns
 // the token to give ReleaseReconcile, or "" and how long the current
@@ -40,7 +36,7 @@ func (s *Store) ClaimReconcile(ctx context.Context, id string, ttl time.Duration
 // ReleaseReconcile gives back a claim taken with ClaimReconcile, if it is
 // still the holder's.
 func (s *Store) ReleaseReconcile(ctx context.Context, id, token string) error {
-	if err := s.rdb.Eval(ctx, releaseLeaseSource, []string{reconcileKey(id)}, token).Err(); err != nil {
+	if err := releaseLeaseScript.Run(ctx, s.rdb, []string{reconcileKey(id)}, token).Err(); err != nil {
 		return fmt.Errorf("release reconciliation of batch %s: %w", id, err)
 	}
 	return nil

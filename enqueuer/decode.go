@@ -1,4 +1,4 @@
-package api
+package enqueuer
 
 import (
 	"bytes"
@@ -6,68 +6,27 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
-	"mime"
-	"net/http"
-	"net/url"
-	"slices"
 	"strings"
 
-	"github.com/noderemover/noderemover/enqueuer"
 	"github.com/noderemover/noderemover/removal"
 )
 
-// maxBodyBytes bounds a POST body. A request of 200 nodes is about 10 KiB;
-// the rest is room for whitespace, not for abuse.
-const maxBodyBytes = 1 << 20
+// The JSON form of a request: a POST body of the HTTP API and an
+// `enqueue --from-file` line are both read by DecodeRequest, so a request
+// means the same wherever it comes from.
 
-// requestFields are the members of a request body, as in an
-// `enqueue --from-file` line.
+// requestFields are the members of a request's JSON.
 var requestFields = []string{"request_id", "project_id", "cluster_id", "nodes", "ssh_key", "password", "username"}
-
-// readRequest reads the body of r as one enqueuer.Request: JSON, at most
-// maxBodyBytes, exactly one object with known members of the right types.
-// Errors are errUnsupportedMediaType, *http.MaxBytesError or
-// *removal.InvalidError naming the member. They name members and JSON
-// kinds, never values, so a password cannot come back in one.
-func readRequest(w http.ResponseWriter, r *http.Request) (enqueuer.Request, error) {
-	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
-		return enqueuer.Request{}, err
-	}
-	if r.ContentLength > maxBodyBytes {
-		return enqueuer.Request{}, &http.MaxBytesError{Limit: maxBodyBytes}
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return enqueuer.Request{}, err
-		}
-		return enqueuer.Request{}, invalidInput("the body could not be read: %v", err)
-	}
-	return DecodeRequest(body)
-}
-
-// checkContentType accepts application/json, in UTF-8.
-func checkContentType(ct string) error {
-	mt, params, err := mime.ParseMediaType(ct)
-	if err != nil || mt != "application/json" {
-		return errUnsupportedMediaType{got: ct}
-	}
-	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
-		return errUnsupportedMediaType{got: ct}
-	}
-	return nil
-}
 
 // DecodeRequest decodes one request object strictly, as openapi.json's
 // Request schema has it: unknown or repeated members (names match exactly,
 // not in any case), wrong types (null included), an optional member given
 // as "", anything but one object, and data after it are errors. Errors are
 // *removal.InvalidError naming the member, never quoting a value. It reads
-// POST bodies and `enqueue --from-file` lines alike.
-func DecodeRequest(body []byte) (enqueuer.Request, error) {
-	var req enqueuer.Request
+// POST bodies and `enqueue --from-file` lines alike. Request's own json
+// tags say the same members, for encoding.
+func DecodeRequest(body []byte) (Request, error) {
+	var req Request
 	if len(bytes.TrimSpace(body)) == 0 {
 		return req, invalidInput("the body is empty; send a request as a JSON object")
 	}
@@ -91,7 +50,7 @@ func DecodeRequest(body []byte) (enqueuer.Request, error) {
 			return req, syntaxError(err)
 		}
 		if seen[key] {
-			return req, &removal.InvalidError{Field: fieldName(key), Problem: "is given twice"}
+			return req, &removal.InvalidError{Field: removal.SafeFieldName(key), Problem: "is given twice"}
 		}
 		seen[key] = true
 		if err := setField(&req, key, raw); err != nil {
@@ -107,7 +66,7 @@ func DecodeRequest(body []byte) (enqueuer.Request, error) {
 	return req, nil
 }
 
-func setField(req *enqueuer.Request, key string, raw json.RawMessage) error {
+func setField(req *Request, key string, raw json.RawMessage) error {
 	var err error
 	switch key {
 	case "request_id":
@@ -125,7 +84,7 @@ func setField(req *enqueuer.Request, key string, raw json.RawMessage) error {
 	case "username":
 		req.Username, err = optionalString(key, raw)
 	default:
-		err = &removal.InvalidError{Field: fieldName(key),
+		err = &removal.InvalidError{Field: removal.SafeFieldName(key),
 			Problem: "is not a member of a request (known: " + strings.Join(requestFields, ", ") + ")"}
 	}
 	return err
@@ -203,16 +162,6 @@ func tokenKind(tok json.Token) string {
 	return "a number"
 }
 
-// fieldName keeps a member name fit to be sent back: a name of any length
-// and content can arrive.
-func fieldName(key string) string {
-	const limit = 64
-	if len(key) > limit {
-		key = key[:limit] + "…"
-	}
-	return strings.ToValidUTF8(key, "\uFFFD")
-}
-
 func invalidInput(format string, args ...any) error {
 	return &removal.InvalidError{Problem: fmt.Sprintf(format, args...)}
 }
@@ -227,33 +176,4 @@ func syntaxError(err error) error {
 		return invalidInput("the body ends before its JSON object does")
 	}
 	return invalidInput("the body is not valid JSON: %v", err)
-}
-
-// queryValue returns the one value of parameter name in q; a parameter
-// given twice or empty is an error naming it.
-func queryValue(q url.Values, name string) (string, bool, error) {
-	vs, ok := q[name]
-	switch {
-	case !ok:
-		return "", false, nil
-	case len(vs) > 1:
-		return "", false, &removal.InvalidError{Field: name, Problem: "is given more than once"}
-	case vs[0] == "":
-		return "", false, &removal.InvalidError{Field: name, Problem: "is empty; leave it out to select every value"}
-	}
-	return vs[0], true, nil
-}
-
-// onlyParams fails on a query parameter not among known.
-func onlyParams(q url.Values, known ...string) error {
-	for _, name := range slices.Sorted(maps.Keys(q)) {
-		if !slices.Contains(known, name) {
-			msg := "is not a query parameter here"
-			if len(known) > 0 {
-				msg = "is not a query parameter here (known: " + strings.Join(known, ", ") + ")"
-			}
-			return &removal.InvalidError{Field: fieldName(name), Problem: msg}
-		}
-	}
-	return nil
 }

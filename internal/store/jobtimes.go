@@ -1,4 +1,4 @@
-package removal
+package store
 
 import (
 	"context"
@@ -11,7 +11,8 @@ import (
 )
 
 // How long recent CCE jobs took, per cluster and over all clusters, so the
-// first poll of a job can come when jobs like it usually end.
+// first poll of a job can come when jobs like it usually end. EndJob
+// records them, with the step that ends the batch.
 
 const (
 	jobTimesKept = 10                 // durations kept per list
@@ -23,37 +24,6 @@ func jobTimesKey(project, cluster string) string {
 }
 
 const jobTimesAllKey = keyPrefix + "jobtimes"
-
-// JobEnded remembers, when d > 0, that a job of the cluster took d, and
-// returns the request that has waited longest for the cluster ("" if none),
-// in one round trip.
-func (s *Store) JobEnded(ctx context.Context, project, cluster string, d time.Duration) (string, error) {
-	var oldest *redis.StringSliceCmd
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		if d > 0 {
-			for _, k := range []string{jobTimesKey(project, cluster), jobTimesAllKey} {
-				p.LPush(ctx, k, d.Milliseconds())
-				p.LTrim(ctx, k, 0, jobTimesKept-1)
-				p.Expire(ctx, k, jobTimesTTL)
-			}
-		}
-		oldest = p.ZRange(ctx, waitingKey(project, cluster), 0, 0)
-		return nil
-	})
-	if err != nil {
-		return "", fmt.Errorf("record job end of cluster %s: %w", cluster, err)
-	}
-	if ids := oldest.Val(); len(ids) > 0 {
-		return ids[0], nil
-	}
-	return "", nil
-}
-
-// RecordJobDuration remembers that a job of the cluster took d.
-func (s *Store) RecordJobDuration(ctx context.Context, project, cluster string, d time.Duration) error {
-	_, err := s.JobEnded(ctx, project, cluster, max(d, time.Millisecond))
-	return err
-}
 
 // TypicalJobDuration is the median duration of the cluster's recent jobs,
 // or of all clusters' when the cluster has none; ok is false with no history.

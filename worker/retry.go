@@ -41,6 +41,12 @@ func waitBackoff(d time.Duration, waits int, format string, args ...any) error {
 	return &waitError{after: d, backoff: true, waits: waits, reason: fmt.Sprintf(format, args...)}
 }
 
+// waitFor waits d, rounded up to whole seconds as asynq schedules, so that
+// the task does not come back before d has passed.
+func waitFor(d time.Duration, format string, args ...any) error {
+	return wait(d.Truncate(time.Second)+time.Second, format, args...)
+}
+
 // giveUp archives the task: nothing more can come of running it again.
 func giveUp(format string, args ...any) error {
 	return fmt.Errorf(format+": %w", append(args, asynq.SkipRetry)...)

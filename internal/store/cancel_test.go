@@ -1,21 +1,18 @@
-package removal_test
+package store_test
 
 import (
-	"context"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/noderemover/noderemover/internal/store/storetest"
 	"github.com/noderemover/noderemover/removal"
 )
 
 func TestCancel(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	now := time.Now()
-	sending := func(b *removal.Batch, recs map[string]*removal.Record) error {
-		return b.MarkSending(recs, now.Add(time.Minute), now)
-	}
 
 	t.Run("Queued", func(t *testing.T) {
 		s, _ := newStore(t)
@@ -45,10 +42,7 @@ func TestCancel(t *testing.T) {
 		if _, _, err := s.Create(ctx, request("r", 1)); err != nil {
 			t.Fatal(err)
 		}
-		b, _, err := s.StartBatch(ctx, []string{"r"}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		b := storetest.Form(t, s, time.Time{}, "r")
 		if rec, _, err := s.Cancel(ctx, "r"); err != nil || rec.State != removal.StateCancelled {
 			t.Fatalf("%v %v", rec, err)
 		}
@@ -62,9 +56,7 @@ func TestCancel(t *testing.T) {
 		if _, _, err := s.Create(ctx, request("r", 1)); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := s.StartBatch(ctx, []string{"r"}, sending); err != nil {
-			t.Fatal(err)
-		}
+		storetest.Form(t, s, now.Add(time.Minute), "r")
 		_, _, err := s.Cancel(ctx, "r")
 		if !errors.Is(err, removal.ErrNotCancellable) || !strings.Contains(err.Error(), "under way") {
 			t.Fatalf("error %v", err)
@@ -76,18 +68,12 @@ func TestCancel(t *testing.T) {
 		if _, _, err := s.Create(ctx, request("r", 1)); err != nil {
 			t.Fatal(err)
 		}
-		b, _, err := s.StartBatch(ctx, []string{"r"}, sending)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, _, err := s.UpdateBatch(ctx, b, func(b *removal.Batch, recs map[string]*removal.Record) error {
-			b.Accept(recs, "job-42", now)
-			return nil
-		}); err != nil {
+		b := storetest.Form(t, s, now.Add(time.Minute), "r")
+		if _, err := s.Step(ctx, b, removal.EventAccepted, removal.Input{Now: now, JobID: "job-42"}); err != nil {
 			t.Fatal(err)
 		}
 		before, _ := s.Get(ctx, "r")
-		_, _, err = s.Cancel(ctx, "r")
+		_, _, err := s.Cancel(ctx, "r")
 		var nc *removal.NotCancellableError
 		if !errors.As(err, &nc) || nc.JobID != "job-42" || !strings.Contains(err.Error(), "job-42") {
 			t.Fatalf("error %v, want one naming job-42", err)
@@ -103,7 +89,7 @@ func TestCancel(t *testing.T) {
 		if _, _, err := s.Create(ctx, request("r", 1)); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := s.Update(ctx, "r", func(r *removal.Record) error { r.Fail("x", now); return nil }); err != nil {
+		if _, _, err := s.Abandon(ctx, "r", "x"); err != nil {
 			t.Fatal(err)
 		}
 		if _, _, err := s.Cancel(ctx, "r"); !errors.Is(err, removal.ErrNotCancellable) || !strings.Contains(err.Error(), "ended failed") {
@@ -121,7 +107,7 @@ func TestCancel(t *testing.T) {
 
 func TestList(t *testing.T) {
 	s, _ := newStore(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	for i, c := range []string{"c1", "c2", "c1", "c1"} {
 		r := request("r"+string(rune('0'+i)), 1)
 		r.ClusterID = c

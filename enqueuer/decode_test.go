@@ -1,11 +1,11 @@
-package api_test
+package enqueuer_test
 
 import (
 	"encoding/json"
 	"errors"
 	"testing"
 
-	"github.com/noderemover/noderemover/api"
+	"github.com/noderemover/noderemover/enqueuer"
 	"github.com/noderemover/noderemover/removal"
 )
 
@@ -21,7 +21,7 @@ func FuzzDecodeRequest(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		_, err := api.DecodeRequest(raw)
+		_, err := enqueuer.DecodeRequest(raw)
 		if err != nil {
 			var invalid *removal.InvalidError
 			if !errors.As(err, &invalid) {
@@ -34,4 +34,21 @@ func FuzzDecodeRequest(f *testing.F) {
 			t.Fatalf("decoded %q, which encoding/json refuses: %v", raw, err)
 		}
 	})
+}
+
+// body is a valid request's JSON with changes (nil removes a member).
+func body(changes map[string]any) string {
+	m := map[string]any{"project_id": "p1", "cluster_id": "c1", "nodes": []string{"11111111-1111-4111-8111-111111111111"}, "ssh_key": "k"}
+	for k, v := range changes {
+		if v == nil {
+			delete(m, k)
+			continue
+		}
+		m[k] = v
+	}
+	raw, err := json.Marshal(m)
+	if err != nil {
+		panic(err)
+	}
+	return string(raw)
 }

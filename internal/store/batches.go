@@ -1,0 +1,272 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/noderemover/noderemover/removal"
+)
+
+// Result is what a step of a batch left behind.
+type Result struct {
+	// Batch is the batch as written; after removal.ErrStale, as it is now.
+	Batch *removal.Batch
+	// Changes are the records whose state the step changed.
+	Changes []removal.Change
+	// Next is, when the batch ended and gave back its cluster, the request
+	// that has waited longest for the cluster ("" if none).
+	Next string
+}
+
+// Step moves batch seen (as the caller saw it) on by event ev through the
+// lifecycle table, reading the batch and its records as they are now, and
+// writes what the step decided in one plan. removal.ErrStale (with the
+// batch as it is now in the Result) means another run moved it on; a batch
+// that is gone (expired) is removal.ErrNotFound.
+func (s *Store) Step(ctx context.Context, seen *removal.Batch, ev removal.Event, in removal.Input) (Result, error) {
+	return s.step(ctx, seen, ev, in, 0)
+}
+
+// EndJob is Step with removal.EventJobEnded that also remembers how long the
+// job took (when took > 0), for the first poll of the cluster's next jobs.
+func (s *Store) EndJob(ctx context.Context, seen *removal.Batch, in removal.Input, took time.Duration) (Result, error) {
+	return s.step(ctx, seen, removal.EventJobEnded, in, took)
+}
+
+func (s *Store) step(ctx context.Context, seen *removal.Batch, ev removal.Event, in removal.Input, took time.Duration) (Result, error) {
+	fresh := false // the first try may start from what this process last wrote
+	for range planTries {
+		cur, err := s.current(ctx, seen, fresh)
+		if err != nil {
+			return Result{}, fmt.Errorf("%s batch %s: %w", ev, seen.ID, err)
+		}
+		res, err := s.stepFrom(ctx, cur, seen, ev, in, took)
+		switch {
+		case errors.Is(err, removal.ErrStale) && !fresh:
+			fresh = true // the guard failed on what this process remembered: make sure
+		case errors.Is(err, errStalePlan):
+			fresh = true
+			s.snaps.drop(seen.ID)
+		case err != nil:
+			return res, fmt.Errorf("%s batch %s: %w", ev, seen.ID, err)
+		default:
+			return res, nil
+		}
+	}
+	return Result{}, errGaveUp(fmt.Sprintf("%s batch %s", ev, seen.ID))
+}
+
+// stepFrom makes the step from cur and writes it.
+func (s *Store) stepFrom(ctx context.Context, cur *current, seen *removal.Batch, ev removal.Event, in removal.Input, took time.Duration) (Result, error) {
+	b := cur.batch
+	before := make(map[string]removal.State, len(cur.recs))
+	for id, r := range cur.recs {
+		before[id] = r.State
+	}
+	changes, err := removal.Step(b, seen, cur.recs, ev, in)
+	if err != nil {
+		return Result{Batch: b}, err
+	}
+	p := newPlan()
+	p.holds(batchKey(b.ID), cur.rawBatch)
+	ids := cur.memberIDs
+	for _, id := range ids {
+		p.holds(requestKey(id), cur.raws[id])
+	}
+	next := &snapshot{raws: map[string]string{}}
+	for _, id := range ids {
+		r := cur.recs[id]
+		if r == nil {
+			continue // expired: nothing to write
+		}
+		raw, err := json.Marshal(r)
+		if err != nil {
+			return Result{}, fmt.Errorf("encode request %s: %w", id, err)
+		}
+		if string(raw) != cur.raws[id] {
+			p.set(requestKey(id), string(raw), s.ttl)
+			moved(p, r, before[id])
+		}
+		next.raws[id] = string(raw)
+	}
+	if next.batch, err = s.putBatch(p, b); err != nil {
+		return Result{}, err
+	}
+	ended := b.State == removal.BatchDone
+	if ended {
+		p.delIf(leaseKey(b.ProjectID, b.ClusterID), b.ID)
+		p.first(waitingKey(b.ProjectID, b.ClusterID))
+	}
+	if took > 0 {
+		for _, k := range []string{jobTimesKey(b.ProjectID, b.ClusterID), jobTimesAllKey} {
+			p.lpushCapped(k, fmt.Sprint(took.Milliseconds()), jobTimesKept, jobTimesTTL)
+		}
+	}
+	first, err := p.run(ctx, s.rdb)
+	if err != nil {
+		return Result{}, err
+	}
+	next.members = slices.Clone(b.RequestIDs())
+	if ended {
+		s.snaps.drop(b.ID)
+	} else {
+		s.snaps.keep(b.ID, next)
+	}
+	return Result{Batch: b, Changes: changes, Next: first}, nil
+}
+
+// current is a batch and its member records as read (or remembered), with
+// the bytes each was read as, for the plan's checks.
+type current struct {
+	batch     *removal.Batch
+	rawBatch  string
+	memberIDs []string
+	recs      map[string]*removal.Record
+	raws      map[string]string // "" for a member whose record is missing
+}
+
+// current reads batch seen.ID and its member records: from what this
+// process last wrote when it remembers the batch (and fresh is false),
+// otherwise from Redis, reading the records of seen's members with the
+// batch and, if its members are others, again.
+func (s *Store) current(ctx context.Context, seen *removal.Batch, fresh bool) (*current, error) {
+	if !fresh {
+		if snap := s.snaps.get(seen.ID); snap != nil {
+			if c, err := snap.decode(seen.ID); err == nil {
+				return c, nil
+			}
+		}
+	}
+	hint := seen.RequestIDs()
+	for range 3 {
+		vals, err := s.rdb.MGet(ctx, append([]string{batchKey(seen.ID)}, keysOf(requestKey, hint)...)...).Result()
+		if err != nil {
+			return nil, err
+		}
+		var b removal.Batch
+		ok, err := decode(vals[0], batchKey(seen.ID), &b)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, removal.ErrNotFound
+		}
+		members := b.RequestIDs()
+		if !subset(members, hint) {
+			hint = members
+			continue
+		}
+		c := &current{batch: &b, rawBatch: vals[0].(string), memberIDs: members,
+			recs: map[string]*removal.Record{}, raws: map[string]string{}}
+		for i, id := range hint {
+			if !slices.Contains(members, id) {
+				continue
+			}
+			var r removal.Record
+			ok, err := decode(vals[i+1], requestKey(id), &r)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				c.recs[id], c.raws[id] = &r, vals[i+1].(string)
+			}
+		}
+		return c, nil
+	}
+	return nil, fmt.Errorf("the members of batch %s keep changing", seen.ID)
+}
+
+func subset(a, b []string) bool {
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			return false
+		}
+	}
+	return true
+}
+
+// snapshot is the exact JSON this process last wrote for a batch and its
+// member records. The next step of that batch starts from it, without a
+// read, and the plan's checks catch anyone who wrote since.
+type snapshot struct {
+	batch   string
+	members []string
+	raws    map[string]string
+}
+
+func (s *snapshot) decode(id string) (*current, error) {
+	var b removal.Batch
+	if err := json.Unmarshal([]byte(s.batch), &b); err != nil {
+		return nil, err
+	}
+	if !slices.Equal(b.RequestIDs(), s.members) {
+		return nil, fmt.Errorf("snapshot of batch %s does not match its members", id)
+	}
+	c := &current{batch: &b, rawBatch: s.batch, memberIDs: s.members,
+		recs: make(map[string]*removal.Record, len(s.members)), raws: make(map[string]string, len(s.members))}
+	for _, rid := range s.members {
+		raw := s.raws[rid]
+		if raw == "" {
+			continue
+		}
+		var r removal.Record
+		if err := json.Unmarshal([]byte(raw), &r); err != nil {
+			return nil, err
+		}
+		c.recs[rid], c.raws[rid] = &r, raw
+	}
+	return c, nil
+}
+
+// snapCache keeps the latest snapshot of recent batches in this process.
+// Bounded; an evicted or stale entry only costs a read.
+type snapCache struct {
+	mu    sync.Mutex
+	m     map[string]*snapshot
+	order []string // insertion order, for eviction
+}
+
+// snapCacheSize bounds the batches remembered (a few MiB at most).
+const snapCacheSize = 4096
+
+func newSnapCache() *snapCache { return &snapCache{m: make(map[string]*snapshot)} }
+
+func (c *snapCache) get(id string) *snapshot {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[id]
+}
+
+func (c *snapCache) keep(id string, s *snapshot) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[id]; !ok {
+		c.order = append(c.order, id)
+	}
+	c.m[id] = s
+	for len(c.m) > snapCacheSize && len(c.order) > 0 {
+		delete(c.m, c.order[0])
+		c.order = c.order[1:]
+	}
+	if len(c.order) > 2*len(c.m)+64 { // ids of batches dropped since
+		kept := c.order[:0]
+		for _, k := range c.order {
+			if _, ok := c.m[k]; ok {
+				kept = append(kept, k)
+			}
+		}
+		clear(c.order[len(kept):])
+		c.order = kept
+	}
+}
+
+func (c *snapCache) drop(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, id)
+}

@@ -1,0 +1,196 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/noderemover/noderemover/removal"
+)
+
+// Forming a cluster's next batch, in three steps: BeginForming takes the
+// cluster's lease for the forming (one worker at a time looks at its waiting
+// requests) and reads them; the caller picks the batch (removal.PickMembers,
+// no Redis) and takes the call's rate-limit slot; Form writes the batch,
+// provided nothing it was picked from changed. Nothing is written while the
+// caller picks or waits, and nothing watches the waiting set: a request
+// that arrives meanwhile joins the next batch instead of spoiling this one.
+
+// Forming is a cluster's waiting requests as read to form its next batch,
+// with the forming lease that lets this caller form it.
+type Forming struct {
+	Project, Cluster string
+	// Token holds the cluster's lease while the batch forms.
+	Token string
+	// IDs are the cluster's waiting requests, oldest first (at most
+	// removal.MaxNodes of them: a batch cannot hold more).
+	IDs []string
+	// Records are the records of IDs that exist and could be read.
+	Records map[string]*removal.Record
+	raws    map[string]string
+}
+
+// BeginForming reads request id (of the given cluster) and, in the same
+// round trip, takes the cluster's lease to form its next batch for ttl and
+// reads the cluster's waiting requests. The Forming is nil when the request
+// is not queued (there is nothing to form for it: the lease is not kept);
+// an error wrapping *BusyError says another batch or worker has the
+// cluster. A request of an earlier version that is not in the waiting set
+// is put there.
+func (s *Store) BeginForming(ctx context.Context, id, project, cluster string, ttl time.Duration) (*removal.Record, *Forming, error) {
+	token := formingPrefix + uuid.NewString()
+	var get *redis.StringCmd
+	var take *redis.Cmd
+	var waiting *redis.StringSliceCmd
+	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		get = p.Get(ctx, requestKey(id))
+		take = takeFormingScript.Eval(ctx, p, []string{leaseKey(project, cluster)}, token, ttl.Milliseconds(), "")
+		waiting = p.ZRange(ctx, waitingKey(project, cluster), 0, removal.MaxNodes-1)
+		return nil
+	})
+	res, terr := take.Slice()
+	if terr != nil {
+		return nil, nil, fmt.Errorf("take lease of cluster %s: %w", cluster, terr)
+	}
+	taken := res[0].(int64) == 1
+	raw, err := get.Result()
+	var r removal.Record
+	switch {
+	case errors.Is(err, redis.Nil):
+		err = removal.ErrNotFound
+	case err == nil:
+		_, err = decode(raw, requestKey(id), &r)
+	}
+	if err == nil && (r.State != removal.StateQueued || r.ProjectID != project || r.ClusterID != cluster) {
+		if taken {
+			err = s.releaseLease(ctx, project, cluster, token)
+		}
+		return &r, nil, err
+	}
+	if err != nil {
+		if taken {
+			_ = s.releaseLease(ctx, project, cluster, token)
+		}
+		return nil, nil, fmt.Errorf("get request %s: %w", id, err)
+	}
+	if !taken {
+		if token, err = s.takeOver(ctx, project, cluster, ttl, busyOf(cluster, res)); err != nil {
+			return &r, nil, err
+		}
+	}
+	f := &Forming{Project: project, Cluster: cluster, Token: token,
+		Records: map[string]*removal.Record{id: &r}, raws: map[string]string{id: raw}}
+	if f.IDs, err = waiting.Result(); err != nil {
+		_ = s.ReleaseForming(ctx, f)
+		return nil, nil, fmt.Errorf("read waiting requests of cluster %s: %w", cluster, err)
+	}
+	if !slices.Contains(f.IDs, id) && len(f.IDs) < removal.MaxNodes {
+		if err := s.EnsureWaiting(ctx, &r); err != nil {
+			_ = s.ReleaseForming(ctx, f)
+			return nil, nil, err
+		}
+		f.IDs = append(f.IDs, id) // the newest place is as good as any: it waits its turn
+	}
+	if err := s.readForming(ctx, f, false); err != nil {
+		_ = s.ReleaseForming(ctx, f)
+		return nil, nil, err
+	}
+	return &r, f, nil
+}
+
+// ReadWaiting reads f's cluster's waiting requests and their records again,
+// after Form found them changed.
+func (s *Store) ReadWaiting(ctx context.Context, f *Forming) error {
+	ids, err := s.rdb.ZRange(ctx, waitingKey(f.Project, f.Cluster), 0, removal.MaxNodes-1).Result()
+	if err != nil {
+		return fmt.Errorf("read waiting requests of cluster %s: %w", f.Cluster, err)
+	}
+	f.IDs = ids
+	return s.readForming(ctx, f, true)
+}
+
+// readForming reads the records of f.IDs not read yet (all of them, when
+// again).
+func (s *Store) readForming(ctx context.Context, f *Forming, again bool) error {
+	if again {
+		f.Records, f.raws = map[string]*removal.Record{}, map[string]string{}
+	}
+	var missing []string
+	for _, id := range f.IDs {
+		if _, ok := f.Records[id]; !ok {
+			missing = append(missing, id)
+		}
+	}
+	recs, raws, err := s.readRecords(ctx, missing)
+	if err != nil {
+		return fmt.Errorf("read waiting requests of cluster %s: %w", f.Cluster, err)
+	}
+	for id, r := range recs {
+		f.Records[id], f.raws[id] = r, raws[id]
+	}
+	return nil
+}
+
+// Form writes what was picked from f: batch b (nil when nothing goes; its
+// member records changed as changes say), the requests in changes that
+// failed out of attempts, and the waiting entries in stale dropped. b takes
+// the cluster's lease from the forming for leaseTTL. When a record picked
+// from, or the forming lease, changed since f was read, nothing is written
+// and the error is removal.ErrStale: read again and pick again.
+func (s *Store) Form(ctx context.Context, f *Forming, b *removal.Batch, changes []removal.Change, stale []string, leaseTTL time.Duration) error {
+	p := newPlan()
+	lease := leaseKey(f.Project, f.Cluster)
+	p.holds(lease, f.Token)
+	for _, c := range changes {
+		id := c.Record.RequestID
+		if f.raws[id] == "" {
+			return fmt.Errorf("form batch for cluster %s: request %s was not read", f.Cluster, id)
+		}
+		p.holds(requestKey(id), f.raws[id])
+	}
+	next := &snapshot{raws: map[string]string{}}
+	for _, c := range changes {
+		raw, err := s.putRecord(p, c.Record)
+		if err != nil {
+			return err
+		}
+		moved(p, c.Record, c.From)
+		next.raws[c.Record.RequestID] = raw
+	}
+	for _, id := range stale {
+		p.zrem(waitingKey(f.Project, f.Cluster), id)
+	}
+	if b != nil {
+		raw, err := s.putBatch(p, b)
+		if err != nil {
+			return err
+		}
+		next.batch, next.members = raw, slices.Clone(b.RequestIDs())
+		p.set(lease, b.ID, leaseTTL)
+	}
+	_, err := p.run(ctx, s.rdb)
+	switch {
+	case errors.Is(err, errStalePlan):
+		return fmt.Errorf("form batch for cluster %s: %w", f.Cluster, removal.ErrStale)
+	case err != nil:
+		return fmt.Errorf("form batch for cluster %s: %w", f.Cluster, err)
+	}
+	if b != nil {
+		f.Token = "" // the batch holds the lease now
+		s.snaps.keep(b.ID, next)
+	}
+	return nil
+}
+
+// ReleaseForming gives back f's forming lease if no batch took it.
+func (s *Store) ReleaseForming(ctx context.Context, f *Forming) error {
+	if f == nil || f.Token == "" {
+		return nil
+	}
+	return s.releaseLease(ctx, f.Project, f.Cluster, f.Token)
+}

@@ -1,0 +1,29 @@
+package store_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/noderemover/noderemover/internal/redistest"
+	"github.com/noderemover/noderemover/internal/store"
+	"github.com/noderemover/noderemover/removal"
+)
+
+func newStore(t *testing.T) (*store.Store, *redistest.Server) {
+	t.Helper()
+	srv := redistest.Start(t, redistest.Options{})
+	return store.New(srv.Client(t), store.Options{TTL: time.Hour}), srv
+}
+
+func request(id string, n int) removal.Request {
+	return removal.Request{ID: id, ProjectID: "p1", ClusterID: "c1", Nodes: nodes(n), Login: removal.Login{SSHKey: "key"}}
+}
+
+func nodes(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
+	}
+	return out
+}

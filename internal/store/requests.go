@@ -1,0 +1,213 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/noderemover/noderemover/removal"
+)
+
+// planTries bounds how often a store call makes a new plan because the
+// last one was stale (another client wrote in between).
+const planTries = 100
+
+// errGaveUp: the keys of a call kept changing under it.
+func errGaveUp(what string) error {
+	return fmt.Errorf("%s: gave up after %d tries: its keys keep changing", what, planTries)
+}
+
+// Create stores the record of a validated request and claims its nodes, all
+// or nothing. Creating a request whose id exists is not an error when it asks
+// for the same thing: the existing record comes back with created false.
+// A node claimed by another unfinished request fails the call with a
+// *removal.NodeBusyError; an id taken by a different request with
+// removal.ErrConflict.
+func (s *Store) Create(ctx context.Context, req removal.Request) (rec *removal.Record, created bool, err error) {
+	if err := req.Validate(); err != nil {
+		return nil, false, err
+	}
+	for range planTries {
+		rec, created, err = s.create(ctx, req)
+		if !errors.Is(err, errStalePlan) {
+			if err != nil {
+				return nil, false, fmt.Errorf("create request %s: %w", req.ID, err)
+			}
+			return rec, created, nil
+		}
+	}
+	return nil, false, errGaveUp("create request " + req.ID)
+}
+
+func (s *Store) create(ctx context.Context, req removal.Request) (*removal.Record, bool, error) {
+	claims := make([]string, len(req.Nodes))
+	for i, uid := range req.Nodes {
+		claims[i] = claimKey(req.ProjectID, req.ClusterID, uid)
+	}
+	vals, err := s.rdb.MGet(ctx, append([]string{requestKey(req.ID)}, claims...)...).Result()
+	if err != nil {
+		return nil, false, err
+	}
+	var existing removal.Record
+	if ok, err := decode(vals[0], requestKey(req.ID), &existing); err != nil || ok {
+		if err == nil && existing.Fingerprint != req.Fingerprint() {
+			err = fmt.Errorf("%w: %s", removal.ErrConflict, req.ID)
+		}
+		return &existing, false, err
+	}
+	owners := make([]string, len(claims))
+	for i, v := range vals[1:] {
+		owners[i], _ = v.(string)
+	}
+	if err := s.checkClaims(ctx, req, owners); err != nil {
+		return nil, false, err
+	}
+	now := s.now()
+	rec := removal.NewRecord(req, now)
+	p := newPlan()
+	p.holds(requestKey(req.ID), "")
+	for i, k := range claims {
+		p.holds(k, owners[i])
+	}
+	for _, k := range claims {
+		p.set(k, req.ID, s.ttl)
+	}
+	score := now.UnixMilli()
+	p.zadd(indexKey, score, req.ID)
+	p.zadd(openKey, score, req.ID)
+	p.zadd(waitingKey(req.ProjectID, req.ClusterID), score, req.ID)
+	if _, err := s.putRecord(p, rec); err != nil {
+		return nil, false, err
+	}
+	if _, err := p.run(ctx, s.rdb); err != nil {
+		return nil, false, err
+	}
+	return rec, true, nil
+}
+
+// checkClaims fails when a node of req is claimed (owners, read from its
+// claim keys) by another request that is not final. Claims of final,
+// expired or unreadable requests are stale and ignored.
+func (s *Store) checkClaims(ctx context.Context, req removal.Request, owners []string) error {
+	var ids []string
+	for _, id := range owners {
+		if id != "" && id != req.ID {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	recs, _, err := s.readRecords(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for i, id := range owners {
+		if r := recs[id]; r != nil && !r.State.Final() {
+			return &removal.NodeBusyError{Node: req.Nodes[i], RequestID: id, State: r.State}
+		}
+	}
+	return nil
+}
+
+// Discard undoes a Create whose task could not be enqueued: the record and
+// its claims go, provided the request is still queued and untouched.
+func (s *Store) Discard(ctx context.Context, id string) error {
+	for range planTries {
+		err := s.discard(ctx, id)
+		if !errors.Is(err, errStalePlan) {
+			if err != nil {
+				return fmt.Errorf("discard request %s: %w", id, err)
+			}
+			return nil
+		}
+	}
+	return errGaveUp("discard request " + id)
+}
+
+func (s *Store) discard(ctx context.Context, id string) error {
+	key := requestKey(id)
+	raw, err := s.rdb.Get(ctx, key).Result()
+	if errors.Is(err, redis.Nil) {
+		return removal.ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	var r removal.Record
+	if _, err := decode(raw, key, &r); err != nil {
+		return err
+	}
+	if r.State != removal.StateQueued || r.Attempts > 0 || r.BatchID != "" {
+		return fmt.Errorf("request is %s, no longer discardable", r.State)
+	}
+	p := newPlan()
+	p.holds(key, raw)
+	p.del(key)
+	p.zrem(indexKey, id)
+	p.zrem(openKey, id)
+	p.zrem(waitingKey(r.ProjectID, r.ClusterID), id)
+	for _, n := range r.Nodes {
+		p.delIf(claimKey(r.ProjectID, r.ClusterID, n.UID), id)
+	}
+	_, err = p.run(ctx, s.rdb)
+	return err
+}
+
+// Abandon fails an open request for reason (its task will not run again,
+// or its batch is lost) and frees its nodes. The change is nil when the
+// request was final already.
+func (s *Store) Abandon(ctx context.Context, id, reason string) (*removal.Record, *removal.Change, error) {
+	for range planTries {
+		rec, change, err := s.abandon(ctx, id, reason)
+		if !errors.Is(err, errStalePlan) {
+			if err != nil {
+				return nil, nil, fmt.Errorf("abandon request %s: %w", id, err)
+			}
+			return rec, change, nil
+		}
+	}
+	return nil, nil, errGaveUp("abandon request " + id)
+}
+
+func (s *Store) abandon(ctx context.Context, id, reason string) (*removal.Record, *removal.Change, error) {
+	key := requestKey(id)
+	raw, err := s.rdb.Get(ctx, key).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil, removal.ErrNotFound
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	var r removal.Record
+	if _, err := decode(raw, key, &r); err != nil {
+		return nil, nil, err
+	}
+	from := r.State
+	if !removal.Abandon(&r, reason, s.now()) {
+		return &r, nil, nil
+	}
+	p := newPlan()
+	p.holds(key, raw)
+	if _, err := s.putRecord(p, &r); err != nil {
+		return nil, nil, err
+	}
+	moved(p, &r, from)
+	if _, err := p.run(ctx, s.rdb); err != nil {
+		return nil, nil, err
+	}
+	return &r, &removal.Change{Record: &r, From: from}, nil
+}
+
+// EnsureWaiting puts a queued request in its cluster's waiting set, in its
+// original place, if it is not there.
+func (s *Store) EnsureWaiting(ctx context.Context, r *removal.Record) error {
+	err := s.rdb.ZAddNX(ctx, waitingKey(r.ProjectID, r.ClusterID),
+		redis.Z{Score: float64(r.CreatedAt.UnixMilli()), Member: r.RequestID}).Err()
+	if err != nil {
+		return fmt.Errorf("put request %s in waiting: %w", r.RequestID, err)
+	}
+	return nil
+}

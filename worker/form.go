@@ -1,0 +1,96 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/noderemover/noderemover/internal/ratelimit"
+	"github.com/noderemover/noderemover/internal/store"
+	"github.com/noderemover/noderemover/removal"
+)
+
+// formTries bounds how often forming starts over because a request it
+// picked changed (cancelled, or taken by another batch) before it was
+// written.
+const formTries = 5
+
+// formAndSend forms the next batch of request rec's cluster from its
+// waiting requests (f, read with the cluster's forming lease held) and
+// sends it, in this order: pick the members (no Redis), take the call's
+// write slot (outside any transaction), write the batch marked sending
+// (nothing is written if what was picked from changed: then read and pick
+// again, keeping the slot), call. A slot no call follows is given back.
+func (w *Server) formAndSend(ctx context.Context, rec *removal.Record, f *store.Forming) (err error) {
+	var slot *ratelimit.Slot
+	defer func() {
+		if f.Token != "" { // no batch took the lease over
+			if rerr := w.batches.ReleaseForming(context.WithoutCancel(ctx), f); rerr != nil {
+				w.log.Warn().Err(rerr).Str("cluster_id", f.Cluster).Msg("release cluster lease")
+			}
+		}
+		slot.Return(context.WithoutCancel(ctx)) // nil once a call used it
+	}()
+	for range formTries {
+		now := w.now()
+		pick := removal.PickMembers(f.IDs, f.Records, w.formOptions(), now)
+		if pick.Wait > 0 {
+			return waitFor(pick.Wait, "cluster %s: batch window open", f.Cluster)
+		}
+		if len(pick.Members) > 0 && slot == nil {
+			var d time.Duration
+			if slot, d, err = w.writes.Take(ctx, inlineWait); err != nil {
+				return err
+			}
+			if d > 0 {
+				return wait(d, "cluster %s: RemoveNode rate limit", f.Cluster)
+			}
+			now = w.now()
+		}
+		b, changes := removal.NewBatch(uuid.NewString(), f.Project, f.Cluster, pick, now)
+		if b != nil {
+			if _, err := removal.Step(b, b, b.Records(pick.Members), removal.EventSend, w.sendInput(now)); err != nil {
+				return err
+			}
+		}
+		if pick.Empty() {
+			return errLookAgain // nothing waits here: the request was taken by a batch meanwhile
+		}
+		err = w.batches.Form(ctx, f, b, changes, pick.Stale, w.formingLease(f.Project, f.Cluster))
+		if errors.Is(err, removal.ErrStale) {
+			if err = w.batches.ReadWaiting(ctx, f); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		for _, c := range changes {
+			why := "sending RemoveNode"
+			if c.Record.State.Final() {
+				why = "attempts used up"
+			}
+			w.recordChange(b, &c, why)
+		}
+		if b == nil {
+			return errLookAgain // only stale entries and requests out of attempts
+		}
+		slot = nil // the call uses it
+		if err := w.call(ctx, b, false); err != nil {
+			return err
+		}
+		if !b.Has(rec.RequestID) {
+			return errLookAgain // the batch went without it (another login, or no room)
+		}
+		return nil
+	}
+	return wait(0, "cluster %s: its waiting requests keep changing", f.Cluster)
+}
+
+// formOptions say how this worker forms batches.
+func (w *Server) formOptions() removal.FormOptions {
+	return removal.FormOptions{Merge: w.cfg.BatchWindow > 0, Window: w.cfg.BatchWindow, MaxAttempts: w.cfg.SubmitMaxAttempts}
+}
