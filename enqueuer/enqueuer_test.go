@@ -63,7 +63,7 @@ func TestEnqueueThenStatus(t *testing.T) {
 func TestSameRequestIDIsOneRemoval(t *testing.T) {
 	c, rdb := newClient(t)
 	ctx := context.Background()
-	r := enqueuer.Request{ID: "once", ProjectID: "p", ClusterID: "c", Nodes: []string{uid(1)}, Password: "Pa55!", Username: "admin"}
+	r := enqueuer.Request{ID: "once", ProjectID: "p", ClusterID: "c", Nodes: []string{uid(1)}, Password: "Pa55word!", Username: "admin"}
 	for range 3 {
 		if _, err := c.Enqueue(ctx, r); err != nil {
 			t.Fatal(err)
@@ -166,11 +166,11 @@ func TestPasswordNeverStoredInPlaintext(t *testing.T) {
 }
 
 func TestPrepareHashesWithDefaultUser(t *testing.T) {
-	req, err := enqueuer.Request{ProjectID: "p", ClusterID: "c", Nodes: []string{uid(1)}, Password: "Pa55"}.Prepare()
+	req, err := enqueuer.Request{ProjectID: "p", ClusterID: "c", Nodes: []string{uid(1)}, Password: "Pa55word!"}.Prepare()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if req.Login.Username != "root" || !removal.VerifyPassword(req.Login.PasswordHash, "Pa55") {
+	if req.Login.Username != "root" || !removal.VerifyPassword(req.Login.PasswordHash, "Pa55word!") {
 		t.Fatalf("login %+v", req.Login)
 	}
 }

@@ -86,8 +86,8 @@ func TestNormalize(t *testing.T) {
 }
 
 func TestFingerprintIgnoresOrderAndSalt(t *testing.T) {
-	h1, _ := removal.HashPassword("same")
-	h2, _ := removal.HashPassword("same")
+	h1, _ := removal.HashPassword("Same-Pa55word")
+	h2, _ := removal.HashPassword("Same-Pa55word")
 	a := removal.Request{ID: "a", ProjectID: "p", ClusterID: "c", Nodes: nodes(3), Login: removal.Login{Username: "root", PasswordHash: h1}}
 	b := a
 	b.Nodes = []string{a.Nodes[2], a.Nodes[0], a.Nodes[1]}
@@ -134,7 +134,7 @@ func TestHashPassword(t *testing.T) {
 }
 
 func TestLoginKeyHidesTheHash(t *testing.T) {
-	h, _ := removal.HashPassword("x")
+	h, _ := removal.HashPassword("Pa55word!")
 	k := removal.Login{Username: "root", PasswordHash: h}.Key()
 	if strings.Contains(k, h) || !strings.HasPrefix(k, "password:root:") {
 		t.Errorf("key %q", k)

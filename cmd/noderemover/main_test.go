@@ -168,7 +168,7 @@ func TestEnqueueFromFile(t *testing.T) {
 	lines := []string{
 		fmt.Sprintf(`{"project_id":"p1","cluster_id":"c1","nodes":[%q],"ssh_key":"k","request_id":"f-1"}`, uid(1)),
 		``,
-		fmt.Sprintf(`{"project_id":"p1","cluster_id":"c2","nodes":[%q,%q],"password":"Pa55!","username":"root","request_id":"f-2"}`, uid(2), uid(3)),
+		fmt.Sprintf(`{"project_id":"p1","cluster_id":"c2","nodes":[%q,%q],"password":"Pa55word!","username":"root","request_id":"f-2"}`, uid(2), uid(3)),
 		fmt.Sprintf(`{"project_id":"p1","cluster_id":"c1","nodes":[%q],"ssh_key":"k"}`, uid(4)),
 	}
 	path := filepath.Join(t.TempDir(), "requests.jsonl")
