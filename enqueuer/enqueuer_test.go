@@ -175,6 +175,32 @@ func TestPrepareHashesWithDefaultUser(t *testing.T) {
 	}
 }
 
+// CCE cannot check a hash, so a password it would refuse is refused before
+// hashing, by the field's name, and the user name it must not contain is the
+// request's.
+func TestPrepareRefusesPasswordsCCERefuses(t *testing.T) {
+	cases := map[string]enqueuer.Request{
+		"OneCharacter":     {Password: "a"},
+		"TwoKinds":         {Password: "password12"},
+		"HoldsDefaultUser": {Password: "My-root-Pa55"},
+		"HoldsUser":        {Password: "Admin-Pa55word", Username: "admin"},
+	}
+	for name, r := range cases {
+		t.Run(name, func(t *testing.T) {
+			r.ProjectID, r.ClusterID, r.Nodes = "p", "c", []string{uid(1)}
+			_, err := r.Prepare()
+			var invalid *removal.InvalidError
+			if !errors.As(err, &invalid) || invalid.Field != "password" {
+				t.Fatalf("error %v, want an InvalidError for password", err)
+			}
+		})
+	}
+	r := enqueuer.Request{ProjectID: "p", ClusterID: "c", Nodes: []string{uid(1)}, Password: "My-root-Pa55", Username: "admin"}
+	if _, err := r.Prepare(); err != nil {
+		t.Errorf("root in the password of admin: %v", err)
+	}
+}
+
 func TestCancelRemovesTheTask(t *testing.T) {
 	c, rdb := newClient(t)
 	ctx := context.Background()
