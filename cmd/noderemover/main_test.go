@@ -135,7 +135,7 @@ func TestEnqueueRejectsBadInput(t *testing.T) {
 			if r.code != exitUsage || !strings.Contains(r.stderr, tc.want) {
 				t.Fatalf("code %d stderr %q, want 2 and %q", r.code, r.stderr, tc.want)
 			}
-			if tc.name != "UnknownFlag" && strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+			if strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
 				t.Errorf("stderr is not one line: %q", r.stderr)
 			}
 			if r.stdout != "" {
