@@ -15,6 +15,7 @@ import (
 
 	"github.com/noderemover/noderemover/api"
 	"github.com/noderemover/noderemover/internal/redistest"
+	"github.com/noderemover/noderemover/removal"
 )
 
 var redistestAppendOnly = redistest.Options{AppendOnly: true}
@@ -188,5 +189,30 @@ func TestServerLimits(t *testing.T) {
 	}
 	if srv.WriteTimeout <= api.CallTimeout {
 		t.Errorf("WriteTimeout %v must exceed the call timeout %v so a 503 can still be sent", srv.WriteTimeout, api.CallTimeout)
+	}
+}
+
+// TestOpenAPIPasswordIsCCEs: the password schema says what JSON Schema can
+// of CCE's rule, the length and the characters (the kinds a password mixes
+// and the user name in it are the server's to check): it refuses what
+// removal.CheckPassword refuses for those and takes what it takes.
+func TestOpenAPIPasswordIsCCEs(t *testing.T) {
+	s := loadSpec(t)
+	ptr := pointer("components", "schemas", "Request", "properties", "password")
+	for _, good := range []string{"Pa55word!", "Aa1-Aa1-", strings.Repeat("Aa1-", 6) + "Aa", "Aa1!@$%^-_=+[{}]:,./?~#*"} {
+		if err := removal.CheckPassword(good, ""); err != nil {
+			t.Fatalf("%q: %v; the case is wrong", good, err)
+		}
+		if err := s.validate(t, ptr, good); err != nil {
+			t.Errorf("the schema refuses %q, which CCE takes: %v", good, err)
+		}
+	}
+	for _, bad := range []string{"a", "Aa1-Aa1", strings.Repeat("Aa1-", 6) + "Aa1", "Pa55 word", "Pa55&word", `Pa55"word`, `Pa55\word`, "Pässw0rd!", "Pa55\tword"} {
+		if removal.CheckPassword(bad, "") == nil {
+			t.Fatalf("%q is taken; the case is wrong", bad)
+		}
+		if s.validate(t, ptr, bad) == nil {
+			t.Errorf("the schema takes %q, which CCE refuses", bad)
+		}
 	}
 }

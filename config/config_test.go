@@ -81,11 +81,15 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{"DASHBOARD_READ_ONLY", "maybe", "true or false"},
 		{"BATCH_WINDOW", "2", "not a duration"},
 		{"BATCH_WINDOW", "-1s", "between"},
-		{"CCE_WRITE_RATE", "5", "not a rate"},
+		{"CCE_WRITE_RATE", "5", "not a rate like 5/s, 10/m or off"},
 		{"CCE_WRITE_RATE", "5/h", "unit"},
-		{"CCE_WRITE_RATE", "0/s", "above 0"},
+		{"CCE_WRITE_RATE", "0/s", "above 0 (off is no limit)"},
+		{"CCE_WRITE_RATE", "0", "not a rate"},
 		{"CCE_READ_RATE", "x/s", "not a number"},
 		{"CCE_READ_RATE", "5000/s", "above 1000"},
+		{"CCE_READ_RATE", "of", "not a rate"},
+		{"CCE_READ_RATE", "off/s", "not a number"},
+		{"CCE_READ_RATE", "none", "not a rate"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
@@ -239,7 +243,7 @@ func FuzzLoad(f *testing.F) {
 	for _, seed := range [][2]string{
 		{"REDIS_URL", "redis://localhost:6379/0"}, {"REDIS_URL", "redis-sentinel://a,b?master=m"},
 		{"POLL_INTERVAL_MIN", "200ms"}, {"WORKER_CONCURRENCY", "12"}, {"CCE_ENDPOINT", "https://x"},
-		{"CCE_REGION", "ap-southeast-1"}, {"LOG_LEVEL", "DEBUG"},
+		{"CCE_REGION", "ap-southeast-1"}, {"LOG_LEVEL", "DEBUG"}, {"CCE_WRITE_RATE", "off"},
 	} {
 		f.Add(seed[0], seed[1])
 	}
@@ -302,5 +306,18 @@ func TestRates(t *testing.T) {
 	d, _ := config.Load(env())
 	if d.WriteRate.String() != "10/m" || d.ReadRate.String() != "20/s" || d.BatchWindow != 2*time.Second {
 		t.Errorf("defaults %v %v %v", d.WriteRate, d.ReadRate, d.BatchWindow)
+	}
+	// off is no limit: 0 per second, which the worker takes as unlimited. It
+	// is a word, so any case goes, as LOG_LEVEL's do.
+	for _, off := range []string{"off", "OFF", " Off "} {
+		o, err := config.Load(env("CCE_WRITE_RATE", off, "CCE_READ_RATE", off))
+		if err != nil {
+			t.Fatalf("%q: %v", off, err)
+		}
+		for _, r := range []config.Rate{o.WriteRate, o.ReadRate} {
+			if r.PerSecond() != 0 || r.String() != "off" {
+				t.Errorf("%q: %v per second, %q", off, r.PerSecond(), r.String())
+			}
+		}
 	}
 }

@@ -63,7 +63,7 @@ func TestEnqueueThenStatus(t *testing.T) {
 func TestSameRequestIDIsOneRemoval(t *testing.T) {
 	c, rdb := newClient(t)
 	ctx := context.Background()
-	r := enqueuer.Request{ID: "once", ProjectID: "p", ClusterID: "c", Nodes: []string{uid(1)}, Password: "Pa55!", Username: "admin"}
+	r := enqueuer.Request{ID: "once", ProjectID: "p", ClusterID: "c", Nodes: []string{uid(1)}, Password: "Pa55word!", Username: "admin"}
 	for range 3 {
 		if _, err := c.Enqueue(ctx, r); err != nil {
 			t.Fatal(err)
@@ -166,12 +166,38 @@ func TestPasswordNeverStoredInPlaintext(t *testing.T) {
 }
 
 func TestPrepareHashesWithDefaultUser(t *testing.T) {
-	req, err := enqueuer.Request{ProjectID: "p", ClusterID: "c", Nodes: []string{uid(1)}, Password: "Pa55"}.Prepare()
+	req, err := enqueuer.Request{ProjectID: "p", ClusterID: "c", Nodes: []string{uid(1)}, Password: "Pa55word!"}.Prepare()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if req.Login.Username != "root" || !removal.VerifyPassword(req.Login.PasswordHash, "Pa55") {
+	if req.Login.Username != "root" || !removal.VerifyPassword(req.Login.PasswordHash, "Pa55word!") {
 		t.Fatalf("login %+v", req.Login)
+	}
+}
+
+// CCE cannot check a hash, so a password it would refuse is refused before
+// hashing, by the field's name, and the user name it must not contain is the
+// request's.
+func TestPrepareRefusesPasswordsCCERefuses(t *testing.T) {
+	cases := map[string]enqueuer.Request{
+		"OneCharacter":     {Password: "a"},
+		"TwoKinds":         {Password: "password12"},
+		"HoldsDefaultUser": {Password: "My-root-Pa55"},
+		"HoldsUser":        {Password: "Admin-Pa55word", Username: "admin"},
+	}
+	for name, r := range cases {
+		t.Run(name, func(t *testing.T) {
+			r.ProjectID, r.ClusterID, r.Nodes = "p", "c", []string{uid(1)}
+			_, err := r.Prepare()
+			var invalid *removal.InvalidError
+			if !errors.As(err, &invalid) || invalid.Field != "password" {
+				t.Fatalf("error %v, want an InvalidError for password", err)
+			}
+		})
+	}
+	r := enqueuer.Request{ProjectID: "p", ClusterID: "c", Nodes: []string{uid(1)}, Password: "My-root-Pa55", Username: "admin"}
+	if _, err := r.Prepare(); err != nil {
+		t.Errorf("root in the password of admin: %v", err)
 	}
 }
 

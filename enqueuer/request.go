@@ -76,14 +76,15 @@ func (r Request) login() (removal.Login, error) {
 	case r.SSHKey != "":
 		return removal.Login{SSHKey: r.SSHKey, Username: r.Username}, nil
 	}
-	if err := removal.CheckPassword(r.Password); err != nil {
-		return removal.Login{}, &removal.InvalidError{Field: "password", Problem: err.Error()}
-	}
 	user := r.Username
 	if user == "" {
 		user = removal.DefaultUsername
 	}
-	hash, err := removal.HashPassword(r.Password)
+	// Checked here, not only in HashPassword, so that the error names the field.
+	if err := removal.CheckPassword(r.Password, user); err != nil {
+		return removal.Login{}, &removal.InvalidError{Field: "password", Problem: err.Error()}
+	}
+	hash, err := removal.HashPassword(r.Password, user)
 	if err != nil {
 		return removal.Login{}, fmt.Errorf("hash password: %w", err)
 	}

@@ -30,7 +30,7 @@ import (
 // The secrets of the audit, each distinctive enough that finding it
 // anywhere can only be a leak.
 const (
-	auditNodePassword  = "Audit-N0de-Pw-q7Zx3v"
+	auditNodePassword  = "Sealed-N0de-Pw-q7Zx3v"
 	auditCCEToken      = "audit-cce-token-5b0e9c1d7f"
 	auditAK            = "AUDITACCESSKEY0123456"
 	auditSK            = "audit-secret-key-c3f1e88a42"

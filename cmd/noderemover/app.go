@@ -82,13 +82,14 @@ func usage(w io.Writer) {
 // and can override environment variables.
 type flags struct {
 	*flag.FlagSet
-	envOf map[string]string // flag name → variable it overrides
+	envOf  map[string]string // flag name → variable it overrides
+	stderr io.Writer
 }
 
 func newFlags(name string, io stdio) *flags {
 	fs := flag.NewFlagSet("noderemover "+name, flag.ContinueOnError)
 	fs.SetOutput(io.err)
-	return &flags{FlagSet: fs, envOf: map[string]string{}}
+	return &flags{FlagSet: fs, envOf: map[string]string{}, stderr: io.err}
 }
 
 // env adds a flag that overrides environment variable name.
@@ -98,14 +99,22 @@ func (f *flags) env(flagName, name, usage string) {
 }
 
 // parse parses args; the int is an exit code when parsing ended the command.
+// A bad flag is one line on stderr, as every other error is: the flag
+// package would follow its message with the whole usage, so it writes
+// nowhere while parsing. -h and --help print the usage.
 func (f *flags) parse(args []string) (int, bool) {
-	if err := f.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK, false
-		}
-		return exitUsage, false
+	f.SetOutput(io.Discard)
+	err := f.Parse(args)
+	f.SetOutput(f.stderr)
+	switch {
+	case err == nil:
+		return 0, true
+	case errors.Is(err, flag.ErrHelp):
+		f.Usage()
+		return exitOK, false
 	}
-	return 0, true
+	fmt.Fprintf(f.stderr, "%s: %s (run `%s -h` for its flags)\n", f.Name(), strings.ReplaceAll(err.Error(), "\n", "; "), f.Name())
+	return exitUsage, false
 }
 
 // config loads the configuration with the flags that were given on top of env.
