@@ -53,6 +53,17 @@ type Batch struct {
 	AcceptedAt   *time.Time `json:"accepted_at,omitempty"`
 }
 
+// Clone returns a copy of the batch that shares nothing with it.
+func (b *Batch) Clone() *Batch {
+	c := *b
+	c.Members = make([]Member, len(b.Members))
+	for i, m := range b.Members {
+		c.Members[i] = Member{RequestID: m.RequestID, Nodes: append([]string(nil), m.Nodes...)}
+	}
+	c.AcceptedAt = cloneTime(b.AcceptedAt)
+	return &c
+}
+
 // RequestIDs lists the batch's requests.
 func (b *Batch) RequestIDs() []string {
 	ids := make([]string, len(b.Members))

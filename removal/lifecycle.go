@@ -117,9 +117,9 @@ func Step(cur, seen *Batch, recs map[string]*Record, ev Event, in Input) ([]Chan
 			cur.ID, cur.State, cur.Attempt, cur.JobID, cur.Polls, ev, ErrStale)
 	}
 	before := make(map[string]State, len(recs))
-	content := make(map[string]string, len(recs))
+	was := make(map[string]*Record, len(recs))
 	for id, r := range recs {
-		before[id], content[id] = r.State, r.content()
+		before[id], was[id] = r.State, r.Clone()
 	}
 	t.apply(cur, recs, in)
 	if len(cur.Members) == 0 {
@@ -130,7 +130,7 @@ func Step(cur, seen *Batch, recs map[string]*Record, ev Event, in Input) ([]Chan
 		return nil, fmt.Errorf("internal: %s took batch %s to %s, not one of %v", ev, cur.ID, cur.State, t.to)
 	}
 	for id, r := range recs {
-		if r.content() != content[id] {
+		if !r.same(was[id]) {
 			r.UpdatedAt = in.Now
 		}
 	}

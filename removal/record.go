@@ -1,8 +1,8 @@
 package removal
 
 import (
-	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -120,14 +120,32 @@ func NewRecord(req Request, now time.Time) *Record {
 	}
 }
 
-// content is the record as JSON, to tell whether a step changed it.
-func (r *Record) content() string {
-	raw, err := json.Marshal(r)
-	if err != nil { // only a time outside years 0-9999: compare what can be compared
-		return fmt.Sprintf("%+v", *r)
-	}
-	return string(raw)
+// Clone returns a copy of the record that shares nothing with it.
+func (r *Record) Clone() *Record {
+	c := *r
+	c.Nodes = append([]Node(nil), r.Nodes...)
+	c.SubmittingAt, c.SubmittedAt, c.FinishedAt = cloneTime(r.SubmittingAt), cloneTime(r.SubmittedAt), cloneTime(r.FinishedAt)
+	return &c
 }
+
+func cloneTime(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	c := *t
+	return &c
+}
+
+// same reports whether two records say the same, field by field.
+func (r *Record) same(o *Record) bool {
+	return r.RequestID == o.RequestID && r.State == o.State && r.ProjectID == o.ProjectID && r.ClusterID == o.ClusterID &&
+		r.JobID == o.JobID && slices.Equal(r.Nodes, o.Nodes) && r.Attempts == o.Attempts && r.Error == o.Error &&
+		r.CreatedAt.Equal(o.CreatedAt) && r.UpdatedAt.Equal(o.UpdatedAt) && r.Login == o.Login &&
+		r.Fingerprint == o.Fingerprint && r.BatchID == o.BatchID && r.Solo == o.Solo &&
+		sameTime(r.SubmittingAt, o.SubmittingAt) && sameTime(r.SubmittedAt, o.SubmittedAt) && sameTime(r.FinishedAt, o.FinishedAt)
+}
+
+func sameTime(a, b *time.Time) bool { return (a == nil) == (b == nil) && (a == nil || a.Equal(*b)) }
 
 // node returns the node with uid, or nil.
 func (r *Record) node(uid string) *Node {

@@ -1,6 +1,7 @@
 package removal
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -60,5 +61,39 @@ func TestStatusLeavesLoginOut(t *testing.T) {
 	st.Nodes[0].State = NodeFailed
 	if rec.Nodes[0].State != NodePending {
 		t.Error("status shares the record's node slice")
+	}
+}
+
+// TestSameLooksAtEveryField: a field added to Record must be compared by
+// same, or a step that changes only it would not count as a change.
+func TestSameLooksAtEveryField(t *testing.T) {
+	if n := reflect.TypeFor[Record]().NumField(); n != 17 {
+		t.Fatalf("Record has %d fields; same (and Clone) know 17: add the new one to both, then this count", n)
+	}
+	now := time.Now()
+	base := NewRecord(Request{ID: "r", ProjectID: "p", ClusterID: "c", Nodes: []string{"a"}, Login: Login{SSHKey: "k"}}, now)
+	changes := []func(r *Record){
+		func(r *Record) { r.State = StateFailed },
+		func(r *Record) { r.JobID = "j" },
+		func(r *Record) { r.Nodes[0].Reason = "x" },
+		func(r *Record) { r.Attempts++ },
+		func(r *Record) { r.Error = "e" },
+		func(r *Record) { r.UpdatedAt = now.Add(time.Second) },
+		func(r *Record) { r.Login.SSHKey = "other" },
+		func(r *Record) { r.BatchID = "b" },
+		func(r *Record) { r.Solo = true },
+		func(r *Record) { r.SubmittingAt = &now },
+		func(r *Record) { r.SubmittedAt = &now },
+		func(r *Record) { r.FinishedAt = &now },
+	}
+	for i, change := range changes {
+		c := base.Clone()
+		change(c)
+		if c.same(base) {
+			t.Errorf("change %d went unseen", i)
+		}
+		if !base.Clone().same(base) {
+			t.Fatal("a clone differs")
+		}
 	}
 }

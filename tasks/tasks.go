@@ -132,12 +132,5 @@ func decode(raw []byte, v any) error {
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return errors.New("empty payload")
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if dec.More() {
-		return errors.New("data after the JSON object")
-	}
-	return nil
+	return json.Unmarshal(raw, v) // which refuses data after the object, too
 }

@@ -41,7 +41,7 @@ func BenchmarkRemovals(b *testing.B) {
 		o.JobDuration = 0
 		c.Concurrency = benchConcurrency
 		c.PollFirstDelay = time.Nanosecond // the job is over at once: poll it straight away
-		c.Logger = zerolog.New(io.Discard) // info level, as in production
+		c.Logger = zerolog.New(io.Discard).Level(zerolog.InfoLevel) // info level, as in production
 	})
 	h.start()
 	api, err := cce.New(cce.Config{Endpoint: h.fake.URL, Auth: cce.TokenAuth{Token: token}})

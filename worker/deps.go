@@ -23,7 +23,7 @@ type records interface {
 
 // batches forms batches and writes each step of their life.
 type batches interface {
-	BeginForming(ctx context.Context, id, project, cluster string, ttl time.Duration) (*removal.Record, *store.Forming, error)
+	BeginForming(ctx context.Context, id, project, cluster string, ttl time.Duration, jobTimes bool) (*removal.Record, *store.Forming, error)
 	ReadWaiting(ctx context.Context, f *store.Forming) error
 	Form(ctx context.Context, f *store.Forming, b *removal.Batch, changes []removal.Change, stale []string, leaseTTL time.Duration) error
 	ReleaseForming(ctx context.Context, f *store.Forming) error

@@ -25,24 +25,36 @@ type typicalJob struct {
 // typical returns the typical job time of a cluster (ok false with no
 // history, or when Redis could not say).
 func (j *jobTimes) typical(ctx context.Context, s jobHistory, project, cluster string) (time.Duration, bool) {
-	key := project + "/" + cluster
-	j.mu.Lock()
-	t, hit := j.m[key]
-	j.mu.Unlock()
-	if hit && time.Since(t.fetched) < jobTimesFresh {
-		return t.d, t.ok
+	if d, ok, hit := j.cached(project, cluster); hit {
+		return d, ok
 	}
 	d, ok, err := s.TypicalJobDuration(ctx, project, cluster)
 	if err != nil {
 		return 0, false
 	}
+	j.remember(project, cluster, d, ok)
+	return d, ok
+}
+
+// cached is a cluster's typical job time if it was read recently (hit).
+func (j *jobTimes) cached(project, cluster string) (d time.Duration, ok, hit bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	t, hit := j.m[project+"/"+cluster]
+	if !hit || time.Since(t.fetched) >= jobTimesFresh {
+		return 0, false, false
+	}
+	return t.d, t.ok, true
+}
+
+// remember keeps a cluster's typical job time, read just now.
+func (j *jobTimes) remember(project, cluster string, d time.Duration, ok bool) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.m == nil || len(j.m) > 10000 {
 		j.m = make(map[string]typicalJob)
 	}
-	j.m[key] = typicalJob{d: d, ok: ok, fetched: time.Now()}
-	return d, ok
+	j.m[project+"/"+cluster] = typicalJob{d: d, ok: ok, fetched: time.Now()}
 }
 
 // forget drops a cluster's remembered time after one of its jobs ended.

@@ -105,7 +105,12 @@ func (w *Server) look(ctx context.Context, p tasks.RemoveNodes) (*removal.Record
 		}
 		project, cluster = rec.ProjectID, rec.ClusterID
 	}
-	return w.batches.BeginForming(ctx, p.RequestID, project, cluster, w.formingLease(project, cluster))
+	_, _, known := w.jobTimes.cached(project, cluster)
+	rec, f, err := w.batches.BeginForming(ctx, p.RequestID, project, cluster, w.sendingLease(), !known)
+	if f != nil && f.JobTimes != nil {
+		w.jobTimes.remember(project, cluster, f.JobTimes.Typical, f.JobTimes.Known)
+	}
+	return rec, f, err
 }
 
 // abandon fails a request the lifecycle cannot carry on (its task runs are

@@ -78,7 +78,7 @@ func (s *Store) stepFrom(ctx context.Context, cur *current, seen *removal.Batch,
 	for _, id := range ids {
 		p.holds(requestKey(id), cur.raws[id])
 	}
-	next := &snapshot{raws: map[string]string{}}
+	next := newSnapshot(b)
 	for _, id := range ids {
 		r := cur.recs[id]
 		if r == nil {
@@ -92,9 +92,9 @@ func (s *Store) stepFrom(ctx context.Context, cur *current, seen *removal.Batch,
 			p.set(requestKey(id), string(raw), s.ttl)
 			moved(p, r, before[id])
 		}
-		next.raws[id] = string(raw)
+		next.add(r, string(raw))
 	}
-	if next.batch, err = s.putBatch(p, b); err != nil {
+	if next.rawBatch, err = s.putBatch(p, b); err != nil {
 		return Result{}, err
 	}
 	ended := b.State == removal.BatchDone
@@ -111,7 +111,6 @@ func (s *Store) stepFrom(ctx context.Context, cur *current, seen *removal.Batch,
 	if err != nil {
 		return Result{}, err
 	}
-	next.members = slices.Clone(b.RequestIDs())
 	if ended {
 		s.snaps.drop(b.ID)
 	} else {
@@ -137,9 +136,7 @@ type current struct {
 func (s *Store) current(ctx context.Context, seen *removal.Batch, fresh bool) (*current, error) {
 	if !fresh {
 		if snap := s.snaps.get(seen.ID); snap != nil {
-			if c, err := snap.decode(seen.ID); err == nil {
-				return c, nil
-			}
+			return snap.current(), nil
 		}
 	}
 	hint := seen.RequestIDs()
@@ -190,37 +187,36 @@ func subset(a, b []string) bool {
 	return true
 }
 
-// snapshot is the exact JSON this process last wrote for a batch and its
-// member records. The next step of that batch starts from it, without a
-// read, and the plan's checks catch anyone who wrote since.
+// snapshot is what this process last wrote for a batch and its member
+// records: the values, and the exact JSON of each. The next step of that
+// batch starts from it, without a read, and the plan's checks (on the
+// JSON) catch anyone who wrote since.
 type snapshot struct {
-	batch   string
-	members []string
-	raws    map[string]string
+	batch    *removal.Batch
+	rawBatch string
+	recs     map[string]*removal.Record
+	raws     map[string]string
 }
 
-func (s *snapshot) decode(id string) (*current, error) {
-	var b removal.Batch
-	if err := json.Unmarshal([]byte(s.batch), &b); err != nil {
-		return nil, err
-	}
-	if !slices.Equal(b.RequestIDs(), s.members) {
-		return nil, fmt.Errorf("snapshot of batch %s does not match its members", id)
-	}
-	c := &current{batch: &b, rawBatch: s.batch, memberIDs: s.members,
-		recs: make(map[string]*removal.Record, len(s.members)), raws: make(map[string]string, len(s.members))}
-	for _, rid := range s.members {
-		raw := s.raws[rid]
-		if raw == "" {
-			continue
+func newSnapshot(b *removal.Batch) *snapshot {
+	return &snapshot{batch: b.Clone(), recs: map[string]*removal.Record{}, raws: map[string]string{}}
+}
+
+// add remembers member record r, written as raw.
+func (s *snapshot) add(r *removal.Record, raw string) {
+	s.recs[r.RequestID], s.raws[r.RequestID] = r.Clone(), raw
+}
+
+// current is a copy of the snapshot to step from.
+func (s *snapshot) current() *current {
+	c := &current{batch: s.batch.Clone(), rawBatch: s.rawBatch, memberIDs: s.batch.RequestIDs(),
+		recs: make(map[string]*removal.Record, len(s.recs)), raws: make(map[string]string, len(s.raws))}
+	for _, id := range c.memberIDs {
+		if r := s.recs[id]; r != nil {
+			c.recs[id], c.raws[id] = r.Clone(), s.raws[id]
 		}
-		var r removal.Record
-		if err := json.Unmarshal([]byte(raw), &r); err != nil {
-			return nil, err
-		}
-		c.recs[rid], c.raws[rid] = &r, raw
 	}
-	return c, nil
+	return c
 }
 
 // snapCache keeps the latest snapshot of recent batches in this process.

@@ -33,26 +33,51 @@ type Forming struct {
 	// Records are the records of IDs that exist and could be read.
 	Records map[string]*removal.Record
 	raws    map[string]string
+	// JobTimes, when asked for, are how long the cluster's recent jobs
+	// took, read with the rest (see TypicalJobDuration).
+	JobTimes *JobTimes
+}
+
+// JobTimes is a cluster's typical job duration; Known is false without
+// history.
+type JobTimes struct {
+	Typical time.Duration
+	Known   bool
 }
 
 // BeginForming reads request id (of the given cluster) and, in the same
-// round trip, takes the cluster's lease to form its next batch for ttl and
-// reads the cluster's waiting requests. The Forming is nil when the request
-// is not queued (there is nothing to form for it: the lease is not kept);
-// an error wrapping *BusyError says another batch or worker has the
-// cluster. A request of an earlier version that is not in the waiting set
-// is put there.
-func (s *Store) BeginForming(ctx context.Context, id, project, cluster string, ttl time.Duration) (*removal.Record, *Forming, error) {
+// round trip, takes the cluster's lease to form its next batch for ttl,
+// reads the cluster's waiting requests and, with jobTimes, how long its
+// recent jobs took. The Forming is nil when the request is not queued
+// (there is nothing to form for it: the lease is not kept); an error
+// wrapping *BusyError says another batch or worker has the cluster. A
+// request of an earlier version that is not in the waiting set is put there.
+func (s *Store) BeginForming(ctx context.Context, id, project, cluster string, ttl time.Duration, jobTimes bool) (*removal.Record, *Forming, error) {
 	token := formingPrefix + uuid.NewString()
 	var get *redis.StringCmd
 	var take *redis.Cmd
 	var waiting *redis.StringSliceCmd
-	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		get = p.Get(ctx, requestKey(id))
-		take = takeFormingScript.Eval(ctx, p, []string{leaseKey(project, cluster)}, token, ttl.Milliseconds(), "")
-		waiting = p.ZRange(ctx, waitingKey(project, cluster), 0, removal.MaxNodes-1)
-		return nil
-	})
+	var times [2]*redis.StringSliceCmd
+	read := func(byHash bool) {
+		_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			get = p.Get(ctx, requestKey(id))
+			keys, args := []string{leaseKey(project, cluster)}, []any{token, ttl.Milliseconds(), ""}
+			if byHash {
+				take = takeFormingScript.EvalSha(ctx, p, keys, args...)
+			} else {
+				take = takeFormingScript.Eval(ctx, p, keys, args...)
+			}
+			waiting = p.ZRange(ctx, waitingKey(project, cluster), 0, removal.MaxNodes-1)
+			if jobTimes {
+				times = readJobTimes(ctx, p, project, cluster)
+			}
+			return nil
+		})
+	}
+	read(true)
+	if redis.HasErrorPrefix(take.Err(), "NOSCRIPT") { // Redis forgot it (a restart): send it whole
+		read(false)
+	}
 	res, terr := take.Slice()
 	if terr != nil {
 		return nil, nil, fmt.Errorf("take lease of cluster %s: %w", cluster, terr)
@@ -85,6 +110,11 @@ func (s *Store) BeginForming(ctx context.Context, id, project, cluster string, t
 	}
 	f := &Forming{Project: project, Cluster: cluster, Token: token,
 		Records: map[string]*removal.Record{id: &r}, raws: map[string]string{id: raw}}
+	if jobTimes {
+		if d, ok, err := typicalOf(times); err == nil {
+			f.JobTimes = &JobTimes{Typical: d, Known: ok}
+		}
+	}
 	if f.IDs, err = waiting.Result(); err != nil {
 		_ = s.ReleaseForming(ctx, f)
 		return nil, nil, fmt.Errorf("read waiting requests of cluster %s: %w", cluster, err)
@@ -153,14 +183,19 @@ func (s *Store) Form(ctx context.Context, f *Forming, b *removal.Batch, changes 
 		}
 		p.holds(requestKey(id), f.raws[id])
 	}
-	next := &snapshot{raws: map[string]string{}}
+	var next *snapshot
+	if b != nil {
+		next = newSnapshot(b)
+	}
 	for _, c := range changes {
 		raw, err := s.putRecord(p, c.Record)
 		if err != nil {
 			return err
 		}
 		moved(p, c.Record, c.From)
-		next.raws[c.Record.RequestID] = raw
+		if b != nil && b.Has(c.Record.RequestID) {
+			next.add(c.Record, raw)
+		}
 	}
 	for _, id := range stale {
 		p.zrem(waitingKey(f.Project, f.Cluster), id)
@@ -170,7 +205,7 @@ func (s *Store) Form(ctx context.Context, f *Forming, b *removal.Batch, changes 
 		if err != nil {
 			return err
 		}
-		next.batch, next.members = raw, slices.Clone(b.RequestIDs())
+		next.rawBatch = raw
 		p.set(lease, b.ID, leaseTTL)
 	}
 	_, err := p.run(ctx, s.rdb)

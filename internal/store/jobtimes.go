@@ -29,16 +29,26 @@ const jobTimesAllKey = keyPrefix + "jobtimes"
 // or of all clusters' when the cluster has none; ok is false with no history.
 func (s *Store) TypicalJobDuration(ctx context.Context, project, cluster string) (d time.Duration, ok bool, err error) {
 	var lists [2]*redis.StringSliceCmd
-	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		lists[0] = p.LRange(ctx, jobTimesKey(project, cluster), 0, -1)
-		lists[1] = p.LRange(ctx, jobTimesAllKey, 0, -1)
+	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		lists = readJobTimes(ctx, p, project, cluster)
 		return nil
 	})
-	if err != nil {
-		return 0, false, fmt.Errorf("read job durations: %w", err)
-	}
+	return typicalOf(lists)
+}
+
+// readJobTimes queues the reads of a cluster's job times and everyone's.
+func readJobTimes(ctx context.Context, p redis.Pipeliner, project, cluster string) [2]*redis.StringSliceCmd {
+	return [2]*redis.StringSliceCmd{p.LRange(ctx, jobTimesKey(project, cluster), 0, -1), p.LRange(ctx, jobTimesAllKey, 0, -1)}
+}
+
+// typicalOf is the median of the cluster's job times, else of everyone's.
+func typicalOf(lists [2]*redis.StringSliceCmd) (time.Duration, bool, error) {
 	for _, l := range lists {
-		if m, ok := median(l.Val()); ok {
+		vals, err := l.Result()
+		if err != nil {
+			return 0, false, fmt.Errorf("read job durations: %w", err)
+		}
+		if m, ok := median(vals); ok {
 			return m, true, nil
 		}
 	}

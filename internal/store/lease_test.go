@@ -101,12 +101,12 @@ func TestBeginForming(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rec, f, err := s.BeginForming(ctx, "b", "p1", "c1", time.Minute)
+	rec, f, err := s.BeginForming(ctx, "b", "p1", "c1", time.Minute, false)
 	if err != nil || f == nil || rec.RequestID != "b" || len(f.IDs) != 2 || f.IDs[0] != "a" || f.Records["a"] == nil {
 		t.Fatalf("begin forming: %+v %+v %v", rec, f, err)
 	}
 	var busy *store.BusyError
-	if _, f2, err := s.BeginForming(ctx, "a", "p1", "c1", time.Minute); !errors.As(err, &busy) || f2 != nil {
+	if _, f2, err := s.BeginForming(ctx, "a", "p1", "c1", time.Minute, false); !errors.As(err, &busy) || f2 != nil {
 		t.Fatalf("a second forming: %+v %v, want busy", f2, err)
 	}
 	if err := s.ReleaseForming(ctx, f); err != nil {
@@ -115,13 +115,13 @@ func TestBeginForming(t *testing.T) {
 	if _, _, err := s.Abandon(ctx, "a", "test"); err != nil {
 		t.Fatal(err)
 	}
-	if rec, f, err := s.BeginForming(ctx, "a", "p1", "c1", time.Minute); err != nil || f != nil || rec.State != removal.StateFailed {
+	if rec, f, err := s.BeginForming(ctx, "a", "p1", "c1", time.Minute, false); err != nil || f != nil || rec.State != removal.StateFailed {
 		t.Fatalf("forming for a final request: %+v %+v %v", rec, f, err)
 	}
 	if n, _ := rdb.Exists(ctx, "{noderemover}:lease:p1:c1").Result(); n != 0 {
 		t.Error("forming for a final request kept the lease")
 	}
-	if _, _, err := s.BeginForming(ctx, "nope", "p1", "c1", time.Minute); !errors.Is(err, removal.ErrNotFound) {
+	if _, _, err := s.BeginForming(ctx, "nope", "p1", "c1", time.Minute, false); !errors.Is(err, removal.ErrNotFound) {
 		t.Errorf("forming for an unknown request: %v", err)
 	}
 }
@@ -141,7 +141,7 @@ func TestFormIsNotSpoiledByNewArrivals(t *testing.T) {
 		}
 	}
 	create("first", 0)
-	_, f, err := s.BeginForming(ctx, "first", "p1", "c1", time.Minute)
+	_, f, err := s.BeginForming(ctx, "first", "p1", "c1", time.Minute, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +169,7 @@ func TestFormOfAChangedMemberIsStale(t *testing.T) {
 	if _, _, err := s.Create(ctx, request("x", 1)); err != nil {
 		t.Fatal(err)
 	}
-	_, f, err := s.BeginForming(ctx, "x", "p1", "c1", time.Minute)
+	_, f, err := s.BeginForming(ctx, "x", "p1", "c1", time.Minute, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -65,7 +65,7 @@ func setUp(t *testing.T, s *store.Store, c removaltest.Case, now time.Time) *rem
 			t.Fatal(err)
 		}
 	}
-	_, f, err := s.BeginForming(ctx, "request-0", removaltest.Project, removaltest.Cluster, time.Minute)
+	_, f, err := s.BeginForming(ctx, "request-0", removaltest.Project, removaltest.Cluster, time.Minute, false)
 	if err != nil || f == nil {
 		t.Fatalf("begin forming: %v", err)
 	}

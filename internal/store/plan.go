@@ -19,19 +19,21 @@ import (
 // plan is stale: read again and make a new one.
 type plan struct {
 	keys  []string
-	index map[string]int // key → its 1-based place in keys
-	ops   []any          // checks, then writes: op name, key index, arguments
-	write bool           // a write op was added: no more checks
+	ops   []any // checks, then writes: op name, key index, arguments
+	write bool  // a write op was added: no more checks
 }
 
-func newPlan() *plan { return &plan{index: map[string]int{}} }
+func newPlan() *plan { return &plan{keys: make([]string, 0, 8), ops: make([]any, 0, 48)} }
 
+// key is k's 1-based place in keys, added if new. Plans name a few keys,
+// so a scan is cheaper than a map.
 func (p *plan) key(k string) int {
-	if i, ok := p.index[k]; ok {
-		return i
+	for i, have := range p.keys {
+		if have == k {
+			return i + 1
+		}
 	}
 	p.keys = append(p.keys, k)
-	p.index[k] = len(p.keys)
 	return len(p.keys)
 }
 

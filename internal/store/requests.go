@@ -29,6 +29,15 @@ func (s *Store) Create(ctx context.Context, req removal.Request) (rec *removal.R
 	if err := req.Validate(); err != nil {
 		return nil, false, err
 	}
+	// Most requests are new and their nodes unclaimed: try that in one
+	// round trip, and read first only when it is not so.
+	rec, err = s.createNew(ctx, req)
+	if err == nil {
+		return rec, true, nil
+	}
+	if !errors.Is(err, errStalePlan) {
+		return nil, false, fmt.Errorf("create request %s: %w", req.ID, err)
+	}
 	for range planTries {
 		rec, created, err = s.create(ctx, req)
 		if !errors.Is(err, errStalePlan) {
@@ -41,11 +50,54 @@ func (s *Store) Create(ctx context.Context, req removal.Request) (rec *removal.R
 	return nil, false, errGaveUp("create request " + req.ID)
 }
 
-func (s *Store) create(ctx context.Context, req removal.Request) (*removal.Record, bool, error) {
+// createNew creates req provided its id and its nodes' claims are all
+// unused; errStalePlan when they are not.
+func (s *Store) createNew(ctx context.Context, req removal.Request) (*removal.Record, error) {
+	claims := claimKeys(req)
+	owners := make([]string, len(claims)) // none
+	rec, p, err := s.createPlan(req, claims, owners)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := p.run(ctx, s.rdb); err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+func claimKeys(req removal.Request) []string {
 	claims := make([]string, len(req.Nodes))
 	for i, uid := range req.Nodes {
 		claims[i] = claimKey(req.ProjectID, req.ClusterID, uid)
 	}
+	return claims
+}
+
+// createPlan is the plan that creates req's record, provided its id is
+// unused and its nodes' claims still hold owners ("" for none).
+func (s *Store) createPlan(req removal.Request, claims, owners []string) (*removal.Record, *plan, error) {
+	now := s.now()
+	rec := removal.NewRecord(req, now)
+	p := newPlan()
+	p.holds(requestKey(req.ID), "")
+	for i, k := range claims {
+		p.holds(k, owners[i])
+	}
+	for _, k := range claims {
+		p.set(k, req.ID, s.ttl)
+	}
+	score := now.UnixMilli()
+	p.zadd(indexKey, score, req.ID)
+	p.zadd(openKey, score, req.ID)
+	p.zadd(waitingKey(req.ProjectID, req.ClusterID), score, req.ID)
+	if _, err := s.putRecord(p, rec); err != nil {
+		return nil, nil, err
+	}
+	return rec, p, nil
+}
+
+func (s *Store) create(ctx context.Context, req removal.Request) (*removal.Record, bool, error) {
+	claims := claimKeys(req)
 	vals, err := s.rdb.MGet(ctx, append([]string{requestKey(req.ID)}, claims...)...).Result()
 	if err != nil {
 		return nil, false, err
@@ -64,21 +116,8 @@ func (s *Store) create(ctx context.Context, req removal.Request) (*removal.Recor
 	if err := s.checkClaims(ctx, req, owners); err != nil {
 		return nil, false, err
 	}
-	now := s.now()
-	rec := removal.NewRecord(req, now)
-	p := newPlan()
-	p.holds(requestKey(req.ID), "")
-	for i, k := range claims {
-		p.holds(k, owners[i])
-	}
-	for _, k := range claims {
-		p.set(k, req.ID, s.ttl)
-	}
-	score := now.UnixMilli()
-	p.zadd(indexKey, score, req.ID)
-	p.zadd(openKey, score, req.ID)
-	p.zadd(waitingKey(req.ProjectID, req.ClusterID), score, req.ID)
-	if _, err := s.putRecord(p, rec); err != nil {
+	rec, p, err := s.createPlan(req, claims, owners)
+	if err != nil {
 		return nil, false, err
 	}
 	if _, err := p.run(ctx, s.rdb); err != nil {

@@ -25,7 +25,7 @@ func Form(tb testing.TB, s *store.Store, until time.Time, ids ...string) *remova
 	if err != nil {
 		tb.Fatal(err)
 	}
-	_, f, err := s.BeginForming(ctx, ids[0], first.ProjectID, first.ClusterID, time.Minute)
+	_, f, err := s.BeginForming(ctx, ids[0], first.ProjectID, first.ClusterID, time.Minute, false)
 	if err != nil || f == nil {
 		tb.Fatalf("begin forming for %s: %v", ids[0], err)
 	}
