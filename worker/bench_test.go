@@ -40,7 +40,7 @@ func BenchmarkRemovals(b *testing.B) {
 	h := newHarness(b, func(c *worker.Config, o *ccetest.Options) {
 		o.JobDuration = 0
 		c.Concurrency = benchConcurrency
-		c.PollFirstDelay = time.Nanosecond // the job is over at once: poll it straight away
+		c.PollFirstDelay = time.Nanosecond                          // the job is over at once: poll it straight away
 		c.Logger = zerolog.New(io.Discard).Level(zerolog.InfoLevel) // info level, as in production
 	})
 	h.start()
