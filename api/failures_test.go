@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -203,5 +204,39 @@ func TestAccessLog(t *testing.T) {
 	}
 	if strconv.Itoa(int(post["bytes"].(float64))) == "0" {
 		t.Errorf("access line counts no bytes: %v", post)
+	}
+}
+
+// TestCorruptRecordIsNotRedisDown: one record that is not JSON does not
+// break the list for everyone (it is left out), and reading it is a 500
+// internal error that is logged, never "Redis unavailable".
+func TestCorruptRecordIsNotRedisDown(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	h.mustPost(http.StatusAccepted, body(map[string]any{"request_id": "good", "nodes": []string{uid(1)}}))
+	h.mustPost(http.StatusAccepted, body(map[string]any{"request_id": "broken", "nodes": []string{uid(2)}}))
+	if err := h.rdb.Set(t.Context(), "{noderemover}:request:broken", "{not json", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	a := h.do(http.MethodGet, "/v1/removals", "")
+	if a.status != http.StatusOK {
+		t.Fatalf("list with one corrupt record: %s", a)
+	}
+	removals, _ := a.json(t)["removals"].([]any)
+	if len(removals) != 1 || removals[0].(map[string]any)["request_id"] != "good" {
+		t.Errorf("list %v, want the good request alone", removals)
+	}
+	a = h.do(http.MethodGet, "/v1/removals/broken", "")
+	p := wantProblem(t, a, http.StatusInternalServerError, "internal-error", "", "")
+	if a.header.Get("Retry-After") != "" || strings.Contains(string(a.body), "not json") {
+		t.Errorf("the 500 offers a retry or shows the record: %v %s", p, a.body)
+	}
+	logged := false
+	for _, l := range h.logs.lines(t) {
+		if l["level"] == "error" && strings.Contains(fmt.Sprint(l["error"]), "{noderemover}:request:broken") {
+			logged = true
+		}
+	}
+	if !logged {
+		t.Error("the 500 was not logged with the key it could not read")
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/rs/zerolog"
+
 	"github.com/noderemover/noderemover/enqueuer"
 	"github.com/noderemover/noderemover/removal"
 )
@@ -91,8 +93,9 @@ func (e errUnsupportedMediaType) Error() string {
 
 // fail answers err, an error of decoding or of the enqueuer, about request
 // id (empty when none is known). Errors callers can act on get their own
-// status; anything else means Redis did not answer (a dial error, a
-// timeout): 503 with Retry-After, the cause logged and never sent.
+// status; Redis not answering (enqueuer.ErrUnavailable) is 503 with
+// Retry-After; anything else is a 500 internal error. The cause of a 503 or
+// 500 is logged, never sent.
 func (s *server) fail(w http.ResponseWriter, r *http.Request, id string, err error) {
 	var (
 		invalid   *removal.InvalidError
@@ -124,22 +127,31 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, id string, err err
 	case errors.Is(err, enqueuer.ErrNotFound):
 		p = problem{Type: typeNotFound, Title: titleNotFound, Status: http.StatusNotFound, RequestID: id,
 			Detail: fmt.Sprintf("request %s not found: never enqueued, or its record expired (RECORD_TTL)", id)}
-	default:
+	case errors.Is(err, enqueuer.ErrUnavailable), r.Context().Err() != nil && errors.Is(err, context.Canceled):
 		p = problem{Type: typeUnavailable, Title: "Redis unavailable", Status: http.StatusServiceUnavailable, RequestID: id,
 			Detail: fmt.Sprintf("the request store did not answer; try again in %d seconds "+
 				"(sending a request again with the same request_id is safe)", retryAfterSeconds)}
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
-		ev := s.exchangeOf(r).log.Error()
-		msg := "redis call failed; answered 503"
+		ev, msg := s.exchangeOf(r).log.Error(), "redis call failed; answered 503"
 		if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
 			ev, msg = s.exchangeOf(r).log.Info(), "the caller went away before the answer"
 		}
-		if id != "" {
-			ev = ev.Str("request_id", id)
-		}
-		ev.Err(err).Str("method", r.Method).Str("path", r.URL.Path).Msg(msg)
+		s.logFailure(ev, r, id, err, msg)
+	default:
+		p = problem{Type: typeInternal, Title: "Internal server error", Status: http.StatusInternalServerError, RequestID: id,
+			Detail: "the request could not be served because of an error on our side; it was logged with this answer's " +
+				requestIDHeader + " (trying again will not help until it is fixed)"}
+		s.logFailure(s.exchangeOf(r).log.Error(), r, id, err, "internal error; answered 500")
 	}
 	writeProblem(w, r, p)
+}
+
+// logFailure logs the cause of a 503 or 500 with what the call was.
+func (s *server) logFailure(ev *zerolog.Event, r *http.Request, id string, err error, msg string) {
+	if id != "" {
+		ev = ev.Str("request_id", id)
+	}
+	ev.Err(err).Str("method", r.Method).Str("path", r.URL.Path).Msg(msg)
 }
 
 // invalidDetail says what is wrong, naming the field when there is one.

@@ -57,3 +57,34 @@ func TestRedisDownIsErrUnavailable(t *testing.T) {
 		t.Fatalf("after the outage: %+v, %v", st, err)
 	}
 }
+
+// TestOnlyRedisFailingIsErrUnavailable: a record that is not JSON is an
+// error of its own, not Redis being away; List leaves it out and reports
+// it.
+func TestOnlyRedisFailingIsErrUnavailable(t *testing.T) {
+	rdb := redistest.Start(t, redistest.Options{}).Client(t)
+	var reported []string
+	c := enqueuer.New(rdb, enqueuer.Options{Corrupt: func(key string, _ error) { reported = append(reported, key) }})
+	t.Cleanup(func() { _ = c.Close() })
+	ctx := t.Context()
+	for i, id := range []string{"good", "broken"} {
+		if _, err := c.Enqueue(ctx, enqueuer.Request{ID: id, ProjectID: "0123456789abcdef0123456789abcdef", ClusterID: "c1",
+			Nodes: []string{uid(i + 1)}, SSHKey: "k"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rdb.Set(ctx, "{noderemover}:request:broken", "{not json", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.Status(ctx, "broken")
+	if err == nil || errors.Is(err, enqueuer.ErrUnavailable) || !strings.Contains(err.Error(), "{noderemover}:request:broken") {
+		t.Errorf("Status of a corrupt record: %v; want an error naming the key, not ErrUnavailable", err)
+	}
+	sts, err := c.List(ctx, enqueuer.ListFilter{})
+	if err != nil || len(sts) != 1 || sts[0].RequestID != "good" {
+		t.Errorf("List: %+v, %v; want the good request alone", sts, err)
+	}
+	if len(reported) != 1 || reported[0] != "{noderemover}:request:broken" {
+		t.Errorf("reported %v, want the corrupt key", reported)
+	}
+}

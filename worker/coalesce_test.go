@@ -281,7 +281,8 @@ func TestEverySlotIsSpentOnACall(t *testing.T) {
 	}
 }
 
-// counterValue reads one labelled counter from reg.
+// counterValue reads one counter from reg, the one with the given label
+// value ("" for a counter without labels).
 func counterValue(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
 	t.Helper()
 	families, err := reg.Gather()
@@ -293,6 +294,9 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name, label, value str
 			continue
 		}
 		for _, m := range f.GetMetric() {
+			if label == "" {
+				return m.GetCounter().GetValue()
+			}
 			for _, l := range m.GetLabel() {
 				if l.GetName() == label && l.GetValue() == value {
 					return m.GetCounter().GetValue()

@@ -6,9 +6,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/noderemover/noderemover/cce/ccetest"
 	"github.com/noderemover/noderemover/enqueuer"
 	"github.com/noderemover/noderemover/internal/testkit"
+	"github.com/noderemover/noderemover/metrics"
 	"github.com/noderemover/noderemover/removal"
 	"github.com/noderemover/noderemover/worker"
 )
@@ -91,5 +94,40 @@ func TestWorkerRidesOutRedisOutage(t *testing.T) {
 	st := h.waitFinal(h.enqueue(enqueuer.Request{ID: "after", ClusterID: "c1", Nodes: uids(11, 1)}).RequestID, finalWithin)
 	if st.State != removal.StateSucceeded {
 		t.Fatalf("after the outage: %s %q", st.State, st.Error)
+	}
+}
+
+// TestCorruptRecordDoesNotStopTheSweep: an open request whose record is not
+// JSON is skipped by the sweep for requests without a task (logged once,
+// with its key, and counted); the sweep goes on to the next one.
+func TestCorruptRecordDoesNotStopTheSweep(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	h := newHarness(t, func(c *worker.Config, _ *ccetest.Options) {
+		c.OrphanAfter = 300 * time.Millisecond
+		c.Metrics = metrics.New(reg, metrics.Options{})
+	})
+	h.dumpLogsOnFailure()
+	for i, id := range []string{"broken", "orphan"} {
+		req, err := enqueuer.Request{ID: id, ProjectID: project, ClusterID: "c1", Nodes: uids(12, 2)[i : i+1], SSHKey: "k"}.Prepare()
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.fake.AddNodes(project, "c1", req.Nodes...)
+		if _, _, err := h.store.Create(t.Context(), req); err != nil {
+			t.Fatal(err) // the records alone, as cut-off enqueues leave them
+		}
+	}
+	if err := h.rdb.Set(t.Context(), "{noderemover}:request:broken", "{not json", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	h.start()
+	if st := h.waitFinal("orphan", finalWithin); st.State != removal.StateSucceeded {
+		t.Fatalf("the orphan behind a corrupt record: %s %q", st.State, st.Error)
+	}
+	testkit.WaitFor(t, finalWithin, "the sweep to skip the corrupt record twice", func() bool {
+		return counterValue(t, reg, "noderemover_records_corrupt_total", "", "") >= 2
+	})
+	if n := strings.Count(h.logs.String(), `"key":"{noderemover}:request:broken"`); n != 1 {
+		t.Errorf("the corrupt key was logged %d times, want once", n)
 	}
 }

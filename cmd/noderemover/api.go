@@ -10,6 +10,7 @@ import (
 	"github.com/noderemover/noderemover/config"
 	"github.com/noderemover/noderemover/enqueuer"
 	"github.com/noderemover/noderemover/internal/redisconn"
+	"github.com/noderemover/noderemover/internal/store"
 )
 
 func runAPI(ctx context.Context, args []string, io stdio, env config.Getenv) int {
@@ -32,7 +33,7 @@ func runAPI(ctx context.Context, args []string, io stdio, env config.Getenv) int
 	log := newLogger(cfg, io.err)
 	rdb := redisconn.New(cfg.Redis)
 	defer rdb.Close()
-	client := enqueuer.New(rdb, enqueuer.Options{RecordTTL: cfg.RecordTTL})
+	client := enqueuer.New(rdb, enqueuer.Options{RecordTTL: cfg.RecordTTL, Corrupt: store.NewCorruptLog(log).Report})
 	defer client.Close()
 
 	tokens := make([]string, len(cfg.APITokens))

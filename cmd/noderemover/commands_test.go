@@ -86,3 +86,27 @@ func TestDashboardCommand(t *testing.T) {
 		t.Fatal("dashboard did not stop")
 	}
 }
+
+// TestCorruptRecord: a record that is not JSON leaves `list` working for
+// every other request (and says once which key it skipped); `status` of it
+// fails naming the key, not "Redis unavailable".
+func TestCorruptRecord(t *testing.T) {
+	env, srv := redisEnv(t)
+	for i, id := range []string{"good", "broken"} {
+		if r := runMain(t, env, "", "enqueue", "--project-id", "p1", "--cluster-id", "c1", "--node", uid(i), "--ssh-key", "k", "--request-id", id); r.code != 0 {
+			t.Fatalf("enqueue: %+v", r)
+		}
+	}
+	if err := srv.Client(t).Set(t.Context(), "{noderemover}:request:broken", "{not json", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	r := runMain(t, env, "", "list", "--output", "json")
+	if r.code != 0 || !strings.Contains(r.stdout, `"good"`) || strings.Contains(r.stdout, `"broken"`) ||
+		strings.Count(r.stderr, "{noderemover}:request:broken") != 1 {
+		t.Errorf("list: %+v; want the good request, and the corrupt key named once on stderr", r)
+	}
+	r = runMain(t, env, "", "status", "broken")
+	if r.code != exitFailure || strings.Contains(r.stderr, "unavailable") || !strings.Contains(r.stderr, "{noderemover}:request:broken is corrupt") {
+		t.Errorf("status of the corrupt record: %+v", r)
+	}
+}

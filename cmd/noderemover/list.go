@@ -39,7 +39,15 @@ func runList(ctx context.Context, args []string, io stdio, env config.Getenv) in
 	}
 	rdb := redisconn.New(cfg.Redis)
 	defer rdb.Close()
-	client := enqueuer.New(rdb, enqueuer.Options{RecordTTL: cfg.RecordTTL})
+	// A record that is not what noderemover wrote is left out, and said
+	// once on stderr with its key.
+	skipped := map[string]bool{}
+	client := enqueuer.New(rdb, enqueuer.Options{RecordTTL: cfg.RecordTTL, Corrupt: func(key string, err error) {
+		if !skipped[key] {
+			skipped[key] = true
+			fmt.Fprintf(io.err, "noderemover: list: skipped a record: %v\n", err)
+		}
+	}})
 	defer client.Close()
 
 	all, err := client.List(ctx, enqueuer.ListFilter{State: removal.State(*state), ClusterID: *cluster, Limit: *limit})
