@@ -12,7 +12,6 @@ import (
 	"strings"
 
 	"github.com/noderemover/noderemover/enqueuer"
-	"github.com/noderemover/noderemover/removal"
 )
 
 // maxBodyBytes bounds a POST body. A request of 200 nodes is about 10 KiB;
@@ -22,7 +21,7 @@ const maxBodyBytes = 1 << 20
 // readRequest reads the body of r as one enqueuer.Request: JSON, at most
 // maxBodyBytes, exactly one object with known members of the right types
 // (enqueuer.DecodeRequest). Errors are errUnsupportedMediaType,
-// *http.MaxBytesError or *removal.InvalidError naming the member. They name
+// *http.MaxBytesError or *enqueuer.InvalidError naming the member. They name
 // members and JSON kinds, never values, so a password cannot come back in
 // one.
 func readRequest(w http.ResponseWriter, r *http.Request) (enqueuer.Request, error) {
@@ -57,7 +56,7 @@ func checkContentType(ct string) error {
 
 // invalidInput is a 400 about the request as a whole (no field).
 func invalidInput(format string, args ...any) error {
-	return &removal.InvalidError{Problem: fmt.Sprintf(format, args...)}
+	return &enqueuer.InvalidError{Problem: fmt.Sprintf(format, args...)}
 }
 
 // queryValue returns the one value of parameter name in q; a parameter
@@ -68,9 +67,9 @@ func queryValue(q url.Values, name string) (string, bool, error) {
 	case !ok:
 		return "", false, nil
 	case len(vs) > 1:
-		return "", false, &removal.InvalidError{Field: name, Problem: "is given more than once"}
+		return "", false, &enqueuer.InvalidError{Field: name, Problem: "is given more than once"}
 	case vs[0] == "":
-		return "", false, &removal.InvalidError{Field: name, Problem: "is empty; leave it out to select every value"}
+		return "", false, &enqueuer.InvalidError{Field: name, Problem: "is empty; leave it out to select every value"}
 	}
 	return vs[0], true, nil
 }
@@ -83,7 +82,7 @@ func onlyParams(q url.Values, known ...string) error {
 			if len(known) > 0 {
 				msg = "is not a query parameter here (known: " + strings.Join(known, ", ") + ")"
 			}
-			return &removal.InvalidError{Field: removal.SafeFieldName(name), Problem: msg}
+			return &enqueuer.InvalidError{Field: enqueuer.SafeFieldName(name), Problem: msg}
 		}
 	}
 	return nil

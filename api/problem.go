@@ -11,7 +11,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/noderemover/noderemover/enqueuer"
-	"github.com/noderemover/noderemover/removal"
 )
 
 // problem is an error answer, an RFC 9457 problem detail. Its type is a
@@ -36,8 +35,8 @@ type problem struct {
 	OtherRequestID string `json:"other_request_id,omitempty"`
 	// State and JobID: where a request that cannot be cancelled stands and
 	// the CCE job that removes its nodes.
-	State removal.State `json:"state,omitempty"`
-	JobID string        `json:"job_id,omitempty"`
+	State enqueuer.State `json:"state,omitempty"`
+	JobID string         `json:"job_id,omitempty"`
 }
 
 // problemBase prefixes every problem type. The URIs identify; they are not
@@ -98,9 +97,9 @@ func (e errUnsupportedMediaType) Error() string {
 // 500 is logged, never sent.
 func (s *server) fail(w http.ResponseWriter, r *http.Request, id string, err error) {
 	var (
-		invalid   *removal.InvalidError
-		busy      *removal.NodeBusyError
-		notCancel *removal.NotCancellableError
+		invalid   *enqueuer.InvalidError
+		busy      *enqueuer.NodeBusyError
+		notCancel *enqueuer.NotCancellableError
 		mediaType errUnsupportedMediaType
 		tooLarge  *http.MaxBytesError
 		p         problem
@@ -111,7 +110,7 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, id string, err err
 			Detail: invalidDetail(invalid), Field: invalid.Field}
 	case errors.As(err, &tooLarge):
 		p = problem{Type: typeTooLarge, Title: "Request body too large", Status: http.StatusRequestEntityTooLarge,
-			Detail: fmt.Sprintf("the body is larger than %d bytes (a request of %d nodes takes about 10 KiB)", tooLarge.Limit, removal.MaxNodes)}
+			Detail: fmt.Sprintf("the body is larger than %d bytes (a request of %d nodes takes about 10 KiB)", tooLarge.Limit, enqueuer.MaxNodes)}
 	case errors.As(err, &mediaType):
 		p = problem{Type: typeMediaType, Title: "Unsupported media type", Status: http.StatusUnsupportedMediaType, Detail: mediaType.Error()}
 	case errors.As(err, &busy):
@@ -155,7 +154,7 @@ func (s *server) logFailure(ev *zerolog.Event, r *http.Request, id string, err e
 }
 
 // invalidDetail says what is wrong, naming the field when there is one.
-func invalidDetail(e *removal.InvalidError) string {
+func invalidDetail(e *enqueuer.InvalidError) string {
 	if e.Field == "" {
 		return e.Problem
 	}

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/noderemover/noderemover/enqueuer"
-	"github.com/noderemover/noderemover/removal"
 )
 
 // callTimeout bounds the Redis work of one call. It stays below the server's
@@ -19,7 +18,7 @@ const callTimeout = 10 * time.Second
 
 // listBody is the answer of GET /v1/removals.
 type listBody struct {
-	Removals []removal.Status `json:"removals"`
+	Removals []enqueuer.Status `json:"removals"`
 }
 
 // create is POST /v1/removals: validate, then enqueue. A new request is 202
@@ -129,7 +128,7 @@ func (s *server) list(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if all == nil {
-		all = []removal.Status{} // [] rather than null
+		all = []enqueuer.Status{} // [] rather than null
 	}
 	writeJSON(w, http.StatusOK, listBody{Removals: all})
 }
@@ -137,7 +136,7 @@ func (s *server) list(w http.ResponseWriter, r *http.Request) {
 // listFilter reads the query of a list call; a bad or unknown parameter is
 // an error naming it.
 func listFilter(r *http.Request) (enqueuer.ListFilter, error) {
-	f := enqueuer.ListFilter{Limit: removal.DefaultListLimit}
+	f := enqueuer.ListFilter{Limit: enqueuer.DefaultListLimit}
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		return f, invalidInput("the query string is malformed: %v", err)
@@ -148,11 +147,11 @@ func listFilter(r *http.Request) (enqueuer.ListFilter, error) {
 	if v, ok, err := queryValue(q, "state"); err != nil {
 		return f, err
 	} else if ok {
-		if !removal.ValidState(removal.State(v)) {
-			return f, &removal.InvalidError{Field: "state",
+		if !enqueuer.ValidState(enqueuer.State(v)) {
+			return f, &enqueuer.InvalidError{Field: "state",
 				Problem: fmt.Sprintf("%q is not one of queued, submitting, polling, succeeded, failed, cancelled", v)}
 		}
-		f.State = removal.State(v)
+		f.State = enqueuer.State(v)
 	}
 	if v, ok, err := queryValue(q, "cluster_id"); err != nil {
 		return f, err
@@ -163,8 +162,8 @@ func listFilter(r *http.Request) (enqueuer.ListFilter, error) {
 		return f, err
 	} else if ok {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > removal.MaxListLimit {
-			return f, &removal.InvalidError{Field: "limit", Problem: fmt.Sprintf("%q is not a whole number from 1 to %d", v, removal.MaxListLimit)}
+		if err != nil || n < 1 || n > enqueuer.MaxListLimit {
+			return f, &enqueuer.InvalidError{Field: "limit", Problem: fmt.Sprintf("%q is not a whole number from 1 to %d", v, enqueuer.MaxListLimit)}
 		}
 		f.Limit = n
 	}
@@ -182,7 +181,7 @@ func checkQuery(r *http.Request) error {
 
 // noteRequest puts a well-formed request id from the path on the access line.
 func (s *server) noteRequest(r *http.Request, id string) {
-	if removal.ValidRequestID(id) == nil {
+	if enqueuer.ValidRequestID(id) == nil {
 		s.exchangeOf(r).requestID = id
 	}
 }

@@ -37,10 +37,14 @@ func (r Request) String() string {
 // GoString keeps %#v from printing the password.
 func (r Request) GoString() string { return "enqueuer.Request" + r.String() }
 
+// Prepared is a request that Prepare checked and made ready to enqueue
+// (EnqueuePrepared): its password is hashed already.
+type Prepared = removal.Request
+
 // Prepare validates r and turns it into a removal request: an id when none was
 // given, node uids in canonical form, and the password replaced by its salted
 // hash. The error names the first field that is wrong.
-func (r Request) Prepare() (removal.Request, error) {
+func (r Request) Prepare() (Prepared, error) {
 	req := removal.Request{
 		ID:        r.ID,
 		ProjectID: r.ProjectID,

@@ -34,8 +34,19 @@ const (
 	NodeFailed   = removal.NodeFailed
 )
 
-// Limits of List.
+// Limits.
 const (
 	DefaultListLimit = removal.DefaultListLimit
 	MaxListLimit     = removal.MaxListLimit
+	MaxNodes         = removal.MaxNodes // nodes in one request
 )
+
+// ValidState reports whether s names a request state.
+func ValidState(s State) bool { return removal.ValidState(s) }
+
+// ValidRequestID says whether id can name a request, and if not, why.
+func ValidRequestID(id string) error { return removal.ValidRequestID(id) }
+
+// SafeFieldName keeps a field name that came from a caller fit to be sent
+// back in an InvalidError.
+func SafeFieldName(name string) string { return removal.SafeFieldName(name) }

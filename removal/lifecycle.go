@@ -167,6 +167,14 @@ func Can(s BatchState, ev Event) bool {
 	return ok
 }
 
+// Allows reports whether event ev may still happen to batch cur, the
+// caller having seen it as seen: what Step would check, for a caller that
+// would otherwise do work (ask CCE) only to be told it is stale.
+func Allows(cur, seen *Batch, ev Event) bool {
+	t, ok := find(cur.State, ev)
+	return ok && t.guard(cur, seen)
+}
+
 // Transitions lists the table's lines as (from, event, to) for tests and
 // the documentation.
 func Transitions() []struct {

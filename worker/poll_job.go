@@ -97,7 +97,8 @@ func (w *Server) jobLost(ctx context.Context, seen *removal.Batch, reason string
 func (w *Server) nextPoll(ctx context.Context, seen *removal.Batch) error {
 	res, err := w.batches.Step(ctx, seen, removal.EventPolled, removal.Input{Now: w.now()})
 	switch cur := res.Batch; {
-	case errors.Is(err, removal.ErrStale) && cur != nil && cur.State == removal.BatchAccepted && cur.JobID == seen.JobID:
+	case errors.Is(err, removal.ErrStale) && cur != nil && removal.Allows(cur, &removal.Batch{JobID: seen.JobID, Polls: cur.Polls}, removal.EventPolled):
+		// A copy of an older poll: the job is still polled, at another number.
 		return w.ensurePoll(ctx, cur)
 	case errors.Is(err, removal.ErrStale) || errors.Is(err, removal.ErrNotFound):
 		return nil

@@ -54,7 +54,7 @@ func (w *Server) reconcileAlone(ctx context.Context, b *removal.Batch) (*removal
 	if err != nil {
 		return nil, err
 	}
-	if cur.State != removal.BatchSending || cur.Attempt != b.Attempt {
+	if !removal.Allows(cur, b, removal.EventReconciled) {
 		return cur, nil
 	}
 	return w.reconcile(ctx, cur)

@@ -18,7 +18,6 @@ import (
 	"github.com/noderemover/noderemover/cce/ccetest"
 	"github.com/noderemover/noderemover/config"
 	"github.com/noderemover/noderemover/enqueuer"
-	"github.com/noderemover/noderemover/removal"
 	"github.com/noderemover/noderemover/worker"
 )
 
@@ -131,11 +130,11 @@ func runDemo(ctx context.Context, args []string, std stdio, _ config.Getenv) int
 }
 
 // waitAllFinal waits until every demo request is final.
-func waitAllFinal(ctx context.Context, client *enqueuer.Client) ([]removal.Status, error) {
+func waitAllFinal(ctx context.Context, client *enqueuer.Client) ([]enqueuer.Status, error) {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		var all []removal.Status
+		var all []enqueuer.Status
 		done := true
 		for _, r := range demoRequests {
 			st, err := client.Status(ctx, r.ID)
@@ -218,7 +217,7 @@ func shortError(s string) string {
 	return s
 }
 
-func printNodeTable(out io.Writer, all []removal.Status) {
+func printNodeTable(out io.Writer, all []enqueuer.Status) {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "REQUEST\tSTATE\tCLUSTER\tNODE\tNODE STATE\tREASON")
 	for _, st := range all {

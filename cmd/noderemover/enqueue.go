@@ -15,7 +15,6 @@ import (
 	"github.com/noderemover/noderemover/config"
 	"github.com/noderemover/noderemover/enqueuer"
 	"github.com/noderemover/noderemover/internal/redisconn"
-	"github.com/noderemover/noderemover/removal"
 )
 
 // maxLineBytes bounds one --from-file line (200 nodes take about 8 KiB).
@@ -67,7 +66,7 @@ func runEnqueue(ctx context.Context, args []string, io stdio, env config.Getenv)
 		reqs = []enqueuer.Request{r}
 	}
 	// Validate (and hash) everything before anything touches Redis.
-	prepared := make([]removal.Request, len(reqs))
+	prepared := make([]enqueuer.Prepared, len(reqs))
 	for i, req := range reqs {
 		p, err := req.Prepare()
 		if err != nil {
@@ -168,7 +167,7 @@ func emptyFlag(fs *flag.FlagSet) error {
 	var err error
 	fs.Visit(func(fl *flag.Flag) {
 		if member, ok := members[fl.Name]; ok && fl.Value.String() == "" && err == nil {
-			err = &removal.InvalidError{Field: member, Problem: "is empty; give a value or leave --" + fl.Name + " out"}
+			err = &enqueuer.InvalidError{Field: member, Problem: "is empty; give a value or leave --" + fl.Name + " out"}
 		}
 	})
 	return err

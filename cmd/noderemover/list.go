@@ -11,14 +11,13 @@ import (
 	"github.com/noderemover/noderemover/config"
 	"github.com/noderemover/noderemover/enqueuer"
 	"github.com/noderemover/noderemover/internal/redisconn"
-	"github.com/noderemover/noderemover/removal"
 )
 
 func runList(ctx context.Context, args []string, io stdio, env config.Getenv) int {
 	f := newFlags("list", io)
 	state := f.String("state", "", "only requests in this state (queued, submitting, polling, succeeded, failed, cancelled)")
 	cluster := f.String("cluster-id", "", "only requests for this cluster")
-	limit := f.Int("limit", removal.DefaultListLimit, fmt.Sprintf("at most this many, newest first (1-%d)", removal.MaxListLimit))
+	limit := f.Int("limit", enqueuer.DefaultListLimit, fmt.Sprintf("at most this many, newest first (1-%d)", enqueuer.MaxListLimit))
 	output := f.String("output", "table", "table (for people) or json (one JSON object)")
 	f.env("redis-url", "REDIS_URL", "Redis URL")
 	if code, ok := f.parse(args); !ok {
@@ -30,8 +29,8 @@ func runList(ctx context.Context, args []string, io stdio, env config.Getenv) in
 	if *output != "table" && *output != "json" {
 		return fail(io, exitUsage, "list: --output must be table or json, not %q", *output)
 	}
-	if *limit < 1 || *limit > removal.MaxListLimit {
-		return fail(io, exitUsage, "list: --limit must be between 1 and %d", removal.MaxListLimit)
+	if *limit < 1 || *limit > enqueuer.MaxListLimit {
+		return fail(io, exitUsage, "list: --limit must be between 1 and %d", enqueuer.MaxListLimit)
 	}
 	cfg, err := f.config(env)
 	if err != nil {
@@ -50,7 +49,7 @@ func runList(ctx context.Context, args []string, io stdio, env config.Getenv) in
 	}})
 	defer client.Close()
 
-	all, err := client.List(ctx, enqueuer.ListFilter{State: removal.State(*state), ClusterID: *cluster, Limit: *limit})
+	all, err := client.List(ctx, enqueuer.ListFilter{State: enqueuer.State(*state), ClusterID: *cluster, Limit: *limit})
 	switch {
 	case errors.Is(err, enqueuer.ErrInvalid):
 		return fail(io, exitUsage, "list: %v", err)
@@ -59,7 +58,7 @@ func runList(ctx context.Context, args []string, io stdio, env config.Getenv) in
 	}
 	if *output == "json" {
 		if all == nil {
-			all = []removal.Status{}
+			all = []enqueuer.Status{}
 		}
 		if err := json.NewEncoder(io.out).Encode(map[string]any{"removals": all}); err != nil {
 			return fail(io, exitFailure, "list: %v", err)
@@ -79,10 +78,10 @@ func runList(ctx context.Context, args []string, io stdio, env config.Getenv) in
 }
 
 // nodeCounts says how many nodes a request has and how many were removed.
-func nodeCounts(st removal.Status) string {
+func nodeCounts(st enqueuer.Status) string {
 	removed := 0
 	for _, n := range st.Nodes {
-		if n.State == removal.NodeRemoved {
+		if n.State == enqueuer.NodeRemoved {
 			removed++
 		}
 	}

@@ -120,7 +120,7 @@ func (s *Store) BeginForming(ctx context.Context, id, project, cluster string, t
 		return nil, nil, fmt.Errorf("read waiting requests of cluster %s: %w", cluster, err)
 	}
 	if !slices.Contains(f.IDs, id) && len(f.IDs) < removal.MaxNodes {
-		if err := s.EnsureWaiting(ctx, &r); err != nil {
+		if err := s.ensureWaiting(ctx, &r); err != nil {
 			_ = s.ReleaseForming(ctx, f)
 			return nil, nil, err
 		}

@@ -88,14 +88,10 @@ func busyOf(cluster string, res []any) *BusyError {
 	return &BusyError{ClusterID: cluster, BatchID: holder, Left: time.Duration(left) * time.Millisecond}
 }
 
-// TakeForming takes a cluster's lease to form its next batch and returns
-// the forming's token. A lease held by a batch that has ended (its release
-// was lost) does not count; any other holder makes the error a *BusyError.
-func (s *Store) TakeForming(ctx context.Context, project, cluster string, ttl time.Duration) (string, error) {
-	return s.takeOver(ctx, project, cluster, ttl, nil)
-}
-
-// takeOver is TakeForming after a try found busy (nil: not tried yet).
+// takeOver takes a cluster's lease to form its next batch, after a try
+// found it held (busy), and returns the forming's token. A lease held by a
+// batch that has ended (its release was lost) does not count; any other
+// holder makes the error a *BusyError.
 func (s *Store) takeOver(ctx context.Context, project, cluster string, ttl time.Duration, busy *BusyError) (string, error) {
 	token := formingPrefix + uuid.NewString()
 	key := leaseKey(project, cluster)

@@ -17,33 +17,37 @@ func TestClusterLease(t *testing.T) {
 	s, srv := newStore(t)
 	ctx := t.Context()
 	rdb := srv.Client(t)
-	token, err := s.TakeForming(ctx, "p1", "c1", time.Minute)
-	if err != nil || token == "" {
-		t.Fatalf("take a free cluster: %q, %v", token, err)
+	for i, id := range []string{"r", "other"} {
+		r := request(id, 1)
+		r.Nodes = nodes(2)[i : i+1]
+		if _, _, err := s.Create(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, f, err := s.BeginForming(ctx, "r", "p1", "c1", time.Minute, false)
+	if err != nil || f == nil || f.Token == "" {
+		t.Fatalf("take a free cluster: %+v, %v", f, err)
 	}
 	var busy *store.BusyError
-	if _, err := s.TakeForming(ctx, "p1", "c1", time.Minute); !errors.As(err, &busy) || !busy.Forming() || busy.Left < 50*time.Second {
+	if _, _, err := s.BeginForming(ctx, "other", "p1", "c1", time.Minute, false); !errors.As(err, &busy) || !busy.Forming() || busy.Left < 50*time.Second {
 		t.Fatalf("take it again while forming: %v, want busy with a forming holder", err)
 	}
 	if err := s.ReleaseForming(ctx, &store.Forming{Project: "p1", Cluster: "c1", Token: "forming:not-mine"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.TakeForming(ctx, "p1", "c1", time.Minute); err == nil {
+	if _, _, err := s.BeginForming(ctx, "other", "p1", "c1", time.Minute, false); err == nil {
 		t.Fatal("another token's release freed the lease")
 	}
-	if err := s.ReleaseForming(ctx, &store.Forming{Project: "p1", Cluster: "c1", Token: token}); err != nil {
+	if err := s.ReleaseForming(ctx, f); err != nil {
 		t.Fatal(err)
 	}
 
 	// Forming hands the lease to the batch; the batch renews and holds it.
-	if _, _, err := s.Create(ctx, request("r", 1)); err != nil {
-		t.Fatal(err)
-	}
 	b := storetest.Form(t, s, time.Now().Add(time.Minute), "r")
 	if holder, _ := rdb.Get(ctx, "{noderemover}:lease:p1:c1").Result(); holder != b.ID {
 		t.Fatalf("lease holder %q, want batch %s", holder, b.ID)
 	}
-	if _, err := s.TakeForming(ctx, "p1", "c1", time.Minute); !errors.As(err, &busy) || busy.BatchID != b.ID {
+	if _, _, err := s.BeginForming(ctx, "other", "p1", "c1", time.Minute, false); !errors.As(err, &busy) || busy.BatchID != b.ID {
 		t.Fatalf("forming while a batch holds it: %v, want busy naming %s", err, b.ID)
 	}
 	if err := s.HoldLease(ctx, b, 2*time.Minute); err != nil {
@@ -55,11 +59,11 @@ func TestClusterLease(t *testing.T) {
 	if ttl, _ := rdb.PTTL(ctx, "{noderemover}:lease:p1:c1").Result(); ttl < 2*time.Minute {
 		t.Errorf("lease lives %v after renewal, want about 3m", ttl)
 	}
-	other := &removal.Batch{ID: "other", ProjectID: "p1", ClusterID: "c1"}
-	if err := s.HoldLease(ctx, other, time.Minute); !errors.As(err, &busy) {
+	stranger := &removal.Batch{ID: "stranger", ProjectID: "p1", ClusterID: "c1"}
+	if err := s.HoldLease(ctx, stranger, time.Minute); !errors.As(err, &busy) {
 		t.Errorf("another batch takes a held lease: %v", err)
 	}
-	if ok, _ := s.RenewLease(ctx, other, time.Minute); ok {
+	if ok, _ := s.RenewLease(ctx, stranger, time.Minute); ok {
 		t.Error("another batch renewed the lease")
 	}
 
@@ -72,18 +76,18 @@ func TestClusterLease(t *testing.T) {
 		t.Error("a batch that ended kept its cluster's lease")
 	}
 
-	// A lease whose release was lost (its batch is done) is taken over.
-	if err := rdb.Set(ctx, "{noderemover}:lease:p1:c1", b.ID, time.Hour).Err(); err != nil {
-		t.Fatal(err)
-	}
-	if token, err := s.TakeForming(ctx, "p1", "c1", time.Minute); err != nil || token == "" {
-		t.Fatalf("take over the lease of a batch that ended: %q, %v", token, err)
-	}
-	if err := rdb.Set(ctx, "{noderemover}:lease:p1:c2", "gone-batch", time.Hour).Err(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.TakeForming(ctx, "p1", "c2", time.Minute); err != nil {
-		t.Fatalf("take over the lease of a batch that expired: %v", err)
+	// A lease whose release was lost (its batch is done, or gone) is taken over.
+	for _, holder := range []string{b.ID, "gone-batch"} {
+		if err := rdb.Set(ctx, "{noderemover}:lease:p1:c1", holder, time.Hour).Err(); err != nil {
+			t.Fatal(err)
+		}
+		_, f, err := s.BeginForming(ctx, "other", "p1", "c1", time.Minute, false)
+		if err != nil || f == nil {
+			t.Fatalf("take over the lease of %s: %+v, %v", holder, f, err)
+		}
+		if err := s.ReleaseForming(ctx, f); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

@@ -240,9 +240,9 @@ func (s *Store) abandon(ctx context.Context, id, reason string) (*removal.Record
 	return &r, &removal.Change{Record: &r, From: from}, nil
 }
 
-// EnsureWaiting puts a queued request in its cluster's waiting set, in its
+// ensureWaiting puts a queued request in its cluster's waiting set, in its
 // original place, if it is not there.
-func (s *Store) EnsureWaiting(ctx context.Context, r *removal.Record) error {
+func (s *Store) ensureWaiting(ctx context.Context, r *removal.Record) error {
 	err := s.rdb.ZAddNX(ctx, waitingKey(r.ProjectID, r.ClusterID),
 		redis.Z{Score: float64(r.CreatedAt.UnixMilli()), Member: r.RequestID}).Err()
 	if err != nil {
