@@ -137,11 +137,19 @@ func (w *Server) stepBatch(ctx context.Context, seen *removal.Batch, ev removal.
 }
 
 // kickNext wakes the request that waits longest for the cluster a batch
-// just gave back.
+// just gave back, when the batch is over for its requests. A batch whose
+// requests went back to waiting (throttled, refused in part, failed) wakes
+// no one: they wait as their tasks said, or the wake-up would undo the wait.
 func (w *Server) kickNext(res store.Result) {
-	if res.Next != "" {
-		w.kickRequest(res.Next)
+	if res.Next == "" {
+		return
 	}
+	for _, c := range res.Changes {
+		if c.Record.State == removal.StateQueued {
+			return
+		}
+	}
+	w.kickRequest(res.Next)
 }
 
 // lastRun reports whether asynq will not run the task again after a failure.
