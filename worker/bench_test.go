@@ -5,19 +5,15 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"strconv"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/rs/zerolog"
 
 	"github.com/noderemover/noderemover/cce"
 	"github.com/noderemover/noderemover/cce/ccetest"
 	"github.com/noderemover/noderemover/enqueuer"
-	"github.com/noderemover/noderemover/internal/testkit"
+	"github.com/noderemover/noderemover/internal/benchkit"
 	"github.com/noderemover/noderemover/tasks"
 	"github.com/noderemover/noderemover/worker"
 )
@@ -34,8 +30,9 @@ const (
 // BenchmarkRemovals runs 1000 single-node removals against the fake CCE
 // with instant jobs, once through the worker and once through a bare asynq
 // loop making the same calls (PUT, then one scheduled GET) on the same Redis,
-// and reports both times and their ratio. Both are fed by the same number of
-// concurrent producers and run with the same concurrency.
+// and reports both times, their ratio and the Redis commands each made per
+// removal. Both are fed by the same number of concurrent producers and run
+// with the same concurrency.
 func BenchmarkRemovals(b *testing.B) {
 	h := newHarness(b, func(c *worker.Config, o *ccetest.Options) {
 		o.JobDuration = 0
@@ -48,7 +45,7 @@ func BenchmarkRemovals(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	bare := newBareLoop(b, h, api)
+	bare := benchkit.StartBareLoop(b, h.rdb, api, project, benchConcurrency)
 
 	var workerTime, bareTime time.Duration
 	var workerCmds, bareCmds int64
@@ -56,18 +53,20 @@ func BenchmarkRemovals(b *testing.B) {
 	for b.Loop() {
 		round++
 		reqs := benchRequests(h, round*2)
-		before := redisCommands(b, h)
-		workerTime += timeDrain(b, h, tasks.Queue, func() {
-			inParallel(b, reqs, func(r enqueuer.Request) error {
+		before := benchkit.RedisCommands(b, h.rdb)
+		workerTime += benchkit.Drain(b, h.rdb, tasks.Queue, func() {
+			benchkit.InParallel(b, reqs, func(r enqueuer.Request) error {
 				_, err := h.enq.Enqueue(context.Background(), r)
 				return err
 			})
 		})
-		workerCmds += redisCommands(b, h) - before
+		workerCmds += benchkit.RedisCommands(b, h.rdb) - before
 		reqs = benchRequests(h, round*2+1)
-		before = redisCommands(b, h)
-		bareTime += timeDrain(b, h, bareQueue, func() { inParallel(b, reqs, bare.enqueue) })
-		bareCmds += redisCommands(b, h) - before
+		before = benchkit.RedisCommands(b, h.rdb)
+		bareTime += benchkit.Drain(b, h.rdb, benchkit.BareQueue, func() {
+			benchkit.InParallel(b, reqs, func(r enqueuer.Request) error { return bare.Enqueue(r.ClusterID, r.Nodes[0]) })
+		})
+		bareCmds += benchkit.RedisCommands(b, h.rdb) - before
 	}
 	n := time.Duration(round)
 	b.ReportMetric((workerTime / n).Seconds(), "worker-s")
@@ -81,134 +80,18 @@ func BenchmarkRemovals(b *testing.B) {
 	}
 }
 
-// redisCommands is how many commands Redis has run so far, from INFO
-// commandstats (commands run by scripts included), less the INFO calls
-// themselves.
-func redisCommands(b *testing.B, h *harness) int64 {
-	info, err := h.rdb.Info(context.Background(), "commandstats").Result()
-	if err != nil {
-		b.Fatal(err)
-	}
-	var total int64
-	for _, line := range strings.Split(info, "\n") {
-		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":calls=")
-		if !ok || name == "cmdstat_info" {
-			continue
-		}
-		calls, _, _ := strings.Cut(rest, ",")
-		n, err := strconv.ParseInt(calls, 10, 64)
-		if err != nil {
-			b.Fatalf("commandstats line %q: %v", line, err)
-		}
-		total += n
-	}
-	return total
-}
-
 // benchRequests makes 1000 single-node requests with fresh nodes.
 func benchRequests(h *harness, round int) []enqueuer.Request {
 	reqs := make([]enqueuer.Request, benchRemovals)
 	for i := range reqs {
 		cluster := fmt.Sprintf("bench-%d", i%benchClusters)
-		node := fmt.Sprintf("%08x-0000-4000-8000-%012x", round, i)
+		node := benchkit.Node(round, i)
 		h.fake.AddNodes(project, cluster, node)
 		reqs[i] = enqueuer.Request{ID: fmt.Sprintf("bench-%d-%d", round, i), ProjectID: project, ClusterID: cluster,
 			Nodes: []string{node}, SSHKey: "bench-key"}
 	}
 	return reqs
 }
-
-// timeDrain times enqueue() and the processing of everything it queued.
-func timeDrain(b *testing.B, h *harness, queue string, enqueue func()) time.Duration {
-	insp := h.inspector()
-	start := time.Now()
-	enqueue()
-	testkit.WaitFor(b, 5*time.Minute, "queue drained", func() bool {
-		q, err := insp.GetQueueInfo(queue)
-		return err == nil && q.Pending+q.Active+q.Scheduled+q.Retry == 0
-	})
-	return time.Since(start)
-}
-
-// bareLoop is the least a queue-driven remover must do: a task that makes
-// the PUT and schedules a poll, and a poll task that makes the GET.
-type bareLoop struct {
-	q *asynq.Client
-}
-
-const (
-	bareQueue  = "bare"
-	bareSubmit = "bare:submit"
-	barePoll   = "bare:poll"
-)
-
-func newBareLoop(b *testing.B, h *harness, api *cce.Client) *bareLoop {
-	q := asynq.NewClientFromRedisClient(h.rdb)
-	b.Cleanup(func() { _ = q.Close() })
-	srv := asynq.NewServerFromRedisClient(h.rdb, asynq.Config{
-		Concurrency: benchConcurrency, Queues: map[string]int{bareQueue: 1},
-		DelayedTaskCheckInterval: 100 * time.Millisecond, TaskCheckInterval: 100 * time.Millisecond,
-		Logger: quietLogger{},
-	})
-	mux := asynq.NewServeMux()
-	mux.HandleFunc(bareSubmit, func(ctx context.Context, t *asynq.Task) error {
-		var cluster, node string
-		fmt.Sscanf(string(t.Payload()), "%s %s", &cluster, &node)
-		job, err := api.RemoveNodes(ctx, project, cluster, cce.Login{SSHKey: "bench-key"}, []string{node})
-		if err != nil {
-			return err
-		}
-		_, err = q.EnqueueContext(ctx, asynq.NewTask(barePoll, []byte(job)), asynq.Queue(bareQueue))
-		return err
-	})
-	mux.HandleFunc(barePoll, func(ctx context.Context, t *asynq.Task) error {
-		_, err := api.ShowJob(ctx, project, string(t.Payload()))
-		return err
-	})
-	if err := srv.Start(mux); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(srv.Shutdown)
-	return &bareLoop{q: q}
-}
-
-func (l *bareLoop) enqueue(r enqueuer.Request) error {
-	payload := r.ClusterID + " " + r.Nodes[0]
-	_, err := l.q.Enqueue(asynq.NewTask(bareSubmit, []byte(payload)), asynq.Queue(bareQueue))
-	return err
-}
-
-// benchProducers is how many goroutines enqueue at once, as a fleet of
-// producers would; both loops get the same.
-const benchProducers = 8
-
-// inParallel runs enqueue for every request from benchProducers goroutines.
-func inParallel(b *testing.B, reqs []enqueuer.Request, enqueue func(enqueuer.Request) error) {
-	var wg sync.WaitGroup
-	next := make(chan enqueuer.Request)
-	for range benchProducers {
-		wg.Go(func() {
-			for r := range next {
-				if err := enqueue(r); err != nil {
-					b.Error(err)
-				}
-			}
-		})
-	}
-	for _, r := range reqs {
-		next <- r
-	}
-	close(next)
-	wg.Wait()
-}
-
-type quietLogger struct{}
-
-func (quietLogger) Debug(...any) {}
-func (quietLogger) Info(...any)  {}
-func (quietLogger) Warn(...any)  {}
-func (quietLogger) Error(...any) {}
-func (quietLogger) Fatal(...any) {}
 
 // BenchmarkNoticeLatency measures how long after a CCE job ends its
 // request is recorded final, with POLL_INTERVAL_MIN=200ms.

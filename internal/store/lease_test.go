@@ -197,3 +197,19 @@ func TestFormOfAChangedMemberIsStale(t *testing.T) {
 		t.Errorf("lease %q, want still the forming's", holder)
 	}
 }
+
+// TestBeginFormingAfterRedisForgotItsScripts: a Redis that restarted has
+// forgotten the scripts loaded before; forming sends its script whole then.
+func TestBeginFormingAfterRedisForgotItsScripts(t *testing.T) {
+	s, srv := newStore(t)
+	ctx := t.Context()
+	if _, _, err := s.Create(ctx, request("r", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Client(t).ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, f, err := s.BeginForming(ctx, "r", "p1", "c1", time.Minute, false); err != nil || f == nil || f.Token == "" {
+		t.Fatalf("begin forming after SCRIPT FLUSH: %+v, %v", f, err)
+	}
+}
