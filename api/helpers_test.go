@@ -17,10 +17,12 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
+	"go.uber.org/goleak"
 
 	"github.com/noderemover/noderemover/api"
 	"github.com/noderemover/noderemover/enqueuer"
 	"github.com/noderemover/noderemover/internal/redistest"
+	"github.com/noderemover/noderemover/internal/testkit"
 )
 
 // Bearer tokens the test servers accept.
@@ -31,15 +33,20 @@ const (
 
 func uid(i int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", i) }
 
-// TestMain runs the tests, then, when every test ran, checks that each
-// response openapi.json documents was received by some test: the document
-// promises nothing the handlers were not seen doing.
+// TestMain runs the tests under the kit's leak check, then, when every test
+// ran, checks that each response openapi.json documents was received by
+// some test: the document promises nothing the handlers were not seen doing.
 func TestMain(m *testing.M) {
 	flag.Parse()
-	code := m.Run()
+	testkit.Main(m, goleak.Cleanup(func(code int) { os.Exit(checkSpecSeen(code)) }))
+}
+
+// checkSpecSeen turns the tests' exit code into the binary's: 1 when every
+// test ran and passed but some documented response was never received.
+func checkSpecSeen(code int) int {
 	if code != 0 || flag.Lookup("test.run").Value.String() != "" || flag.Lookup("test.skip").Value.String() != "" ||
 		testing.Short() || theSpec == nil {
-		os.Exit(code)
+		return code
 	}
 	var missing []string
 	for _, d := range theSpec.unseen() {
@@ -50,9 +57,9 @@ func TestMain(m *testing.M) {
 	}
 	if len(missing) > 0 {
 		fmt.Fprintf(os.Stderr, "FAIL: openapi.json documents responses no test received:\n  %s\n", strings.Join(missing, "\n  "))
-		os.Exit(1)
+		return 1
 	}
-	os.Exit(code)
+	return code
 }
 
 // syncBuffer collects log lines written by concurrent handlers.

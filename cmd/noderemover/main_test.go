@@ -14,7 +14,15 @@ import (
 
 	"github.com/noderemover/noderemover/config"
 	"github.com/noderemover/noderemover/internal/redistest"
+	"github.com/noderemover/noderemover/internal/testkit"
 )
+
+func TestMain(m *testing.M) {
+	// As main does for a one-shot command: go-redis's own pool lines would
+	// only repeat the errors the tests look at.
+	setRedisLogger(nil)
+	testkit.Main(m)
+}
 
 func uid(i int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", i) }
 
