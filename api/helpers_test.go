@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
@@ -301,20 +300,4 @@ func (h *harness) redisText() string {
 		fmt.Fprintf(&b, "%v\n", v)
 	}
 	return b.String()
-}
-
-// waitFor polls cond until it holds, failing the test after limit.
-func waitFor(tb testing.TB, limit time.Duration, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.NewTimer(limit)
-	defer deadline.Stop()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline.C:
-			tb.Fatalf("timed out after %v waiting for %s", limit, what)
-		case <-tick.C:
-		}
-	}
 }

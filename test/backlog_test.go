@@ -13,6 +13,7 @@ import (
 	"github.com/noderemover/noderemover/internal/proctest"
 	"github.com/noderemover/noderemover/internal/redistest"
 	"github.com/noderemover/noderemover/internal/store"
+	"github.com/noderemover/noderemover/internal/testkit"
 	"github.com/noderemover/noderemover/removal"
 )
 
@@ -94,7 +95,7 @@ func runBacklog(tb testing.TB, b backlog) backlogResult {
 	close(next)
 	wg.Wait()
 	lastLog := time.Now()
-	proctest.WaitUntil(tb, 10*time.Minute, "every request final", func() bool {
+	testkit.WaitFor(tb, 10*time.Minute, "every request final", func() bool {
 		n, err := store.OpenCount(ctx)
 		if time.Since(lastLog) > 10*time.Second {
 			lastLog = time.Now()

@@ -17,6 +17,7 @@ import (
 	"github.com/noderemover/noderemover/internal/proctest"
 	"github.com/noderemover/noderemover/internal/redistest"
 	"github.com/noderemover/noderemover/internal/store"
+	"github.com/noderemover/noderemover/internal/testkit"
 	"github.com/noderemover/noderemover/removal"
 	"github.com/noderemover/noderemover/tasks"
 )
@@ -180,7 +181,7 @@ func TestChaos(t *testing.T) {
 		}
 	})
 	lastLog := time.Now()
-	proctest.WaitUntil(t, chaosSettle, "every request final", func() bool {
+	testkit.WaitFor(t, chaosSettle, "every request final", func() bool {
 		n, err := store.OpenCount(ctx)
 		if time.Since(lastLog) > 15*time.Second {
 			lastLog = time.Now()

@@ -23,6 +23,7 @@ import (
 	"github.com/noderemover/noderemover/internal/proctest"
 	"github.com/noderemover/noderemover/internal/redistest"
 	"github.com/noderemover/noderemover/internal/store"
+	"github.com/noderemover/noderemover/internal/testkit"
 	"github.com/noderemover/noderemover/removal"
 	"github.com/noderemover/noderemover/tasks"
 )
@@ -122,7 +123,7 @@ func auditSecrets(t *testing.T, bin string, fakeOpts ccetest.Options, authEnv []
 		"api":       proctest.Start(t, bin, env, "api"),
 		"dashboard": proctest.Start(t, bin, env, "dashboard"),
 	}
-	proctest.WaitUntil(t, 30*time.Second, "api and dashboard listening", func() bool {
+	testkit.WaitFor(t, 30*time.Second, "api and dashboard listening", func() bool {
 		return proctest.Listening(apiAddr) && proctest.Listening(dashAddr)
 	})
 
@@ -155,7 +156,7 @@ func auditSecrets(t *testing.T, bin string, fakeOpts ccetest.Options, authEnv []
 
 	enq := enqueuer.New(rdb, enqueuer.Options{})
 	t.Cleanup(func() { _ = enq.Close() })
-	proctest.WaitUntil(t, 60*time.Second, "every request final", func() bool {
+	testkit.WaitFor(t, 60*time.Second, "every request final", func() bool {
 		for _, r := range reqs {
 			st, err := enq.Status(ctx, r.id)
 			if err != nil || !st.State.Final() {

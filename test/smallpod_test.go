@@ -12,6 +12,7 @@ import (
 	"github.com/noderemover/noderemover/internal/proctest"
 	"github.com/noderemover/noderemover/internal/redistest"
 	"github.com/noderemover/noderemover/internal/store"
+	"github.com/noderemover/noderemover/internal/testkit"
 	"github.com/noderemover/noderemover/removal"
 )
 
@@ -67,7 +68,7 @@ func TestSmallPodUnderThrottling(t *testing.T) {
 				}
 			}
 			store := store.New(rdb, store.Options{})
-			proctest.WaitUntil(t, 90*time.Second, "every request final", func() bool {
+			testkit.WaitFor(t, 90*time.Second, "every request final", func() bool {
 				n, err := store.OpenCount(context.Background())
 				return err == nil && n == 0
 			})

@@ -20,6 +20,7 @@ import (
 	"github.com/noderemover/noderemover/internal/proctest"
 	"github.com/noderemover/noderemover/internal/redisconn"
 	"github.com/noderemover/noderemover/internal/redistest"
+	"github.com/noderemover/noderemover/internal/testkit"
 	"github.com/noderemover/noderemover/removal"
 	"github.com/noderemover/noderemover/tasks"
 )
@@ -92,7 +93,7 @@ func runTopology(t *testing.T, redisURL string) {
 	dashboard := proctest.Start(t, bin, append(env, "DASHBOARD_ADDR="+dashAddr), "dashboard")
 	for _, addr := range httpAddrs {
 		// Ready: the asynq server runs and Redis answers through REDIS_URL.
-		proctest.WaitUntil(t, 30*time.Second, "worker ready", func() bool {
+		testkit.WaitFor(t, 30*time.Second, "worker ready", func() bool {
 			code, _ := httpGet(t, "http://"+addr+health.ReadyPath)
 			return code == http.StatusOK
 		})
@@ -224,7 +225,7 @@ func runTopology(t *testing.T, redisURL string) {
 func waitFinal(t *testing.T, enq *enqueuer.Client, want map[string]removal.State) map[string]removal.Status {
 	t.Helper()
 	got := map[string]removal.Status{}
-	proctest.WaitUntil(t, 30*time.Second, "every request final", func() bool {
+	testkit.WaitFor(t, 30*time.Second, "every request final", func() bool {
 		for id := range want {
 			st, err := enq.Status(context.Background(), id)
 			if err != nil {
@@ -268,7 +269,7 @@ func checkDashboard(t *testing.T, base string, workers int) {
 			Processed int    `json:"processed"`
 		} `json:"queues"`
 	}
-	proctest.WaitUntil(t, 30*time.Second, "dashboard answers", func() bool {
+	testkit.WaitFor(t, 30*time.Second, "dashboard answers", func() bool {
 		code, body := httpGet(t, base+"/api/queues")
 		return code == http.StatusOK && json.Unmarshal([]byte(body), &queues) == nil
 	})

@@ -10,6 +10,7 @@ import (
 
 	"github.com/noderemover/noderemover/config"
 	"github.com/noderemover/noderemover/internal/redistest"
+	"github.com/noderemover/noderemover/internal/testkit"
 )
 
 const apiTestToken = "cmd-api-test-token-0123456789"
@@ -57,7 +58,7 @@ func TestAPIServesUntilCancelled(t *testing.T) {
 			stdio{in: strings.NewReader(""), out: io.Discard, err: stderr}, getenv)
 	}()
 	base := "http://" + addr
-	waitUntil(t, 10*time.Second, "the API serving /healthz", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the API serving /healthz", func() bool {
 		select {
 		case code := <-done:
 			t.Fatalf("api exited %d: %s", code, stderr)

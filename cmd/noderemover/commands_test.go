@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/noderemover/noderemover/internal/testkit"
 )
 
 func TestCancelAndList(t *testing.T) {
@@ -68,7 +70,7 @@ func TestDashboardCommand(t *testing.T) {
 			func(n string) (string, bool) { v, ok := env[n]; return v, ok })
 		done <- r
 	}()
-	waitUntil(t, 10*time.Second, "dashboard serving", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "dashboard serving", func() bool {
 		resp, err := http.Get("http://" + env["DASHBOARD_ADDR"] + "/healthz")
 		if err != nil {
 			return false

@@ -12,6 +12,7 @@ import (
 	"github.com/noderemover/noderemover/cce/ccetest"
 	"github.com/noderemover/noderemover/enqueuer"
 	"github.com/noderemover/noderemover/internal/redistest"
+	"github.com/noderemover/noderemover/internal/testkit"
 	"github.com/noderemover/noderemover/removal"
 )
 
@@ -60,7 +61,7 @@ func TestWorkerProcess(t *testing.T) {
 				"HTTP_ADDR=" + httpAddr, "SHUTDOWN_TIMEOUT=" + tc.shutdownTimeout, "CCE_TIMEOUT=3s",
 				"POLL_INTERVAL_MIN=200ms", "POLL_INTERVAL_MAX=500ms", "RETRY_BACKOFF_MIN=100ms"}
 			w := startProc(t, env, "worker")
-			waitUntil(t, 20*time.Second, "worker ready", func() bool {
+			testkit.WaitFor(t, 20*time.Second, "worker ready", func() bool {
 				code, _ := httpGet(t, "http://"+httpAddr+"/readyz")
 				return code == 200
 			})
@@ -72,7 +73,7 @@ func TestWorkerProcess(t *testing.T) {
 			if _, err := enq.Enqueue(ctx, enqueuer.Request{ID: "in-flight", ProjectID: demoProject, ClusterID: "c1", Nodes: nodes, SSHKey: "k"}); err != nil {
 				t.Fatal(err)
 			}
-			waitUntil(t, 20*time.Second, "RemoveNode call under way", func() bool { return fake.Calls(ccetest.OpRemoveNodes) == 1 })
+			testkit.WaitFor(t, 20*time.Second, "RemoveNode call under way", func() bool { return fake.Calls(ccetest.OpRemoveNodes) == 1 })
 			if code, body := httpGet(t, "http://"+httpAddr+"/metrics"); code != 200 ||
 				!strings.Contains(body, `asynq_queue_size{queue="removals"}`) || !strings.Contains(body, "noderemover_requests_in_flight 1") {
 				t.Fatalf("/metrics: %d\n%s", code, body)
@@ -93,7 +94,7 @@ func TestWorkerProcess(t *testing.T) {
 
 			// The next worker takes over and finishes the request, sending nothing twice.
 			startProc(t, env, "worker")
-			waitUntil(t, 60*time.Second, "request final", func() bool {
+			testkit.WaitFor(t, 60*time.Second, "request final", func() bool {
 				st, err = enq.Status(ctx, "in-flight")
 				return err == nil && st.State.Final()
 			})
