@@ -9,6 +9,7 @@ import (
 
 	"github.com/noderemover/noderemover/cce"
 	"github.com/noderemover/noderemover/cce/ccetest"
+	"github.com/noderemover/noderemover/internal/testkit"
 )
 
 // signedRequest builds a GET ShowNode request signed by hand over the given
@@ -32,7 +33,7 @@ func signedRequest(tb testing.TB, srv *ccetest.Server, sk string, at time.Time, 
 }
 
 func TestAuthentication(t *testing.T) {
-	clk := newClock()
+	clk := testkit.NewClock(time.Time{})
 	srv := newServer(t, ccetest.Options{Token: token, AK: "AK", SK: "SK", Now: clk.Now})
 	srv.AddNodes(project, cluster, "n1")
 	showNode := func(auth cce.Authenticator) error {

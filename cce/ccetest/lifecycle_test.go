@@ -10,6 +10,7 @@ import (
 
 	"github.com/noderemover/noderemover/cce"
 	"github.com/noderemover/noderemover/cce/ccetest"
+	"github.com/noderemover/noderemover/internal/testkit"
 )
 
 // timeStringLayout is Go's time.String() layout, which CCE uses.
@@ -35,7 +36,7 @@ func showJob(tb testing.TB, c *cce.Client, jobID string) *cce.Job {
 }
 
 func TestJobLifecycle(t *testing.T) {
-	clk := newClock()
+	clk := testkit.NewClock(time.Time{})
 	srv := newServer(t, ccetest.Options{JobDuration: 100 * time.Second, Now: clk.Now})
 	srv.AddNodes(project, cluster, "n1", "n2", "n3")
 	c := newClient(t, srv, 0)
@@ -111,7 +112,7 @@ func TestJobLifecycle(t *testing.T) {
 }
 
 func TestInitializingIsATenthOfTheDuration(t *testing.T) {
-	clk := newClock()
+	clk := testkit.NewClock(time.Time{})
 	srv := newServer(t, ccetest.Options{JobDuration: 5 * time.Second, Now: clk.Now})
 	srv.AddNodes(project, cluster, "n1")
 	jobID, err := newClient(t, srv, 0).RemoveNodes(context.Background(), project, cluster, sshLogin, []string{"n1"})
@@ -151,7 +152,7 @@ func TestInstantJobs(t *testing.T) {
 }
 
 func TestFailRemoval(t *testing.T) {
-	clk := newClock()
+	clk := testkit.NewClock(time.Time{})
 	srv := newServer(t, ccetest.Options{JobDuration: time.Minute, Now: clk.Now})
 	srv.AddNodes(project, cluster, "ok-1", "bad-1")
 	c := newClient(t, srv, 0)
@@ -215,7 +216,7 @@ func TestDoubleRemovals(t *testing.T) {
 // TestNodesKeepTheirCreateJob: a node's status.jobID is its last job, which
 // for a node never removed is the job that created it, long over.
 func TestNodesKeepTheirCreateJob(t *testing.T) {
-	clk := newClock()
+	clk := testkit.NewClock(time.Time{})
 	srv := newServer(t, ccetest.Options{Now: clk.Now})
 	srv.AddNodes(project, cluster, "n1")
 	c := newClient(t, srv, 0)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/noderemover/noderemover/cce"
 	"github.com/noderemover/noderemover/cce/ccetest"
+	"github.com/noderemover/noderemover/internal/testkit"
 )
 
 // expectThrottled checks a gateway 429 APIG.0308 with the given Retry-After.
@@ -21,7 +22,7 @@ func expectThrottled(tb testing.TB, err error, retryAfter time.Duration) {
 }
 
 func TestWriteRate(t *testing.T) {
-	clk := newClock()
+	clk := testkit.NewClock(time.Time{})
 	srv := newServer(t, ccetest.Options{WriteRate: 1, Now: clk.Now})
 	srv.AddNodes(project, cluster, "n1", "n2", "n3")
 	c := newClient(t, srv, 0)
@@ -50,7 +51,7 @@ func TestWriteRate(t *testing.T) {
 }
 
 func TestReadRate(t *testing.T) {
-	clk := newClock()
+	clk := testkit.NewClock(time.Time{})
 	srv := newServer(t, ccetest.Options{ReadRate: 2, AutoNodes: true, Now: clk.Now})
 	c := newClient(t, srv, 0)
 	ctx := context.Background()
@@ -86,7 +87,7 @@ func TestReadRate(t *testing.T) {
 }
 
 func TestSlowRateIsOneCallPerPeriod(t *testing.T) {
-	clk := newClock()
+	clk := testkit.NewClock(time.Time{})
 	srv := newServer(t, ccetest.Options{WriteRate: 0.5, Now: clk.Now})
 	srv.AddNodes(project, cluster, "n1", "n2")
 	c := newClient(t, srv, 0)
