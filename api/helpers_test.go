@@ -93,7 +93,7 @@ func (s *syncBuffer) lines(tb testing.TB) []map[string]any {
 
 // harness is the API on a private Redis, served over real HTTP.
 type harness struct {
-	t    *testing.T
+	tb   testing.TB
 	srv  *redistest.Server
 	rdb  *redis.Client
 	url  string
@@ -106,12 +106,12 @@ type harnessOptions struct {
 	client func(*enqueuer.Client) *enqueuer.Client // replaces the client (nil for the panic test)
 }
 
-func newHarness(t *testing.T, o harnessOptions) *harness {
-	t.Helper()
-	srv := redistest.Start(t, o.redis)
-	rdb := srv.Client(t)
+func newHarness(tb testing.TB, o harnessOptions) *harness {
+	tb.Helper()
+	srv := redistest.Start(tb, o.redis)
+	rdb := srv.Client(tb)
 	real := enqueuer.New(rdb, enqueuer.Options{})
-	t.Cleanup(func() { _ = real.Close() })
+	tb.Cleanup(func() { _ = real.Close() })
 	c := real
 	if o.client != nil {
 		c = o.client(c)
@@ -123,8 +123,8 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		Logger: zerolog.New(logs).Level(zerolog.DebugLevel),
 	})
 	hs := httptest.NewServer(h)
-	t.Cleanup(hs.Close)
-	return &harness{t: t, srv: srv, rdb: rdb, url: hs.URL, logs: logs, spec: loadSpec(t)}
+	tb.Cleanup(hs.Close)
+	return &harness{tb: tb, srv: srv, rdb: rdb, url: hs.URL, logs: logs, spec: loadSpec(tb)}
 }
 
 // answer is one response, read to its end.
@@ -164,14 +164,14 @@ var noAuth = header("Authorization", "")
 // do sends a request with a valid token (and Content-Type application/json
 // when there is a body), then checks the answer against openapi.json.
 func (h *harness) do(method, path string, body string, edits ...edit) *answer {
-	h.t.Helper()
+	h.tb.Helper()
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
 	req, err := http.NewRequest(method, h.url+path, rd)
 	if err != nil {
-		h.t.Fatal(err)
+		h.tb.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	if body != "" {
@@ -182,32 +182,32 @@ func (h *harness) do(method, path string, body string, edits ...edit) *answer {
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		h.t.Fatalf("%s %s: %v", method, path, err)
+		h.tb.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
-		h.t.Fatalf("%s %s: read body: %v", method, path, err)
+		h.tb.Fatalf("%s %s: read body: %v", method, path, err)
 	}
 	a := &answer{status: resp.StatusCode, header: resp.Header, body: raw}
-	h.spec.check(h.t, method, req.URL.EscapedPath(), a)
+	h.spec.check(h.tb, method, req.URL.EscapedPath(), a)
 	return a
 }
 
 // post sends a request body to POST /v1/removals.
 func (h *harness) post(body string, edits ...edit) *answer {
-	h.t.Helper()
+	h.tb.Helper()
 	return h.do(http.MethodPost, "/v1/removals", body, edits...)
 }
 
 // mustPost enqueues and fails the test unless the answer is want.
 func (h *harness) mustPost(want int, body string) map[string]any {
-	h.t.Helper()
+	h.tb.Helper()
 	a := h.post(body)
 	if a.status != want {
-		h.t.Fatalf("POST %s: %s, want %d", body, a, want)
+		h.tb.Fatalf("POST %s: %s, want %d", body, a, want)
 	}
-	return a.json(h.t)
+	return a.json(h.tb)
 }
 
 // wantProblem checks a problem answer: status, problem type (the part after
@@ -256,28 +256,28 @@ func body(changes map[string]any) string {
 
 // dbSize is the number of keys in Redis.
 func (h *harness) dbSize() int64 {
-	h.t.Helper()
+	h.tb.Helper()
 	n, err := h.rdb.DBSize(context.Background()).Result()
 	if err != nil {
-		h.t.Fatal(err)
+		h.tb.Fatal(err)
 	}
 	return n
 }
 
 // redisText returns every value in Redis as text, whatever its type.
 func (h *harness) redisText() string {
-	h.t.Helper()
+	h.tb.Helper()
 	ctx := context.Background()
 	keys, err := h.rdb.Keys(ctx, "*").Result()
 	if err != nil {
-		h.t.Fatal(err)
+		h.tb.Fatal(err)
 	}
 	var b strings.Builder
 	for _, k := range keys {
 		b.WriteString(k + "\n")
 		typ, err := h.rdb.Type(ctx, k).Result()
 		if err != nil {
-			h.t.Fatal(err)
+			h.tb.Fatal(err)
 		}
 		var v any
 		switch typ {
@@ -292,10 +292,10 @@ func (h *harness) redisText() string {
 		case "zset":
 			v, err = h.rdb.ZRange(ctx, k, 0, -1).Result()
 		default:
-			h.t.Fatalf("key %s has type %s", k, typ)
+			h.tb.Fatalf("key %s has type %s", k, typ)
 		}
 		if err != nil {
-			h.t.Fatal(err)
+			h.tb.Fatal(err)
 		}
 		fmt.Fprintf(&b, "%v\n", v)
 	}

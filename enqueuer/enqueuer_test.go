@@ -18,21 +18,21 @@ import (
 
 func uid(i int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", i) }
 
-func newClient(t *testing.T) (*enqueuer.Client, *redis.Client) {
-	t.Helper()
-	rdb := redistest.Start(t, redistest.Options{}).Client(t)
+func newClient(tb testing.TB) (*enqueuer.Client, *redis.Client) {
+	tb.Helper()
+	rdb := redistest.Start(tb, redistest.Options{}).Client(tb)
 	c := enqueuer.New(rdb, enqueuer.Options{})
-	t.Cleanup(func() { _ = c.Close() })
+	tb.Cleanup(func() { _ = c.Close() })
 	return c, rdb
 }
 
-func pending(t *testing.T, rdb *redis.Client) []*asynq.TaskInfo {
-	t.Helper()
+func pending(tb testing.TB, rdb *redis.Client) []*asynq.TaskInfo {
+	tb.Helper()
 	i := asynq.NewInspectorFromRedisClient(rdb)
 	defer i.Close()
 	tasks, err := i.ListPendingTasks(tasks.Queue)
 	if err != nil && !strings.Contains(err.Error(), "does not exist") {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return tasks
 }

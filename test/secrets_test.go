@@ -294,8 +294,8 @@ func (s auditSeen) add(where, text string) { s[where] += text + "\n" }
 
 // auditEnqueue enqueues each request the way it says, every one with the
 // node password, and returns what the CLI printed.
-func auditEnqueue(t *testing.T, bin string, env []string, rdb *redis.Client, apiAddr string, reqs []auditRequest) string {
-	t.Helper()
+func auditEnqueue(tb testing.TB, bin string, env []string, rdb *redis.Client, apiAddr string, reqs []auditRequest) string {
+	tb.Helper()
 	enq := enqueuer.New(rdb, enqueuer.Options{})
 	defer enq.Close()
 	var printed strings.Builder
@@ -306,25 +306,25 @@ func auditEnqueue(t *testing.T, bin string, env []string, rdb *redis.Client, api
 		case "go":
 			if _, err := enq.Enqueue(context.Background(), enqueuer.Request{ID: r.id, ProjectID: project, ClusterID: r.cluster,
 				Nodes: []string{r.node}, Password: auditNodePassword, Username: auditUsername}); err != nil {
-				t.Fatal(err)
+				tb.Fatal(err)
 			}
 		case "api":
-			printed.WriteString(auditCall(t, http.MethodPost, "http://"+apiAddr+"/v1/removals", mustJSON(body), http.StatusAccepted))
+			printed.WriteString(auditCall(tb, http.MethodPost, "http://"+apiAddr+"/v1/removals", mustJSON(body), http.StatusAccepted))
 		case "cli":
-			stdout, stderr, code := proctest.RunAll(t, bin, env, auditNodePassword+"\n", "enqueue", "--request-id", r.id,
+			stdout, stderr, code := proctest.RunAll(tb, bin, env, auditNodePassword+"\n", "enqueue", "--request-id", r.id,
 				"--project-id", project, "--cluster-id", r.cluster, "--node", r.node, "--password-stdin", "--username", auditUsername)
 			if code != 0 {
-				t.Fatalf("enqueue: exit %d: %s", code, stderr)
+				tb.Fatalf("enqueue: exit %d: %s", code, stderr)
 			}
 			printed.WriteString(stdout + stderr)
 		case "file":
-			path := filepath.Join(t.TempDir(), "requests.jsonl")
+			path := filepath.Join(tb.TempDir(), "requests.jsonl")
 			if err := os.WriteFile(path, []byte(mustJSON(body)+"\n"), 0o600); err != nil {
-				t.Fatal(err)
+				tb.Fatal(err)
 			}
-			stdout, stderr, code := proctest.RunAll(t, bin, env, "", "enqueue", "--from-file", path)
+			stdout, stderr, code := proctest.RunAll(tb, bin, env, "", "enqueue", "--from-file", path)
 			if code != 0 {
-				t.Fatalf("enqueue --from-file: exit %d: %s", code, stderr)
+				tb.Fatalf("enqueue --from-file: exit %d: %s", code, stderr)
 			}
 			printed.WriteString(stdout + stderr)
 		}
@@ -334,15 +334,15 @@ func auditEnqueue(t *testing.T, bin string, env []string, rdb *redis.Client, api
 
 // auditCall makes one call to the API (with its token) or the worker, and
 // returns the answer; a status other than want fails the test.
-func auditCall(t *testing.T, method, u, body string, want int) string {
-	t.Helper()
+func auditCall(tb testing.TB, method, u, body string, want int) string {
+	tb.Helper()
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
 	req, err := http.NewRequest(method, u, rd)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+auditAPIToken)
 	if body != "" {
@@ -350,15 +350,15 @@ func auditCall(t *testing.T, method, u, body string, want int) string {
 	}
 	resp, err := testHTTPClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	if resp.StatusCode != want {
-		t.Fatalf("%s %s: %d %s, want %d", method, u, resp.StatusCode, raw, want)
+		tb.Fatalf("%s %s: %d %s, want %d", method, u, resp.StatusCode, raw, want)
 	}
 	return fmt.Sprintf("%v\n%s", resp.Header, raw)
 }
@@ -455,8 +455,8 @@ func (d *dashboardScraper) fail(err error) {
 }
 
 // redisContents reads every key of every type, as text.
-func redisContents(t *testing.T, rdb *redis.Client) ([]string, map[string]string) {
-	t.Helper()
+func redisContents(tb testing.TB, rdb *redis.Client) ([]string, map[string]string) {
+	tb.Helper()
 	ctx := context.Background()
 	var keys []string
 	iter := rdb.Scan(ctx, 0, "*", 1000).Iterator()
@@ -464,13 +464,13 @@ func redisContents(t *testing.T, rdb *redis.Client) ([]string, map[string]string
 		keys = append(keys, iter.Val())
 	}
 	if err := iter.Err(); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	values := make(map[string]string, len(keys))
 	for _, k := range keys {
 		typ, err := rdb.Type(ctx, k).Result()
 		if err != nil {
-			t.Fatal(err)
+			tb.Fatal(err)
 		}
 		var v any
 		switch typ {
@@ -489,10 +489,10 @@ func redisContents(t *testing.T, rdb *redis.Client) ([]string, map[string]string
 		case "none":
 			continue // expired since the scan
 		default:
-			t.Fatalf("key %s has type %s, which the audit cannot read", k, typ)
+			tb.Fatalf("key %s has type %s, which the audit cannot read", k, typ)
 		}
 		if err != nil {
-			t.Fatal(err)
+			tb.Fatal(err)
 		}
 		values[k] = fmt.Sprintf("%v", v)
 	}

@@ -130,10 +130,11 @@ func TestFaultsQueueInOrder(t *testing.T) {
 
 // randomRun makes calls against a fake with random faults and returns the
 // statuses seen (0 for a transport error).
-func randomRun(t *testing.T, rf ccetest.RandomFaults) []int {
-	srv := newServer(t, ccetest.Options{AutoNodes: true})
+func randomRun(tb testing.TB, rf ccetest.RandomFaults) []int {
+	tb.Helper()
+	srv := newServer(tb, ccetest.Options{AutoNodes: true})
 	srv.SetRandomFaults(rf)
-	c := newClient(t, srv, 0)
+	c := newClient(tb, srv, 0)
 	ctx := context.Background()
 	var statuses []int
 	for i := range 40 {

@@ -105,11 +105,11 @@ func TestAPIServesUntilCancelled(t *testing.T) {
 }
 
 // apiCall makes one HTTP call; code 0 means no answer.
-func apiCall(t *testing.T, method, url, body, token string) (int, string) {
-	t.Helper()
+func apiCall(tb testing.TB, method, url, body, token string) (int, string) {
+	tb.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")

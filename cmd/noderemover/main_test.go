@@ -33,25 +33,25 @@ type result struct {
 }
 
 // runMain runs the program in process, as `noderemover args...` would.
-func runMain(t *testing.T, env map[string]string, stdin string, args ...string) result {
-	t.Helper()
+func runMain(tb testing.TB, env map[string]string, stdin string, args ...string) result {
+	tb.Helper()
 	var out, errb bytes.Buffer
 	getenv := func(name string) (string, bool) { v, ok := env[name]; return v, ok }
 	code := run(context.Background(), args, stdio{in: strings.NewReader(stdin), out: &out, err: &errb}, config.Getenv(getenv))
 	return result{code, out.String(), errb.String()}
 }
 
-func redisEnv(t *testing.T) (map[string]string, *redistest.Server) {
-	t.Helper()
-	srv := redistest.Start(t, redistest.Options{})
+func redisEnv(tb testing.TB) (map[string]string, *redistest.Server) {
+	tb.Helper()
+	srv := redistest.Start(tb, redistest.Options{})
 	return map[string]string{"REDIS_URL": srv.URL}, srv
 }
 
-func keys(t *testing.T, srv *redistest.Server) []string {
-	t.Helper()
-	ks, err := srv.Client(t).Keys(context.Background(), "*").Result()
+func keys(tb testing.TB, srv *redistest.Server) []string {
+	tb.Helper()
+	ks, err := srv.Client(tb).Keys(context.Background(), "*").Result()
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return ks
 }

@@ -15,19 +15,25 @@ import (
 )
 
 // The process helpers of these tests, from internal/proctest.
-func builtBinary(t *testing.T) string { return proctest.Binary(t, true) }
-
-func startProc(t *testing.T, env []string, args ...string) *proctest.Proc {
-	t.Helper()
-	return proctest.Start(t, builtBinary(t), env, args...)
+func builtBinary(tb testing.TB) string {
+	tb.Helper()
+	return proctest.Binary(tb, true)
 }
 
-func cli(t *testing.T, env []string, stdin string, args ...string) (string, int) {
-	t.Helper()
-	return proctest.Run(t, builtBinary(t), env, stdin, args...)
+func startProc(tb testing.TB, env []string, args ...string) *proctest.Proc {
+	tb.Helper()
+	return proctest.Start(tb, builtBinary(tb), env, args...)
 }
 
-func freeAddr(t *testing.T) string { return proctest.FreeAddr(t) }
+func cli(tb testing.TB, env []string, stdin string, args ...string) (string, int) {
+	tb.Helper()
+	return proctest.Run(tb, builtBinary(tb), env, stdin, args...)
+}
+
+func freeAddr(tb testing.TB) string {
+	tb.Helper()
+	return proctest.FreeAddr(tb)
+}
 
 // syncBuf is a writer safe for concurrent use.
 type syncBuf struct {

@@ -16,8 +16,8 @@ import (
 	"github.com/noderemover/noderemover/removal"
 )
 
-func httpGet(t *testing.T, url string) (int, string) {
-	t.Helper()
+func httpGet(tb testing.TB, url string) (int, string) {
+	tb.Helper()
 	resp, err := http.Get(url)
 	if err != nil {
 		return 0, err.Error()
