@@ -257,7 +257,7 @@ func body(changes map[string]any) string {
 // dbSize is the number of keys in Redis.
 func (h *harness) dbSize() int64 {
 	h.tb.Helper()
-	n, err := h.rdb.DBSize(context.Background()).Result()
+	n, err := h.rdb.DBSize(h.tb.Context()).Result()
 	if err != nil {
 		h.tb.Fatal(err)
 	}
@@ -267,7 +267,7 @@ func (h *harness) dbSize() int64 {
 // redisText returns every value in Redis as text, whatever its type.
 func (h *harness) redisText() string {
 	h.tb.Helper()
-	ctx := context.Background()
+	ctx := h.tb.Context()
 	keys, err := h.rdb.Keys(ctx, "*").Result()
 	if err != nil {
 		h.tb.Fatal(err)

@@ -1,7 +1,6 @@
 package test
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"sync"
@@ -76,7 +75,7 @@ func runBacklog(tb testing.TB, b backlog) backlogResult {
 	enq := enqueuer.New(rdb, enqueuer.Options{})
 	defer enq.Close()
 	store := store.New(rdb, store.Options{})
-	ctx := context.Background()
+	ctx := tb.Context()
 	start := time.Now()
 	var wg sync.WaitGroup
 	next := make(chan enqueuer.Request)

@@ -248,7 +248,7 @@ func mustJSON(v any) string {
 func TestBadInputEverywhere(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	rdb := srv.Client(t)
-	ctx := context.Background()
+	ctx := context.Background() // not t.Context(): nothingWritten's Cleanups use it after the test's context ends
 	c := enqueuer.New(rdb, enqueuer.Options{})
 	t.Cleanup(func() { _ = c.Close() })
 	hs := httptest.NewServer(api.New(c, api.Options{Tokens: []string{badInputToken}, Logger: zerolog.Nop()}))

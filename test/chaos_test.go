@@ -111,7 +111,7 @@ func TestChaos(t *testing.T) {
 	enq := enqueuer.New(rdb, enqueuer.Options{})
 	defer enq.Close()
 	store := store.New(rdb, store.Options{})
-	ctx := context.Background()
+	ctx := t.Context()
 	start := time.Now()
 
 	// Producers enqueue over the first seconds of the run, through the
@@ -257,7 +257,7 @@ func TestChaos(t *testing.T) {
 // a run that did not settle.
 func dumpOpen(tb testing.TB, rdb *redis.Client, records *store.Store, workers []*proctest.Proc) {
 	tb.Helper()
-	ctx := context.Background()
+	ctx := context.Background() // not tb.Context(): it runs in a Cleanup, after the test's context ends
 	stuck := map[string]bool{}
 	for _, st := range []removal.State{removal.StateQueued, removal.StateSubmitting, removal.StatePolling} {
 		recs, err := records.List(ctx, removal.ListFilter{State: st, Limit: removal.MaxListLimit})

@@ -1,7 +1,6 @@
 package test
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -77,7 +76,7 @@ type auditRequest struct {
 }
 
 func auditSecrets(t *testing.T, bin string, fakeOpts ccetest.Options, authEnv []string) {
-	ctx := context.Background()
+	ctx := t.Context()
 	srv := redistest.Start(t, redistest.Options{})
 	if err := srv.Client(t).ConfigSet(ctx, "requirepass", auditRedisPassword).Err(); err != nil {
 		t.Fatal(err)
@@ -304,7 +303,7 @@ func auditEnqueue(tb testing.TB, bin string, env []string, rdb *redis.Client, ap
 			"nodes": []string{r.node}, "password": auditNodePassword, "username": auditUsername}
 		switch r.via {
 		case "go":
-			if _, err := enq.Enqueue(context.Background(), enqueuer.Request{ID: r.id, ProjectID: project, ClusterID: r.cluster,
+			if _, err := enq.Enqueue(tb.Context(), enqueuer.Request{ID: r.id, ProjectID: project, ClusterID: r.cluster,
 				Nodes: []string{r.node}, Password: auditNodePassword, Username: auditUsername}); err != nil {
 				tb.Fatal(err)
 			}
@@ -457,7 +456,7 @@ func (d *dashboardScraper) fail(err error) {
 // redisContents reads every key of every type, as text.
 func redisContents(tb testing.TB, rdb *redis.Client) ([]string, map[string]string) {
 	tb.Helper()
-	ctx := context.Background()
+	ctx := tb.Context()
 	var keys []string
 	iter := rdb.Scan(ctx, 0, "*", 1000).Iterator()
 	for iter.Next(ctx) {

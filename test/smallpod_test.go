@@ -1,7 +1,6 @@
 package test
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -69,7 +68,7 @@ func TestSmallPodUnderThrottling(t *testing.T) {
 			}
 			store := store.New(rdb, store.Options{})
 			testkit.WaitFor(t, 90*time.Second, "every request final", func() bool {
-				n, err := store.OpenCount(context.Background())
+				n, err := store.OpenCount(t.Context())
 				return err == nil && n == 0
 			})
 			for _, id := range ids {

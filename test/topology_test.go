@@ -1,7 +1,6 @@
 package test
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -107,7 +106,7 @@ func runTopology(t *testing.T, redisURL string) {
 	t.Cleanup(func() { _ = rdb.Close() })
 	enq := enqueuer.New(rdb, enqueuer.Options{})
 	t.Cleanup(func() { _ = enq.Close() })
-	ctx := context.Background()
+	ctx := t.Context()
 
 	req := func(id, cluster string, nodes ...string) enqueuer.Request {
 		return enqueuer.Request{ID: id, ProjectID: project, ClusterID: cluster, Nodes: nodes, SSHKey: "topology-key"}
@@ -227,7 +226,7 @@ func waitFinal(tb testing.TB, enq *enqueuer.Client, want map[string]removal.Stat
 	got := map[string]removal.Status{}
 	testkit.WaitFor(tb, 30*time.Second, "every request final", func() bool {
 		for id := range want {
-			st, err := enq.Status(context.Background(), id)
+			st, err := enq.Status(tb.Context(), id)
 			if err != nil {
 				tb.Fatalf("status %s: %v", id, err)
 			}

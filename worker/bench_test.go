@@ -59,7 +59,7 @@ func BenchmarkRemovals(b *testing.B) {
 		before := redisCommands(b, h)
 		workerTime += timeDrain(b, h, tasks.Queue, func() {
 			inParallel(b, reqs, func(r enqueuer.Request) error {
-				_, err := h.enq.Enqueue(context.Background(), r)
+				_, err := h.enq.Enqueue(b.Context(), r)
 				return err
 			})
 		})
@@ -85,7 +85,7 @@ func BenchmarkRemovals(b *testing.B) {
 // commandstats (commands run by scripts included), less the INFO calls
 // themselves.
 func redisCommands(b *testing.B, h *harness) int64 {
-	info, err := h.rdb.Info(context.Background(), "commandstats").Result()
+	info, err := h.rdb.Info(b.Context(), "commandstats").Result()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -254,7 +254,7 @@ func BenchmarkNoticeLatency(b *testing.B) {
 // recordOfJob returns when the request that ran job was recorded final.
 func recordOfJob(h *harness, ids []string, job string) (time.Time, error) {
 	for _, id := range ids {
-		st, err := h.enq.Status(context.Background(), id)
+		st, err := h.enq.Status(h.tb.Context(), id)
 		if err != nil {
 			return time.Time{}, err
 		}

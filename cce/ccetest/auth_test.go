@@ -1,7 +1,6 @@
 package ccetest_test
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -41,7 +40,7 @@ func TestAuthentication(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = c.ShowNode(context.Background(), project, cluster, "n1")
+		_, err = c.ShowNode(t.Context(), project, cluster, "n1")
 		return err
 	}
 	signer := func(sk string, skew time.Duration) *cce.Signer {
@@ -110,7 +109,7 @@ func TestNoAuthConfiguredAcceptsAll(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.ShowNode(context.Background(), "p", "c", "n"); err != nil {
+	if _, err := c.ShowNode(t.Context(), "p", "c", "n"); err != nil {
 		t.Error(err)
 	}
 }

@@ -1,7 +1,6 @@
 package ccetest_test
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -60,7 +59,7 @@ type reply struct {
 // the error body, if any.
 func send(tb testing.TB, srv *ccetest.Server, method, path, contentType, body string) reply {
 	tb.Helper()
-	req, err := http.NewRequestWithContext(context.Background(), method, srv.URL+path, strings.NewReader(body))
+	req, err := http.NewRequestWithContext(tb.Context(), method, srv.URL+path, strings.NewReader(body))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package ccetest_test
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -26,7 +25,7 @@ func TestWriteRate(t *testing.T) {
 	srv := newServer(t, ccetest.Options{WriteRate: 1, Now: clk.Now})
 	srv.AddNodes(project, cluster, "n1", "n2", "n3")
 	c := newClient(t, srv, 0)
-	ctx := context.Background()
+	ctx := t.Context()
 	if _, err := c.RemoveNodes(ctx, project, cluster, sshLogin, []string{"n1"}); err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +53,7 @@ func TestReadRate(t *testing.T) {
 	clk := testkit.NewClock(time.Time{})
 	srv := newServer(t, ccetest.Options{ReadRate: 2, AutoNodes: true, Now: clk.Now})
 	c := newClient(t, srv, 0)
-	ctx := context.Background()
+	ctx := t.Context()
 	// Two reads in any second, however close together.
 	if _, err := c.ShowNode(ctx, project, cluster, "n1"); err != nil {
 		t.Fatal(err)
@@ -91,7 +90,7 @@ func TestSlowRateIsOneCallPerPeriod(t *testing.T) {
 	srv := newServer(t, ccetest.Options{WriteRate: 0.5, Now: clk.Now})
 	srv.AddNodes(project, cluster, "n1", "n2")
 	c := newClient(t, srv, 0)
-	ctx := context.Background()
+	ctx := t.Context()
 	if _, err := c.RemoveNodes(ctx, project, cluster, sshLogin, []string{"n1"}); err != nil {
 		t.Fatal(err)
 	}

@@ -49,7 +49,7 @@ func TestAPIServesUntilCancelled(t *testing.T) {
 	addr := freeAddr(t)
 	env := map[string]string{"API_TOKENS": "other-token-abcdefghijklmnop, " + apiTestToken, "SHUTDOWN_TIMEOUT": "5s"}
 	getenv := config.Getenv(func(name string) (string, bool) { v, ok := env[name]; return v, ok })
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	stderr := &syncBuf{}
 	done := make(chan int, 1)

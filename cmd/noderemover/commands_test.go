@@ -62,7 +62,7 @@ func TestDashboardCommand(t *testing.T) {
 		t.Fatalf("open address without credentials: %+v", r)
 	}
 	env["DASHBOARD_ADDR"] = freeAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan result, 1)
 	go func() {
 		var r result

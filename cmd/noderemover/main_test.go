@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -37,7 +36,7 @@ func runMain(tb testing.TB, env map[string]string, stdin string, args ...string)
 	tb.Helper()
 	var out, errb bytes.Buffer
 	getenv := func(name string) (string, bool) { v, ok := env[name]; return v, ok }
-	code := run(context.Background(), args, stdio{in: strings.NewReader(stdin), out: &out, err: &errb}, config.Getenv(getenv))
+	code := run(tb.Context(), args, stdio{in: strings.NewReader(stdin), out: &out, err: &errb}, config.Getenv(getenv))
 	return result{code, out.String(), errb.String()}
 }
 
@@ -49,7 +48,7 @@ func redisEnv(tb testing.TB) (map[string]string, *redistest.Server) {
 
 func keys(tb testing.TB, srv *redistest.Server) []string {
 	tb.Helper()
-	ks, err := srv.Client(tb).Keys(context.Background(), "*").Result()
+	ks, err := srv.Client(tb).Keys(tb.Context(), "*").Result()
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -164,7 +163,7 @@ func TestEnqueuePasswordFromStdin(t *testing.T) {
 		t.Fatalf("%+v", r)
 	}
 	for _, k := range keys(t, srv) {
-		v, _ := srv.Client(t).Dump(context.Background(), k).Result()
+		v, _ := srv.Client(t).Dump(t.Context(), k).Result()
 		if strings.Contains(v, pw) {
 			t.Fatalf("%s holds the plaintext password", k)
 		}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"strings"
@@ -66,7 +65,7 @@ func TestWorkerProcess(t *testing.T) {
 				return code == 200
 			})
 
-			ctx := context.Background()
+			ctx := t.Context()
 			rdb := srv.Client(t)
 			enq := enqueuer.New(rdb, enqueuer.Options{})
 			defer enq.Close()

@@ -1,7 +1,6 @@
 package store_test
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -88,7 +87,7 @@ func setUp(tb testing.TB, s *store.Store, c removaltest.Case, now time.Time) *re
 // second, so two runs a moment apart compare equal).
 func dump(tb testing.TB, rdb *redis.Client) map[string]string {
 	tb.Helper()
-	ctx := context.Background()
+	ctx := tb.Context()
 	keys, err := rdb.Keys(ctx, "*").Result()
 	if err != nil {
 		tb.Fatal(err)
