@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/noderemover/noderemover/enqueuer"
+	"github.com/noderemover/noderemover/internal/testkit"
 )
 
 // TestRedisDown stops Redis under the API: every call that needs it answers
@@ -65,7 +66,7 @@ func TestRedisDown(t *testing.T) {
 
 	h.srv.Restart(t)
 	// The API finds Redis again by itself.
-	waitFor(t, 15*time.Second, "readyz with Redis back", func() bool {
+	testkit.WaitFor(t, 15*time.Second, "readyz with Redis back", func() bool {
 		return h.do(http.MethodGet, "/readyz", "", noAuth).status == http.StatusOK
 	})
 	if n := h.dbSize(); n != keysBefore {

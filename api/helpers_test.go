@@ -13,14 +13,15 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
+	"go.uber.org/goleak"
 
 	"github.com/noderemover/noderemover/api"
 	"github.com/noderemover/noderemover/enqueuer"
 	"github.com/noderemover/noderemover/internal/redistest"
+	"github.com/noderemover/noderemover/internal/testkit"
 )
 
 // Bearer tokens the test servers accept.
@@ -31,15 +32,20 @@ const (
 
 func uid(i int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", i) }
 
-// TestMain runs the tests, then, when every test ran, checks that each
-// response openapi.json documents was received by some test: the document
-// promises nothing the handlers were not seen doing.
+// TestMain runs the tests under the kit's leak check, then, when every test
+// ran, checks that each response openapi.json documents was received by
+// some test: the document promises nothing the handlers were not seen doing.
 func TestMain(m *testing.M) {
 	flag.Parse()
-	code := m.Run()
+	testkit.Main(m, goleak.Cleanup(func(code int) { os.Exit(checkSpecSeen(code)) }))
+}
+
+// checkSpecSeen turns the tests' exit code into the binary's: 1 when every
+// test ran and passed but some documented response was never received.
+func checkSpecSeen(code int) int {
 	if code != 0 || flag.Lookup("test.run").Value.String() != "" || flag.Lookup("test.skip").Value.String() != "" ||
 		testing.Short() || theSpec == nil {
-		os.Exit(code)
+		return code
 	}
 	var missing []string
 	for _, d := range theSpec.unseen() {
@@ -50,9 +56,9 @@ func TestMain(m *testing.M) {
 	}
 	if len(missing) > 0 {
 		fmt.Fprintf(os.Stderr, "FAIL: openapi.json documents responses no test received:\n  %s\n", strings.Join(missing, "\n  "))
-		os.Exit(1)
+		return 1
 	}
-	os.Exit(code)
+	return code
 }
 
 // syncBuffer collects log lines written by concurrent handlers.
@@ -87,7 +93,7 @@ func (s *syncBuffer) lines(tb testing.TB) []map[string]any {
 
 // harness is the API on a private Redis, served over real HTTP.
 type harness struct {
-	t    *testing.T
+	tb   testing.TB
 	srv  *redistest.Server
 	rdb  *redis.Client
 	url  string
@@ -100,12 +106,12 @@ type harnessOptions struct {
 	client func(*enqueuer.Client) *enqueuer.Client // replaces the client (nil for the panic test)
 }
 
-func newHarness(t *testing.T, o harnessOptions) *harness {
-	t.Helper()
-	srv := redistest.Start(t, o.redis)
-	rdb := srv.Client(t)
+func newHarness(tb testing.TB, o harnessOptions) *harness {
+	tb.Helper()
+	srv := redistest.Start(tb, o.redis)
+	rdb := srv.Client(tb)
 	real := enqueuer.New(rdb, enqueuer.Options{})
-	t.Cleanup(func() { _ = real.Close() })
+	tb.Cleanup(func() { _ = real.Close() })
 	c := real
 	if o.client != nil {
 		c = o.client(c)
@@ -117,8 +123,8 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		Logger: zerolog.New(logs).Level(zerolog.DebugLevel),
 	})
 	hs := httptest.NewServer(h)
-	t.Cleanup(hs.Close)
-	return &harness{t: t, srv: srv, rdb: rdb, url: hs.URL, logs: logs, spec: loadSpec(t)}
+	tb.Cleanup(hs.Close)
+	return &harness{tb: tb, srv: srv, rdb: rdb, url: hs.URL, logs: logs, spec: loadSpec(tb)}
 }
 
 // answer is one response, read to its end.
@@ -158,14 +164,14 @@ var noAuth = header("Authorization", "")
 // do sends a request with a valid token (and Content-Type application/json
 // when there is a body), then checks the answer against openapi.json.
 func (h *harness) do(method, path string, body string, edits ...edit) *answer {
-	h.t.Helper()
+	h.tb.Helper()
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
 	req, err := http.NewRequest(method, h.url+path, rd)
 	if err != nil {
-		h.t.Fatal(err)
+		h.tb.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	if body != "" {
@@ -176,32 +182,32 @@ func (h *harness) do(method, path string, body string, edits ...edit) *answer {
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		h.t.Fatalf("%s %s: %v", method, path, err)
+		h.tb.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
-		h.t.Fatalf("%s %s: read body: %v", method, path, err)
+		h.tb.Fatalf("%s %s: read body: %v", method, path, err)
 	}
 	a := &answer{status: resp.StatusCode, header: resp.Header, body: raw}
-	h.spec.check(h.t, method, req.URL.EscapedPath(), a)
+	h.spec.check(h.tb, method, req.URL.EscapedPath(), a)
 	return a
 }
 
 // post sends a request body to POST /v1/removals.
 func (h *harness) post(body string, edits ...edit) *answer {
-	h.t.Helper()
+	h.tb.Helper()
 	return h.do(http.MethodPost, "/v1/removals", body, edits...)
 }
 
 // mustPost enqueues and fails the test unless the answer is want.
 func (h *harness) mustPost(want int, body string) map[string]any {
-	h.t.Helper()
+	h.tb.Helper()
 	a := h.post(body)
 	if a.status != want {
-		h.t.Fatalf("POST %s: %s, want %d", body, a, want)
+		h.tb.Fatalf("POST %s: %s, want %d", body, a, want)
 	}
-	return a.json(h.t)
+	return a.json(h.tb)
 }
 
 // wantProblem checks a problem answer: status, problem type (the part after
@@ -250,28 +256,28 @@ func body(changes map[string]any) string {
 
 // dbSize is the number of keys in Redis.
 func (h *harness) dbSize() int64 {
-	h.t.Helper()
-	n, err := h.rdb.DBSize(context.Background()).Result()
+	h.tb.Helper()
+	n, err := h.rdb.DBSize(h.tb.Context()).Result()
 	if err != nil {
-		h.t.Fatal(err)
+		h.tb.Fatal(err)
 	}
 	return n
 }
 
 // redisText returns every value in Redis as text, whatever its type.
 func (h *harness) redisText() string {
-	h.t.Helper()
-	ctx := context.Background()
+	h.tb.Helper()
+	ctx := h.tb.Context()
 	keys, err := h.rdb.Keys(ctx, "*").Result()
 	if err != nil {
-		h.t.Fatal(err)
+		h.tb.Fatal(err)
 	}
 	var b strings.Builder
 	for _, k := range keys {
 		b.WriteString(k + "\n")
 		typ, err := h.rdb.Type(ctx, k).Result()
 		if err != nil {
-			h.t.Fatal(err)
+			h.tb.Fatal(err)
 		}
 		var v any
 		switch typ {
@@ -286,28 +292,12 @@ func (h *harness) redisText() string {
 		case "zset":
 			v, err = h.rdb.ZRange(ctx, k, 0, -1).Result()
 		default:
-			h.t.Fatalf("key %s has type %s", k, typ)
+			h.tb.Fatalf("key %s has type %s", k, typ)
 		}
 		if err != nil {
-			h.t.Fatal(err)
+			h.tb.Fatal(err)
 		}
 		fmt.Fprintf(&b, "%v\n", v)
 	}
 	return b.String()
-}
-
-// waitFor polls cond until it holds, failing the test after limit.
-func waitFor(tb testing.TB, limit time.Duration, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.NewTimer(limit)
-	defer deadline.Stop()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline.C:
-			tb.Fatalf("timed out after %v waiting for %s", limit, what)
-		case <-tick.C:
-		}
-	}
 }

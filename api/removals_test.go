@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"slices"
@@ -223,7 +222,7 @@ func TestGet(t *testing.T) {
 
 func TestCancel(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
-	ctx := context.Background()
+	ctx := t.Context()
 	inspector := asynq.NewInspectorFromRedisClient(h.rdb)
 	h.mustPost(http.StatusAccepted, body(map[string]any{"request_id": "queued-1", "nodes": []string{uid(1)}}))
 	h.mustPost(http.StatusAccepted, body(map[string]any{"request_id": "accepted-1", "nodes": []string{uid(2)}}))

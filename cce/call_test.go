@@ -18,23 +18,23 @@ func TestUnusable200Answers(t *testing.T) {
 		call   func(*cce.Client) error
 	}{
 		"RemoveNodesWithoutJobID": {`{"spec":{}}`, func(c *cce.Client) error {
-			_, err := c.RemoveNodes(context.Background(), "p", "c", cce.Login{SSHKey: "k"}, []string{"n"})
+			_, err := c.RemoveNodes(t.Context(), "p", "c", cce.Login{SSHKey: "k"}, []string{"n"})
 			return err
 		}},
 		"RemoveNodesNotJSON": {`<html>ok</html>`, func(c *cce.Client) error {
-			_, err := c.RemoveNodes(context.Background(), "p", "c", cce.Login{SSHKey: "k"}, []string{"n"})
+			_, err := c.RemoveNodes(t.Context(), "p", "c", cce.Login{SSHKey: "k"}, []string{"n"})
 			return err
 		}},
 		"ShowJobNotJSON": {`not json`, func(c *cce.Client) error {
-			_, err := c.ShowJob(context.Background(), "p", "j")
+			_, err := c.ShowJob(t.Context(), "p", "j")
 			return err
 		}},
 		"ShowJobWithoutPhase": {`{"metadata":{"uid":"j"}}`, func(c *cce.Client) error {
-			_, err := c.ShowJob(context.Background(), "p", "j")
+			_, err := c.ShowJob(t.Context(), "p", "j")
 			return err
 		}},
 		"ShowNodeWithoutUID": {`{"status":{"phase":"Active"}}`, func(c *cce.Client) error {
-			_, err := c.ShowNode(context.Background(), "p", "c", "n")
+			_, err := c.ShowNode(t.Context(), "p", "c", "n")
 			return err
 		}},
 	}
@@ -59,14 +59,14 @@ func TestTransportErrors(t *testing.T) {
 		addr := ln.Addr().String()
 		ln.Close()
 		c := newClient(t, "http://"+addr, cce.TokenAuth{Token: "t"})
-		_, err = c.RemoveNodes(context.Background(), "p", "c", cce.Login{SSHKey: "k"}, []string{"n"})
+		_, err = c.RemoveNodes(t.Context(), "p", "c", cce.Login{SSHKey: "k"}, []string{"n"})
 		if err == nil || cce.MaybeApplied(err) || cce.Classify(err) != cce.ClassRetryable {
 			t.Errorf("err = %v: want retryable and not applied", err)
 		}
 	})
 	t.Run("CanceledBeforeSendIsNotApplied", func(t *testing.T) {
 		srv, seen := newRecorder(t, 200, `{}`)
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
 		_, err := newClient(t, srv.URL, cce.TokenAuth{Token: "t"}).
 			RemoveNodes(ctx, "p", "c", cce.Login{SSHKey: "k"}, []string{"n"})
@@ -91,7 +91,7 @@ func TestTransportErrors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = c.RemoveNodes(context.Background(), "p", "c", cce.Login{SSHKey: "k"}, []string{"n"})
+		_, err = c.RemoveNodes(t.Context(), "p", "c", cce.Login{SSHKey: "k"}, []string{"n"})
 		if !errors.Is(err, context.DeadlineExceeded) || !cce.MaybeApplied(err) || cce.Classify(err) != cce.ClassRetryable {
 			t.Errorf("err = %v: want deadline exceeded, retryable, maybe applied", err)
 		}
@@ -102,7 +102,7 @@ func TestRedirectIsNotFollowed(t *testing.T) {
 	target, targetSeen := newRecorder(t, 200, `{"metadata":{"uid":"j"},"status":{"phase":"Success"}}`)
 	srv := httptest.NewServer(http.RedirectHandler(target.URL+"/steal", http.StatusTemporaryRedirect))
 	defer srv.Close()
-	_, err := newClient(t, srv.URL, cce.TokenAuth{Token: "secret-token"}).ShowJob(context.Background(), "p", "j")
+	_, err := newClient(t, srv.URL, cce.TokenAuth{Token: "secret-token"}).ShowJob(t.Context(), "p", "j")
 	var e *cce.Error
 	if !errors.As(err, &e) || e.StatusCode != 307 || cce.Classify(err) != cce.ClassPermanent || cce.MaybeApplied(err) {
 		t.Errorf("err = %v, want *Error 307, permanent, not applied", err)
@@ -115,7 +115,7 @@ func TestRedirectIsNotFollowed(t *testing.T) {
 func TestAuthenticatorErrorIsNotApplied(t *testing.T) {
 	srv, seen := newRecorder(t, 200, `{}`)
 	failing := authFunc(func(*http.Request, []byte) error { return errors.New("token service down") })
-	_, err := newClient(t, srv.URL, failing).RemoveNodes(context.Background(), "p", "c", cce.Login{SSHKey: "k"}, []string{"n"})
+	_, err := newClient(t, srv.URL, failing).RemoveNodes(t.Context(), "p", "c", cce.Login{SSHKey: "k"}, []string{"n"})
 	if err == nil || cce.MaybeApplied(err) || cce.Classify(err) != cce.ClassRetryable {
 		t.Errorf("err = %v: want retryable, not applied", err)
 	}

@@ -1,7 +1,6 @@
 package cce_test
 
 import (
-	"context"
 	"encoding/base64"
 	"errors"
 	"io"
@@ -131,7 +130,7 @@ func TestRemoveNodesSendsExactBody(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			jobID, err := c.RemoveNodes(context.Background(), "p/1", "c 1", tt.login, []string{"n1", "n2"})
+			jobID, err := c.RemoveNodes(t.Context(), "p/1", "c 1", tt.login, []string{"n1", "n2"})
 			if err != nil || jobID != "job-1" {
 				t.Fatalf("RemoveNodes = %q, %v", jobID, err)
 			}
@@ -185,7 +184,7 @@ func TestRemoveNodesRejectsInvalidInputBeforeSending(t *testing.T) {
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
-			_, err := c.RemoveNodes(context.Background(), tt.project, tt.cluster, tt.login, tt.nodes)
+			_, err := c.RemoveNodes(t.Context(), tt.project, tt.cluster, tt.login, tt.nodes)
 			if !errors.Is(err, cce.ErrInvalidInput) || !strings.Contains(err.Error(), tt.wantInMessage) {
 				t.Fatalf("err = %v, want ErrInvalidInput mentioning %q", err, tt.wantInMessage)
 			}
@@ -195,10 +194,10 @@ func TestRemoveNodesRejectsInvalidInputBeforeSending(t *testing.T) {
 		})
 	}
 	t.Run("EmptyIDsOfReads", func(t *testing.T) {
-		if _, err := c.ShowJob(context.Background(), "p", ""); !errors.Is(err, cce.ErrInvalidInput) {
+		if _, err := c.ShowJob(t.Context(), "p", ""); !errors.Is(err, cce.ErrInvalidInput) {
 			t.Errorf("ShowJob with empty jobID: %v", err)
 		}
-		if _, err := c.ShowNode(context.Background(), "p", "c", ""); !errors.Is(err, cce.ErrInvalidInput) {
+		if _, err := c.ShowNode(t.Context(), "p", "c", ""); !errors.Is(err, cce.ErrInvalidInput) {
 			t.Errorf("ShowNode with empty nodeUID: %v", err)
 		}
 	})
@@ -219,7 +218,7 @@ func TestClientAgainstFake(t *testing.T) {
 			defer srv.Close()
 			srv.AddNodes(project, cluster, "n1", "n2")
 			c := newClient(t, srv.URL, auth)
-			ctx := context.Background()
+			ctx := t.Context()
 
 			jobID, err := c.RemoveNodes(ctx, project, cluster,
 				cce.Login{UserPassword: &cce.UserPassword{Password: hashedPassword}}, []string{"n1", "n2"})
@@ -243,7 +242,7 @@ func TestClientAgainstFake(t *testing.T) {
 	t.Run("BadTokenIsPermanent", func(t *testing.T) {
 		srv := ccetest.NewServer(ccetest.Options{Token: "good-token"})
 		defer srv.Close()
-		_, err := newClient(t, srv.URL, cce.TokenAuth{Token: "bad-token"}).ShowJob(context.Background(), "p", "j")
+		_, err := newClient(t, srv.URL, cce.TokenAuth{Token: "bad-token"}).ShowJob(t.Context(), "p", "j")
 		var e *cce.Error
 		if !errors.As(err, &e) || e.StatusCode != 401 || e.Code != "CCE.01401001" || e.RequestID == "" {
 			t.Fatalf("err = %v, want *Error 401 CCE.01401001 with a request id", err)

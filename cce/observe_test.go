@@ -1,7 +1,6 @@
 package cce_test
 
 import (
-	"context"
 	"strconv"
 	"sync"
 	"testing"
@@ -29,7 +28,7 @@ func TestObserveSeesEveryCall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
+	ctx := t.Context()
 	_, _ = c.ShowJob(ctx, "p", "j")
 	_, _ = c.ShowNode(ctx, "p", "c", "00000000-0000-4000-8000-000000000001")
 	want := []string{"ShowJob 429", "ShowNode 404"}

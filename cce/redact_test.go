@@ -1,7 +1,6 @@
 package cce_test
 
 import (
-	"context"
 	"encoding/base64"
 	"strings"
 	"testing"
@@ -31,7 +30,7 @@ func TestErrorAnswersNeverCarryThePasswordHash(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			srv, _ := newRecorder(t, 400, answer)
 			c := newClient(t, srv.URL, cce.TokenAuth{Token: "t"})
-			_, err := c.RemoveNodes(context.Background(), "p", "c", login, []string{"n1"})
+			_, err := c.RemoveNodes(t.Context(), "p", "c", login, []string{"n1"})
 			if err == nil {
 				t.Fatal("no error")
 			}

@@ -17,33 +17,33 @@ import (
 
 const hash = "JDYkc2FsdHNhbHQkaGFzaGhhc2g=" // base64 of $6$saltsalt$hashhash
 
-func newDashboard(t *testing.T, readOnly bool) (*httptest.Server, *asynq.Client) {
-	t.Helper()
-	srv := redistest.Start(t, redistest.Options{})
-	rdb := srv.Client(t)
+func newDashboard(tb testing.TB, readOnly bool) (*httptest.Server, *asynq.Client) {
+	tb.Helper()
+	srv := redistest.Start(tb, redistest.Options{})
+	rdb := srv.Client(tb)
 	opt, err := asynq.ParseRedisURI(srv.URL)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	h := dashboard.New(dashboard.Options{Redis: opt, User: "ops", Password: "s3cret", ReadOnly: readOnly,
 		Ready: func() error { return nil }})
-	t.Cleanup(func() { _ = h.Close() })
+	tb.Cleanup(func() { _ = h.Close() })
 	hs := httptest.NewServer(h)
-	t.Cleanup(hs.Close)
+	tb.Cleanup(hs.Close)
 	q := asynq.NewClientFromRedisClient(rdb)
-	t.Cleanup(func() { _ = q.Close() })
+	tb.Cleanup(func() { _ = q.Close() })
 	return hs, q
 }
 
-func get(t *testing.T, url, user, password string) (int, string) {
-	t.Helper()
+func get(tb testing.TB, url, user, password string) (int, string) {
+	tb.Helper()
 	req, _ := http.NewRequest(http.MethodGet, url, nil)
 	if user != "" {
 		req.SetBasicAuth(user, password)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)

@@ -118,14 +118,14 @@ func TestCompose(t *testing.T) {
 		p.cfg, p.cfgErr = loadConfig(p.sub, svc.Environment)
 		procs = append(procs, p)
 	}
-	proc := func(t *testing.T, sub string) composeProcess {
-		t.Helper()
+	proc := func(tb testing.TB, sub string) composeProcess {
+		tb.Helper()
 		for _, p := range procs {
 			if p.sub == sub {
 				return p
 			}
 		}
-		t.Fatalf("no service runs noderemover %s", sub)
+		tb.Fatalf("no service runs noderemover %s", sub)
 		return composeProcess{}
 	}
 

@@ -1,7 +1,6 @@
 package enqueuer_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -18,28 +17,28 @@ import (
 
 func uid(i int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", i) }
 
-func newClient(t *testing.T) (*enqueuer.Client, *redis.Client) {
-	t.Helper()
-	rdb := redistest.Start(t, redistest.Options{}).Client(t)
+func newClient(tb testing.TB) (*enqueuer.Client, *redis.Client) {
+	tb.Helper()
+	rdb := redistest.Start(tb, redistest.Options{}).Client(tb)
 	c := enqueuer.New(rdb, enqueuer.Options{})
-	t.Cleanup(func() { _ = c.Close() })
+	tb.Cleanup(func() { _ = c.Close() })
 	return c, rdb
 }
 
-func pending(t *testing.T, rdb *redis.Client) []*asynq.TaskInfo {
-	t.Helper()
+func pending(tb testing.TB, rdb *redis.Client) []*asynq.TaskInfo {
+	tb.Helper()
 	i := asynq.NewInspectorFromRedisClient(rdb)
 	defer i.Close()
 	tasks, err := i.ListPendingTasks(tasks.Queue)
 	if err != nil && !strings.Contains(err.Error(), "does not exist") {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return tasks
 }
 
 func TestEnqueueThenStatus(t *testing.T) {
 	c, rdb := newClient(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	st, err := c.Enqueue(ctx, enqueuer.Request{ProjectID: "p", ClusterID: "c", Nodes: []string{strings.ToUpper(uid(1))}, SSHKey: "k"})
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +61,7 @@ func TestEnqueueThenStatus(t *testing.T) {
 
 func TestSameRequestIDIsOneRemoval(t *testing.T) {
 	c, rdb := newClient(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	r := enqueuer.Request{ID: "once", ProjectID: "p", ClusterID: "c", Nodes: []string{uid(1)}, Password: "Pa55word!", Username: "admin"}
 	for range 3 {
 		if _, err := c.Enqueue(ctx, r); err != nil {
@@ -80,7 +79,7 @@ func TestSameRequestIDIsOneRemoval(t *testing.T) {
 
 func TestNodeBusyNamesTheRequest(t *testing.T) {
 	c, _ := newClient(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	if _, err := c.Enqueue(ctx, enqueuer.Request{ID: "holder", ProjectID: "p", ClusterID: "c", Nodes: []string{uid(1), uid(2)}, SSHKey: "k"}); err != nil {
 		t.Fatal(err)
 	}
@@ -104,12 +103,12 @@ func TestInvalidRequestTouchesNothing(t *testing.T) {
 	}
 	for name, r := range cases {
 		t.Run(name, func(t *testing.T) {
-			if _, err := c.Enqueue(context.Background(), r); !errors.Is(err, enqueuer.ErrInvalid) {
+			if _, err := c.Enqueue(t.Context(), r); !errors.Is(err, enqueuer.ErrInvalid) {
 				t.Fatalf("error %v, want ErrInvalid", err)
 			}
 		})
 	}
-	if n, _ := rdb.DBSize(context.Background()).Result(); n != 0 {
+	if n, _ := rdb.DBSize(t.Context()).Result(); n != 0 {
 		t.Fatalf("%d keys written by invalid requests", n)
 	}
 }
@@ -120,14 +119,14 @@ func TestEnqueueAllIsAllOrNothingOnValidation(t *testing.T) {
 		{ProjectID: "p", ClusterID: "c", Nodes: []string{uid(1)}, SSHKey: "k"},
 		{ProjectID: "p", ClusterID: "c", Nodes: nil, SSHKey: "k"},
 	}
-	if _, err := c.EnqueueAll(context.Background(), rs); !errors.Is(err, enqueuer.ErrInvalid) || !strings.HasPrefix(err.Error(), "request 2:") {
+	if _, err := c.EnqueueAll(t.Context(), rs); !errors.Is(err, enqueuer.ErrInvalid) || !strings.HasPrefix(err.Error(), "request 2:") {
 		t.Fatalf("error %v", err)
 	}
-	if n, _ := rdb.DBSize(context.Background()).Result(); n != 0 {
+	if n, _ := rdb.DBSize(t.Context()).Result(); n != 0 {
 		t.Fatalf("%d keys written", n)
 	}
 	rs[1].Nodes = []string{uid(2)}
-	sts, err := c.EnqueueAll(context.Background(), rs)
+	sts, err := c.EnqueueAll(t.Context(), rs)
 	if err != nil || len(sts) != 2 {
 		t.Fatalf("%+v %v", sts, err)
 	}
@@ -135,7 +134,7 @@ func TestEnqueueAllIsAllOrNothingOnValidation(t *testing.T) {
 
 func TestPasswordNeverStoredInPlaintext(t *testing.T) {
 	c, rdb := newClient(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	const password = "Plain-Text-Pa55"
 	if _, err := c.Enqueue(ctx, enqueuer.Request{ID: "pw", ProjectID: "p", ClusterID: "c", Nodes: []string{uid(1)}, Password: password}); err != nil {
 		t.Fatal(err)
@@ -203,7 +202,7 @@ func TestPrepareRefusesPasswordsCCERefuses(t *testing.T) {
 
 func TestCancelRemovesTheTask(t *testing.T) {
 	c, rdb := newClient(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	if _, err := c.Enqueue(ctx, enqueuer.Request{ID: "doomed", ProjectID: "p", ClusterID: "c", Nodes: []string{uid(1)}, SSHKey: "k"}); err != nil {
 		t.Fatal(err)
 	}
@@ -221,13 +220,13 @@ func TestCancelRemovesTheTask(t *testing.T) {
 
 func TestListValidatesItsFilter(t *testing.T) {
 	c, _ := newClient(t)
-	if _, err := c.List(context.Background(), enqueuer.ListFilter{State: "running"}); !errors.Is(err, enqueuer.ErrInvalid) {
+	if _, err := c.List(t.Context(), enqueuer.ListFilter{State: "running"}); !errors.Is(err, enqueuer.ErrInvalid) {
 		t.Errorf("bad state: %v", err)
 	}
-	if _, err := c.List(context.Background(), enqueuer.ListFilter{Limit: 5000}); !errors.Is(err, enqueuer.ErrInvalid) {
+	if _, err := c.List(t.Context(), enqueuer.ListFilter{Limit: 5000}); !errors.Is(err, enqueuer.ErrInvalid) {
 		t.Errorf("bad limit: %v", err)
 	}
-	if got, err := c.List(context.Background(), enqueuer.ListFilter{}); err != nil || len(got) != 0 {
+	if got, err := c.List(t.Context(), enqueuer.ListFilter{}); err != nil || len(got) != 0 {
 		t.Errorf("empty list: %v %v", got, err)
 	}
 }

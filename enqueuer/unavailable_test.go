@@ -1,7 +1,6 @@
 package enqueuer_test
 
 import (
-	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -25,7 +24,7 @@ func TestRedisDownIsErrUnavailable(t *testing.T) {
 	t.Cleanup(func() { _ = rdb.Close() })
 	c := enqueuer.New(rdb, enqueuer.Options{})
 	t.Cleanup(func() { _ = c.Close() })
-	ctx := context.Background()
+	ctx := t.Context()
 	r := enqueuer.Request{ID: "during-outage", ProjectID: "0123456789abcdef0123456789abcdef", ClusterID: "c1",
 		Nodes: []string{uid(1)}, SSHKey: "k"}
 

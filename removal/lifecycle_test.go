@@ -13,8 +13,8 @@ import (
 
 // inState makes case c's batch and records in state from, as the lifecycle
 // would have brought them there a minute before now.
-func inState(t *testing.T, c removaltest.Case, now time.Time) (*removal.Batch, map[string]*removal.Record) {
-	t.Helper()
+func inState(tb testing.TB, c removaltest.Case, now time.Time) (*removal.Batch, map[string]*removal.Record) {
+	tb.Helper()
 	now = now.Add(-time.Minute)
 	var recs []*removal.Record
 	ids := []string{}
@@ -30,11 +30,11 @@ func inState(t *testing.T, c removaltest.Case, now time.Time) (*removal.Batch, m
 	members := b.Records(recs)
 	for _, s := range removaltest.Steps(c.From, now) {
 		if _, err := removal.Step(b, clone(b), members, s.Event, s.Input); err != nil {
-			t.Fatalf("to %s: %v", c.From, err)
+			tb.Fatalf("to %s: %v", c.From, err)
 		}
 	}
 	if b.State != c.From {
-		t.Fatalf("batch is %s, want %s", b.State, c.From)
+		tb.Fatalf("batch is %s, want %s", b.State, c.From)
 	}
 	return b, members
 }
@@ -82,14 +82,14 @@ func TestEveryTransition(t *testing.T) {
 }
 
 // check says what each case must have done.
-func check(t *testing.T, c removaltest.Case, b *removal.Batch, recs map[string]*removal.Record) {
-	t.Helper()
+func check(tb testing.TB, c removaltest.Case, b *removal.Batch, recs map[string]*removal.Record) {
+	tb.Helper()
 	r0, r1 := recs["request-0"], recs["request-1"]
 	states := func(want ...removal.State) {
-		t.Helper()
+		tb.Helper()
 		for i, r := range []*removal.Record{r0, r1}[:len(want)] {
 			if r.State != want[i] {
-				t.Errorf("request-%d is %s, want %s (error %q)", i, r.State, want[i], r.Error)
+				tb.Errorf("request-%d is %s, want %s (error %q)", i, r.State, want[i], r.Error)
 			}
 		}
 	}
@@ -97,64 +97,64 @@ func check(t *testing.T, c removaltest.Case, b *removal.Batch, recs map[string]*
 	case "Send":
 		states(removal.StateSubmitting, removal.StateSubmitting)
 		if b.Attempt != 1 || r0.Attempts != 1 || !b.SendingAt.Equal(c.Input.Now) || !b.SendingUntil.Equal(c.Input.Until) {
-			t.Errorf("batch %+v, record attempts %d", b, r0.Attempts)
+			tb.Errorf("batch %+v, record attempts %d", b, r0.Attempts)
 		}
 	case "GiveUp", "JobLost":
 		states(removal.StateFailed, removal.StateFailed)
 	case "Accepted":
 		states(removal.StatePolling, removal.StatePolling)
 		if b.JobID != removaltest.JobID || r1.JobID != removaltest.JobID || r1.Nodes[0].State != removal.NodeRemoving {
-			t.Errorf("batch job %q, record %+v", b.JobID, r1)
+			tb.Errorf("batch job %q, record %+v", b.JobID, r1)
 		}
 	case "OutcomeUnknown":
 		if !b.SendingUntil.Equal(c.Input.Now) || b.LastError != c.Input.Reason || b.Attempt != 1 {
-			t.Errorf("batch %+v: want sending until now, with the reason", b)
+			tb.Errorf("batch %+v: want sending until now, with the reason", b)
 		}
 	case "Throttled":
 		states(removal.StateQueued, removal.StateQueued)
 		if r0.Attempts != 0 {
-			t.Errorf("%d attempts after a throttled call, want 0", r0.Attempts)
+			tb.Errorf("%d attempts after a throttled call, want 0", r0.Attempts)
 		}
 	case "Failed":
 		states(removal.StateQueued, removal.StateQueued)
 		if r0.Attempts != 1 || r0.BatchID != "" {
-			t.Errorf("record %+v: want queued again with its attempt counted", r0)
+			tb.Errorf("record %+v: want queued again with its attempt counted", r0)
 		}
 	case "RefusedSomeNodes":
 		states(removal.StateQueued, removal.StateQueued)
 		if n := r0.Nodes[1]; n.State != removal.NodeFailed || !strings.Contains(n.Reason, "CCE.01404001") || r0.Nodes[0].State != removal.NodePending {
-			t.Errorf("request-0 nodes %+v: want the named node failed, the other pending", r0.Nodes)
+			tb.Errorf("request-0 nodes %+v: want the named node failed, the other pending", r0.Nodes)
 		}
 	case "RefusedMergedNamingNone":
 		states(removal.StateQueued, removal.StateQueued)
 		if !r0.Solo || !r1.Solo {
-			t.Error("the requests of a merged call refused naming no node should go alone next")
+			tb.Error("the requests of a merged call refused naming no node should go alone next")
 		}
 	case "RefusedAlone":
 		states(removal.StateFailed)
 	case "ReconciledNotSent":
 		states(removal.StateSubmitting, removal.StateSubmitting)
 		if b.State != removal.BatchReady || b.Attempt != 1 {
-			t.Errorf("batch %s attempt %d, want ready with the attempt kept", b.State, b.Attempt)
+			tb.Errorf("batch %s attempt %d, want ready with the attempt kept", b.State, b.Attempt)
 		}
 	case "ReconciledAdopted":
 		states(removal.StatePolling, removal.StatePolling)
 		if b.State != removal.BatchAccepted || b.JobID != removaltest.JobID || len(b.Nodes()) != 3 || r1.Nodes[0].State != removal.NodeRemoved {
-			t.Errorf("batch %+v: want the job adopted for the three nodes left", b)
+			tb.Errorf("batch %+v: want the job adopted for the three nodes left", b)
 		}
 	case "ReconciledAllKnown":
 		states(removal.StateSucceeded, removal.StateFailed)
 	case "Polled":
 		if b.Polls != 1 || !r0.UpdatedAt.Before(c.Input.Now) {
-			t.Errorf("polls %d, request updated %v: a poll counts on the batch and changes no record", b.Polls, r0.UpdatedAt)
+			tb.Errorf("polls %d, request updated %v: a poll counts on the batch and changes no record", b.Polls, r0.UpdatedAt)
 		}
 	case "JobEnded":
 		states(removal.StateSucceeded, removal.StateFailed)
 		if r1.Nodes[0].State != removal.NodeRemoved || r1.Nodes[1].State != removal.NodeFailed {
-			t.Errorf("request-1 nodes %+v: want the one the job named failed, the rest removed", r1.Nodes)
+			tb.Errorf("request-1 nodes %+v: want the one the job named failed, the rest removed", r1.Nodes)
 		}
 	default:
-		t.Fatalf("no check for case %s", c.Name)
+		tb.Fatalf("no check for case %s", c.Name)
 	}
 }
 

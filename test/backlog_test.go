@@ -1,7 +1,6 @@
 package test
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"sync"
@@ -13,6 +12,7 @@ import (
 	"github.com/noderemover/noderemover/internal/proctest"
 	"github.com/noderemover/noderemover/internal/redistest"
 	"github.com/noderemover/noderemover/internal/store"
+	"github.com/noderemover/noderemover/internal/testkit"
 	"github.com/noderemover/noderemover/removal"
 )
 
@@ -75,7 +75,7 @@ func runBacklog(tb testing.TB, b backlog) backlogResult {
 	enq := enqueuer.New(rdb, enqueuer.Options{})
 	defer enq.Close()
 	store := store.New(rdb, store.Options{})
-	ctx := context.Background()
+	ctx := tb.Context()
 	start := time.Now()
 	var wg sync.WaitGroup
 	next := make(chan enqueuer.Request)
@@ -94,7 +94,7 @@ func runBacklog(tb testing.TB, b backlog) backlogResult {
 	close(next)
 	wg.Wait()
 	lastLog := time.Now()
-	proctest.WaitUntil(tb, 10*time.Minute, "every request final", func() bool {
+	testkit.WaitFor(tb, 10*time.Minute, "every request final", func() bool {
 		n, err := store.OpenCount(ctx)
 		if time.Since(lastLog) > 10*time.Second {
 			lastLog = time.Now()

@@ -248,7 +248,7 @@ func mustJSON(v any) string {
 func TestBadInputEverywhere(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	rdb := srv.Client(t)
-	ctx := context.Background()
+	ctx := context.Background() // not t.Context(): nothingWritten's Cleanups use it after the test's context ends
 	c := enqueuer.New(rdb, enqueuer.Options{})
 	t.Cleanup(func() { _ = c.Close() })
 	hs := httptest.NewServer(api.New(c, api.Options{Tokens: []string{badInputToken}, Logger: zerolog.Nop()}))
@@ -260,14 +260,15 @@ func TestBadInputEverywhere(t *testing.T) {
 	// nothingWritten checks, when the subtest ends, that Redis holds no
 	// key: no record, no claim, no task. It empties Redis when it does, so
 	// that the next case starts clean.
-	nothingWritten := func(t *testing.T) {
-		t.Cleanup(func() {
+	nothingWritten := func(tb testing.TB) {
+		tb.Helper()
+		tb.Cleanup(func() {
 			keys, err := rdb.Keys(ctx, "*").Result()
 			if err != nil {
-				t.Fatal(err)
+				tb.Fatal(err)
 			}
 			if len(keys) > 0 {
-				t.Errorf("bad input wrote to Redis: %v", keys)
+				tb.Errorf("bad input wrote to Redis: %v", keys)
 				_ = rdb.FlushDB(ctx).Err()
 			}
 		})
@@ -275,19 +276,19 @@ func TestBadInputEverywhere(t *testing.T) {
 	// cliRefuses runs the CLI and wants exit 2, nothing on stdout and one
 	// line on stderr naming the field ("nodes[1]: ", or the flag) and
 	// saying what the case says.
-	cliRefuses := func(t *testing.T, tc badInput, stdin string, args ...string) string {
-		t.Helper()
-		stdout, stderr, code := proctest.RunAll(t, bin, env, stdin, args...)
+	cliRefuses := func(tb testing.TB, tc badInput, stdin string, args ...string) string {
+		tb.Helper()
+		stdout, stderr, code := proctest.RunAll(tb, bin, env, stdin, args...)
 		if code != 2 || stdout != "" {
-			t.Fatalf("exit %d, stdout %q, stderr %q; want exit 2 and nothing on stdout", code, stdout, stderr)
+			tb.Fatalf("exit %d, stdout %q, stderr %q; want exit 2 and nothing on stdout", code, stdout, stderr)
 		}
 		named := tc.field == "" || strings.Contains(stderr, tc.field+": ") ||
 			(args[1] != "--from-file" && strings.Contains(stderr, "--"+strings.ReplaceAll(tc.field, "_", "-")+" "))
 		if !named || !strings.Contains(stderr, tc.says) {
-			t.Errorf("stderr %q does not name %q and say %q", stderr, tc.field, tc.says)
+			tb.Errorf("stderr %q does not name %q and say %q", stderr, tc.field, tc.says)
 		}
 		if n := strings.Count(strings.TrimSpace(stderr), "\n"); n != 0 {
-			t.Errorf("stderr is %d lines: %q", n+1, stderr)
+			tb.Errorf("stderr is %d lines: %q", n+1, stderr)
 		}
 		return stderr
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/noderemover/noderemover/internal/proctest"
 	"github.com/noderemover/noderemover/internal/redistest"
 	"github.com/noderemover/noderemover/internal/store"
+	"github.com/noderemover/noderemover/internal/testkit"
 	"github.com/noderemover/noderemover/removal"
 	"github.com/noderemover/noderemover/tasks"
 )
@@ -110,7 +111,7 @@ func TestChaos(t *testing.T) {
 	enq := enqueuer.New(rdb, enqueuer.Options{})
 	defer enq.Close()
 	store := store.New(rdb, store.Options{})
-	ctx := context.Background()
+	ctx := t.Context()
 	start := time.Now()
 
 	// Producers enqueue over the first seconds of the run, through the
@@ -180,7 +181,7 @@ func TestChaos(t *testing.T) {
 		}
 	})
 	lastLog := time.Now()
-	proctest.WaitUntil(t, chaosSettle, "every request final", func() bool {
+	testkit.WaitFor(t, chaosSettle, "every request final", func() bool {
 		n, err := store.OpenCount(ctx)
 		if time.Since(lastLog) > 15*time.Second {
 			lastLog = time.Now()
@@ -254,30 +255,31 @@ func TestChaos(t *testing.T) {
 
 // dumpOpen logs the requests that are not final and the queue's counts, for
 // a run that did not settle.
-func dumpOpen(t *testing.T, rdb *redis.Client, records *store.Store, workers []*proctest.Proc) {
-	ctx := context.Background()
+func dumpOpen(tb testing.TB, rdb *redis.Client, records *store.Store, workers []*proctest.Proc) {
+	tb.Helper()
+	ctx := context.Background() // not tb.Context(): it runs in a Cleanup, after the test's context ends
 	stuck := map[string]bool{}
 	for _, st := range []removal.State{removal.StateQueued, removal.StateSubmitting, removal.StatePolling} {
 		recs, err := records.List(ctx, removal.ListFilter{State: st, Limit: removal.MaxListLimit})
 		if err != nil {
-			t.Logf("list %s: %v", st, err)
+			tb.Logf("list %s: %v", st, err)
 			continue
 		}
 		for _, r := range recs {
 			stuck[r.BatchID] = stuck[r.BatchID] || r.BatchID != ""
-			t.Logf("open: %s %s cluster %s batch %s job %s attempts %d updated %s", r.RequestID, r.State, r.ClusterID,
+			tb.Logf("open: %s %s cluster %s batch %s job %s attempts %d updated %s", r.RequestID, r.State, r.ClusterID,
 				r.BatchID, r.JobID, r.Attempts, r.UpdatedAt.Format(time.TimeOnly))
 		}
 	}
 	leases, _ := rdb.Keys(ctx, "{noderemover}:lease:*").Result()
 	for _, k := range leases {
-		t.Logf("lease %s = %s, ttl %v", k, rdb.Get(ctx, k).Val(), rdb.PTTL(ctx, k).Val())
+		tb.Logf("lease %s = %s, ttl %v", k, rdb.Get(ctx, k).Val(), rdb.PTTL(ctx, k).Val())
 	}
 	for i, w := range workers {
 		for _, line := range strings.Split(w.Stderr(), "\n") {
 			for b := range stuck {
 				if strings.Contains(line, b) {
-					t.Logf("worker %d: %s", i, line)
+					tb.Logf("worker %d: %s", i, line)
 					break
 				}
 			}
@@ -285,22 +287,22 @@ func dumpOpen(t *testing.T, rdb *redis.Client, records *store.Store, workers []*
 	}
 	in := asynq.NewInspectorFromRedisClient(rdb)
 	if q, err := in.GetQueueInfo(tasks.Queue); err == nil {
-		t.Logf("queue: pending %d active %d scheduled %d retry %d archived %d completed %d",
+		tb.Logf("queue: pending %d active %d scheduled %d retry %d archived %d completed %d",
 			q.Pending, q.Active, q.Scheduled, q.Retry, q.Archived, q.Completed)
 	}
 	if active, err := in.ListActiveTasks(tasks.Queue); err == nil {
 		for _, a := range active {
-			t.Logf("active %s: orphaned %v, retried %d, last error %q", a.ID, a.IsOrphaned, a.Retried, a.LastErr)
+			tb.Logf("active %s: orphaned %v, retried %d, last error %q", a.ID, a.IsOrphaned, a.Retried, a.LastErr)
 		}
 	}
 	if servers, err := in.Servers(); err == nil {
 		for _, s := range servers {
-			t.Logf("server %s pid %d started %s: %d active", s.ID, s.PID, s.Started.Format(time.TimeOnly), len(s.ActiveWorkers))
+			tb.Logf("server %s pid %d started %s: %d active", s.ID, s.PID, s.Started.Format(time.TimeOnly), len(s.ActiveWorkers))
 		}
 	}
 	if archived, err := in.ListArchivedTasks(tasks.Queue); err == nil {
 		for _, a := range archived {
-			t.Logf("archived %s: %s", a.ID, a.LastErr)
+			tb.Logf("archived %s: %s", a.ID, a.LastErr)
 		}
 	}
 }

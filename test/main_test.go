@@ -1,13 +1,13 @@
 package test
 
 import (
-	"os"
 	"testing"
 
 	"github.com/noderemover/noderemover/internal/redistest"
+	"github.com/noderemover/noderemover/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
 	redistest.QuietRedisLog() // tests stop Redis on purpose
-	os.Exit(m.Run())
+	testkit.Main(m)
 }

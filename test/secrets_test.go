@@ -1,7 +1,6 @@
 package test
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -23,6 +22,7 @@ import (
 	"github.com/noderemover/noderemover/internal/proctest"
 	"github.com/noderemover/noderemover/internal/redistest"
 	"github.com/noderemover/noderemover/internal/store"
+	"github.com/noderemover/noderemover/internal/testkit"
 	"github.com/noderemover/noderemover/removal"
 	"github.com/noderemover/noderemover/tasks"
 )
@@ -76,7 +76,7 @@ type auditRequest struct {
 }
 
 func auditSecrets(t *testing.T, bin string, fakeOpts ccetest.Options, authEnv []string) {
-	ctx := context.Background()
+	ctx := t.Context()
 	srv := redistest.Start(t, redistest.Options{})
 	if err := srv.Client(t).ConfigSet(ctx, "requirepass", auditRedisPassword).Err(); err != nil {
 		t.Fatal(err)
@@ -122,7 +122,7 @@ func auditSecrets(t *testing.T, bin string, fakeOpts ccetest.Options, authEnv []
 		"api":       proctest.Start(t, bin, env, "api"),
 		"dashboard": proctest.Start(t, bin, env, "dashboard"),
 	}
-	proctest.WaitUntil(t, 30*time.Second, "api and dashboard listening", func() bool {
+	testkit.WaitFor(t, 30*time.Second, "api and dashboard listening", func() bool {
 		return proctest.Listening(apiAddr) && proctest.Listening(dashAddr)
 	})
 
@@ -155,7 +155,7 @@ func auditSecrets(t *testing.T, bin string, fakeOpts ccetest.Options, authEnv []
 
 	enq := enqueuer.New(rdb, enqueuer.Options{})
 	t.Cleanup(func() { _ = enq.Close() })
-	proctest.WaitUntil(t, 60*time.Second, "every request final", func() bool {
+	testkit.WaitFor(t, 60*time.Second, "every request final", func() bool {
 		for _, r := range reqs {
 			st, err := enq.Status(ctx, r.id)
 			if err != nil || !st.State.Final() {
@@ -293,8 +293,8 @@ func (s auditSeen) add(where, text string) { s[where] += text + "\n" }
 
 // auditEnqueue enqueues each request the way it says, every one with the
 // node password, and returns what the CLI printed.
-func auditEnqueue(t *testing.T, bin string, env []string, rdb *redis.Client, apiAddr string, reqs []auditRequest) string {
-	t.Helper()
+func auditEnqueue(tb testing.TB, bin string, env []string, rdb *redis.Client, apiAddr string, reqs []auditRequest) string {
+	tb.Helper()
 	enq := enqueuer.New(rdb, enqueuer.Options{})
 	defer enq.Close()
 	var printed strings.Builder
@@ -303,27 +303,27 @@ func auditEnqueue(t *testing.T, bin string, env []string, rdb *redis.Client, api
 			"nodes": []string{r.node}, "password": auditNodePassword, "username": auditUsername}
 		switch r.via {
 		case "go":
-			if _, err := enq.Enqueue(context.Background(), enqueuer.Request{ID: r.id, ProjectID: project, ClusterID: r.cluster,
+			if _, err := enq.Enqueue(tb.Context(), enqueuer.Request{ID: r.id, ProjectID: project, ClusterID: r.cluster,
 				Nodes: []string{r.node}, Password: auditNodePassword, Username: auditUsername}); err != nil {
-				t.Fatal(err)
+				tb.Fatal(err)
 			}
 		case "api":
-			printed.WriteString(auditCall(t, http.MethodPost, "http://"+apiAddr+"/v1/removals", mustJSON(body), http.StatusAccepted))
+			printed.WriteString(auditCall(tb, http.MethodPost, "http://"+apiAddr+"/v1/removals", mustJSON(body), http.StatusAccepted))
 		case "cli":
-			stdout, stderr, code := proctest.RunAll(t, bin, env, auditNodePassword+"\n", "enqueue", "--request-id", r.id,
+			stdout, stderr, code := proctest.RunAll(tb, bin, env, auditNodePassword+"\n", "enqueue", "--request-id", r.id,
 				"--project-id", project, "--cluster-id", r.cluster, "--node", r.node, "--password-stdin", "--username", auditUsername)
 			if code != 0 {
-				t.Fatalf("enqueue: exit %d: %s", code, stderr)
+				tb.Fatalf("enqueue: exit %d: %s", code, stderr)
 			}
 			printed.WriteString(stdout + stderr)
 		case "file":
-			path := filepath.Join(t.TempDir(), "requests.jsonl")
+			path := filepath.Join(tb.TempDir(), "requests.jsonl")
 			if err := os.WriteFile(path, []byte(mustJSON(body)+"\n"), 0o600); err != nil {
-				t.Fatal(err)
+				tb.Fatal(err)
 			}
-			stdout, stderr, code := proctest.RunAll(t, bin, env, "", "enqueue", "--from-file", path)
+			stdout, stderr, code := proctest.RunAll(tb, bin, env, "", "enqueue", "--from-file", path)
 			if code != 0 {
-				t.Fatalf("enqueue --from-file: exit %d: %s", code, stderr)
+				tb.Fatalf("enqueue --from-file: exit %d: %s", code, stderr)
 			}
 			printed.WriteString(stdout + stderr)
 		}
@@ -333,15 +333,15 @@ func auditEnqueue(t *testing.T, bin string, env []string, rdb *redis.Client, api
 
 // auditCall makes one call to the API (with its token) or the worker, and
 // returns the answer; a status other than want fails the test.
-func auditCall(t *testing.T, method, u, body string, want int) string {
-	t.Helper()
+func auditCall(tb testing.TB, method, u, body string, want int) string {
+	tb.Helper()
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
 	req, err := http.NewRequest(method, u, rd)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+auditAPIToken)
 	if body != "" {
@@ -349,15 +349,15 @@ func auditCall(t *testing.T, method, u, body string, want int) string {
 	}
 	resp, err := testHTTPClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	if resp.StatusCode != want {
-		t.Fatalf("%s %s: %d %s, want %d", method, u, resp.StatusCode, raw, want)
+		tb.Fatalf("%s %s: %d %s, want %d", method, u, resp.StatusCode, raw, want)
 	}
 	return fmt.Sprintf("%v\n%s", resp.Header, raw)
 }
@@ -454,22 +454,22 @@ func (d *dashboardScraper) fail(err error) {
 }
 
 // redisContents reads every key of every type, as text.
-func redisContents(t *testing.T, rdb *redis.Client) ([]string, map[string]string) {
-	t.Helper()
-	ctx := context.Background()
+func redisContents(tb testing.TB, rdb *redis.Client) ([]string, map[string]string) {
+	tb.Helper()
+	ctx := tb.Context()
 	var keys []string
 	iter := rdb.Scan(ctx, 0, "*", 1000).Iterator()
 	for iter.Next(ctx) {
 		keys = append(keys, iter.Val())
 	}
 	if err := iter.Err(); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	values := make(map[string]string, len(keys))
 	for _, k := range keys {
 		typ, err := rdb.Type(ctx, k).Result()
 		if err != nil {
-			t.Fatal(err)
+			tb.Fatal(err)
 		}
 		var v any
 		switch typ {
@@ -488,10 +488,10 @@ func redisContents(t *testing.T, rdb *redis.Client) ([]string, map[string]string
 		case "none":
 			continue // expired since the scan
 		default:
-			t.Fatalf("key %s has type %s, which the audit cannot read", k, typ)
+			tb.Fatalf("key %s has type %s, which the audit cannot read", k, typ)
 		}
 		if err != nil {
-			t.Fatal(err)
+			tb.Fatal(err)
 		}
 		values[k] = fmt.Sprintf("%v", v)
 	}

@@ -1,7 +1,6 @@
 package test
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -12,6 +11,7 @@ import (
 	"github.com/noderemover/noderemover/internal/proctest"
 	"github.com/noderemover/noderemover/internal/redistest"
 	"github.com/noderemover/noderemover/internal/store"
+	"github.com/noderemover/noderemover/internal/testkit"
 	"github.com/noderemover/noderemover/removal"
 )
 
@@ -67,8 +67,8 @@ func TestSmallPodUnderThrottling(t *testing.T) {
 				}
 			}
 			store := store.New(rdb, store.Options{})
-			proctest.WaitUntil(t, 90*time.Second, "every request final", func() bool {
-				n, err := store.OpenCount(context.Background())
+			testkit.WaitFor(t, 90*time.Second, "every request final", func() bool {
+				n, err := store.OpenCount(t.Context())
 				return err == nil && n == 0
 			})
 			for _, id := range ids {

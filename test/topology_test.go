@@ -1,7 +1,6 @@
 package test
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +19,7 @@ import (
 	"github.com/noderemover/noderemover/internal/proctest"
 	"github.com/noderemover/noderemover/internal/redisconn"
 	"github.com/noderemover/noderemover/internal/redistest"
+	"github.com/noderemover/noderemover/internal/testkit"
 	"github.com/noderemover/noderemover/removal"
 	"github.com/noderemover/noderemover/tasks"
 )
@@ -92,7 +92,7 @@ func runTopology(t *testing.T, redisURL string) {
 	dashboard := proctest.Start(t, bin, append(env, "DASHBOARD_ADDR="+dashAddr), "dashboard")
 	for _, addr := range httpAddrs {
 		// Ready: the asynq server runs and Redis answers through REDIS_URL.
-		proctest.WaitUntil(t, 30*time.Second, "worker ready", func() bool {
+		testkit.WaitFor(t, 30*time.Second, "worker ready", func() bool {
 			code, _ := httpGet(t, "http://"+addr+health.ReadyPath)
 			return code == http.StatusOK
 		})
@@ -106,7 +106,7 @@ func runTopology(t *testing.T, redisURL string) {
 	t.Cleanup(func() { _ = rdb.Close() })
 	enq := enqueuer.New(rdb, enqueuer.Options{})
 	t.Cleanup(func() { _ = enq.Close() })
-	ctx := context.Background()
+	ctx := t.Context()
 
 	req := func(id, cluster string, nodes ...string) enqueuer.Request {
 		return enqueuer.Request{ID: id, ProjectID: project, ClusterID: cluster, Nodes: nodes, SSHKey: "topology-key"}
@@ -221,14 +221,14 @@ func runTopology(t *testing.T, redisURL string) {
 
 // waitFinal waits until every request of want is final and checks its
 // state; it returns their statuses.
-func waitFinal(t *testing.T, enq *enqueuer.Client, want map[string]removal.State) map[string]removal.Status {
-	t.Helper()
+func waitFinal(tb testing.TB, enq *enqueuer.Client, want map[string]removal.State) map[string]removal.Status {
+	tb.Helper()
 	got := map[string]removal.Status{}
-	proctest.WaitUntil(t, 30*time.Second, "every request final", func() bool {
+	testkit.WaitFor(tb, 30*time.Second, "every request final", func() bool {
 		for id := range want {
-			st, err := enq.Status(context.Background(), id)
+			st, err := enq.Status(tb.Context(), id)
 			if err != nil {
-				t.Fatalf("status %s: %v", id, err)
+				tb.Fatalf("status %s: %v", id, err)
 			}
 			if !st.State.Final() {
 				return false
@@ -239,15 +239,15 @@ func waitFinal(t *testing.T, enq *enqueuer.Client, want map[string]removal.State
 	})
 	for id, state := range want {
 		if got[id].State != state {
-			t.Errorf("%s is %s, want %s: %+v", id, got[id].State, state, got[id])
+			tb.Errorf("%s is %s, want %s: %+v", id, got[id].State, state, got[id])
 		}
 	}
 	return got
 }
 
 // httpGet returns the status and body of a GET, or 0 when it failed.
-func httpGet(t *testing.T, url string) (int, string) {
-	t.Helper()
+func httpGet(tb testing.TB, url string) (int, string) {
+	tb.Helper()
 	c := &http.Client{Timeout: 5 * time.Second}
 	resp, err := c.Get(url)
 	if err != nil {
@@ -260,32 +260,32 @@ func httpGet(t *testing.T, url string) (int, string) {
 
 // checkDashboard reads asynqmon's API: the removals queue with what the
 // workers processed, its completed and archived tasks, and the workers.
-func checkDashboard(t *testing.T, base string, workers int) {
-	t.Helper()
+func checkDashboard(tb testing.TB, base string, workers int) {
+	tb.Helper()
 	var queues struct {
 		Queues []struct {
 			Queue     string `json:"queue"`
 			Processed int    `json:"processed"`
 		} `json:"queues"`
 	}
-	proctest.WaitUntil(t, 30*time.Second, "dashboard answers", func() bool {
-		code, body := httpGet(t, base+"/api/queues")
+	testkit.WaitFor(tb, 30*time.Second, "dashboard answers", func() bool {
+		code, body := httpGet(tb, base+"/api/queues")
 		return code == http.StatusOK && json.Unmarshal([]byte(body), &queues) == nil
 	})
 	if len(queues.Queues) != 1 || queues.Queues[0].Queue != tasks.Queue || queues.Queues[0].Processed == 0 {
-		t.Errorf("dashboard /api/queues: %+v, want %s with tasks processed", queues, tasks.Queue)
+		tb.Errorf("dashboard /api/queues: %+v, want %s with tasks processed", queues, tasks.Queue)
 	}
 	var servers struct {
 		Servers []json.RawMessage `json:"servers"`
 	}
-	code, body := httpGet(t, base+"/api/servers")
+	code, body := httpGet(tb, base+"/api/servers")
 	if code != http.StatusOK || json.Unmarshal([]byte(body), &servers) != nil || len(servers.Servers) != workers {
-		t.Errorf("dashboard /api/servers: %d, %d servers, want %d:\n%s", code, len(servers.Servers), workers, body)
+		tb.Errorf("dashboard /api/servers: %d, %d servers, want %d:\n%s", code, len(servers.Servers), workers, body)
 	}
 	for _, path := range []string{"/", "/api/queue_stats", "/api/queues/" + tasks.Queue + "/completed_tasks",
 		"/api/queues/" + tasks.Queue + "/scheduled_tasks", "/api/queues/" + tasks.Queue + "/archived_tasks"} {
-		if code, body := httpGet(t, base+path); code != http.StatusOK {
-			t.Errorf("dashboard %s: %d %s", path, code, body)
+		if code, body := httpGet(tb, base+path); code != http.StatusOK {
+			tb.Errorf("dashboard %s: %d %s", path, code, body)
 		}
 	}
 }

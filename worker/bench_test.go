@@ -1,7 +1,6 @@
 package worker_test
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"sort"
@@ -56,7 +55,7 @@ func BenchmarkRemovals(b *testing.B) {
 		before := benchkit.RedisCommands(b, h.rdb)
 		workerTime += benchkit.Drain(b, h.rdb, tasks.Queue, func() {
 			benchkit.InParallel(b, reqs, func(r enqueuer.Request) error {
-				_, err := h.enq.Enqueue(context.Background(), r)
+				_, err := h.enq.Enqueue(b.Context(), r)
 				return err
 			})
 		})
@@ -137,7 +136,7 @@ func BenchmarkNoticeLatency(b *testing.B) {
 // recordOfJob returns when the request that ran job was recorded final.
 func recordOfJob(h *harness, ids []string, job string) (time.Time, error) {
 	for _, id := range ids {
-		st, err := h.enq.Status(context.Background(), id)
+		st, err := h.enq.Status(h.tb.Context(), id)
 		if err != nil {
 			return time.Time{}, err
 		}

@@ -283,11 +283,11 @@ func TestEverySlotIsSpentOnACall(t *testing.T) {
 
 // counterValue reads one counter from reg, the one with the given label
 // value ("" for a counter without labels).
-func counterValue(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
-	t.Helper()
+func counterValue(tb testing.TB, reg *prometheus.Registry, name, label, value string) float64 {
+	tb.Helper()
 	families, err := reg.Gather()
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	for _, f := range families {
 		if f.GetName() != name {

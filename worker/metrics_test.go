@@ -60,12 +60,12 @@ func TestMetrics(t *testing.T) {
 }
 
 // scrape renders reg as Prometheus would read it.
-func scrape(t *testing.T, reg *prometheus.Registry) string {
-	t.Helper()
+func scrape(tb testing.TB, reg *prometheus.Registry) string {
+	tb.Helper()
 	rec := httptest.NewRecorder()
 	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	if rec.Code != 200 {
-		t.Fatalf("scrape: %d %s", rec.Code, rec.Body)
+		tb.Fatalf("scrape: %d %s", rec.Code, rec.Body)
 	}
 	return rec.Body.String()
 }

@@ -60,8 +60,8 @@ func TestRemovesNodes(t *testing.T) {
 
 // assertStateEvents checks that each state change of a request was one log
 // event carrying request, cluster, job and attempt.
-func assertStateEvents(t *testing.T, logs, requestID string) {
-	t.Helper()
+func assertStateEvents(tb testing.TB, logs, requestID string) {
+	tb.Helper()
 	var states []string
 	for _, line := range strings.Split(logs, "\n") {
 		var ev map[string]any
@@ -70,14 +70,14 @@ func assertStateEvents(t *testing.T, logs, requestID string) {
 		}
 		for _, k := range []string{"cluster_id", "job_id", "attempt", "state", "from"} {
 			if _, ok := ev[k]; !ok {
-				t.Errorf("state event without %s: %s", k, line)
+				tb.Errorf("state event without %s: %s", k, line)
 			}
 		}
 		states = append(states, ev["state"].(string))
 	}
 	want := []string{"submitting", "polling", "succeeded"}
 	if strings.Join(states, ",") != strings.Join(want, ",") {
-		t.Errorf("state events %v, want %v", states, want)
+		tb.Errorf("state events %v, want %v", states, want)
 	}
 }
 

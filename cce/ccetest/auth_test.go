@@ -1,7 +1,6 @@
 package ccetest_test
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -9,6 +8,7 @@ import (
 
 	"github.com/noderemover/noderemover/cce"
 	"github.com/noderemover/noderemover/cce/ccetest"
+	"github.com/noderemover/noderemover/internal/testkit"
 )
 
 // signedRequest builds a GET ShowNode request signed by hand over the given
@@ -32,7 +32,7 @@ func signedRequest(tb testing.TB, srv *ccetest.Server, sk string, at time.Time, 
 }
 
 func TestAuthentication(t *testing.T) {
-	clk := newClock()
+	clk := testkit.NewClock(time.Time{})
 	srv := newServer(t, ccetest.Options{Token: token, AK: "AK", SK: "SK", Now: clk.Now})
 	srv.AddNodes(project, cluster, "n1")
 	showNode := func(auth cce.Authenticator) error {
@@ -40,7 +40,7 @@ func TestAuthentication(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = c.ShowNode(context.Background(), project, cluster, "n1")
+		_, err = c.ShowNode(t.Context(), project, cluster, "n1")
 		return err
 	}
 	signer := func(sk string, skew time.Duration) *cce.Signer {
@@ -109,7 +109,7 @@ func TestNoAuthConfiguredAcceptsAll(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.ShowNode(context.Background(), "p", "c", "n"); err != nil {
+	if _, err := c.ShowNode(t.Context(), "p", "c", "n"); err != nil {
 		t.Error(err)
 	}
 }

@@ -1,7 +1,6 @@
 package ccetest_test
 
 import (
-	"context"
 	"encoding/base64"
 	"fmt"
 	"net/http"
@@ -108,7 +107,7 @@ func TestRemoveNodesNodeState(t *testing.T) {
 	srv := newServer(t, ccetest.Options{JobDuration: 1 << 40})
 	srv.AddNodes(project, cluster, "n1", "n2", "n3")
 	c := newClient(t, srv, 0)
-	ctx := context.Background()
+	ctx := t.Context()
 
 	t.Run("NonRemovablePhaseNamesUIDAndPhase", func(t *testing.T) {
 		srv.SetNodePhase(project, cluster, "n2", cce.NodeInstalling)
@@ -191,7 +190,7 @@ func TestRoutes(t *testing.T) {
 func TestAutoNodesDoNotComeBack(t *testing.T) {
 	srv := newServer(t, ccetest.Options{AutoNodes: true})
 	c := newClient(t, srv, 0)
-	ctx := context.Background()
+	ctx := t.Context()
 	node, err := c.ShowNode(ctx, "any-project", "any-cluster", "fresh-node")
 	if err != nil || node.Status.Phase != cce.NodeActive || node.Metadata.UID != "fresh-node" {
 		t.Fatalf("ShowNode = %+v, %v", node, err)

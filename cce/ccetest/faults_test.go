@@ -37,7 +37,7 @@ func TestFaultsThroughClient(t *testing.T) {
 			srv.AddNodes(project, cluster, "n1")
 			c := newClient(t, srv, 0)
 			srv.Inject(ccetest.OpShowNode, 1, tt.fault)
-			_, err := c.ShowNode(context.Background(), project, cluster, "n1")
+			_, err := c.ShowNode(t.Context(), project, cluster, "n1")
 			e := asError(t, err)
 			if e.StatusCode != tt.wantStatus || e.Code != tt.wantCode || e.RetryAfter != tt.wantRetryAfter ||
 				e.RequestID == "" || !strings.Contains(e.Message, tt.wantInMessage) {
@@ -46,7 +46,7 @@ func TestFaultsThroughClient(t *testing.T) {
 			if got := cce.Classify(err); got != tt.wantClass {
 				t.Errorf("Classify = %v, want %v", got, tt.wantClass)
 			}
-			if _, err := c.ShowNode(context.Background(), project, cluster, "n1"); err != nil {
+			if _, err := c.ShowNode(t.Context(), project, cluster, "n1"); err != nil {
 				t.Errorf("the fault outlived its one call: %v", err)
 			}
 			if srv.Calls(ccetest.OpShowNode) != 2 || srv.Answers(ccetest.OpShowNode, tt.wantStatus) != 1 ||
@@ -63,7 +63,7 @@ func TestLoseAnswer(t *testing.T) {
 	srv.Inject(ccetest.OpRemoveNodes, 1, ccetest.Fault{LoseAnswer: true})
 	c := newClient(t, srv, 0)
 
-	_, err := c.RemoveNodes(context.Background(), project, cluster, sshLogin, []string{"n1"})
+	_, err := c.RemoveNodes(t.Context(), project, cluster, sshLogin, []string{"n1"})
 	var e *cce.Error
 	if err == nil || errors.As(err, &e) {
 		t.Fatalf("err = %v, want a transport error", err)
@@ -88,12 +88,12 @@ func TestDelayHonoursClientTimeout(t *testing.T) {
 	srv := newServer(t, ccetest.Options{AutoNodes: true})
 	srv.Inject(ccetest.OpShowNode, 1, ccetest.Fault{Delay: time.Hour})
 	c := newClient(t, srv, 100*time.Millisecond)
-	_, err := c.ShowNode(context.Background(), project, cluster, "n1")
+	_, err := c.ShowNode(t.Context(), project, cluster, "n1")
 	if !errors.Is(err, context.DeadlineExceeded) || cce.Classify(err) != cce.ClassRetryable || !cce.MaybeApplied(err) {
 		t.Fatalf("err = %v, want the client's deadline", err)
 	}
 	// The next call is not delayed; Close (in Cleanup) must not wait an hour.
-	if _, err := c.ShowNode(context.Background(), project, cluster, "n1"); err != nil {
+	if _, err := c.ShowNode(t.Context(), project, cluster, "n1"); err != nil {
 		t.Error(err)
 	}
 }
@@ -103,7 +103,7 @@ func TestShortDelayAndLatencyAnswer(t *testing.T) {
 	srv.SetLatency(10 * time.Millisecond)
 	srv.Inject(ccetest.OpAny, 1, ccetest.Fault{Delay: 10 * time.Millisecond})
 	c := newClient(t, srv, 0)
-	if _, err := c.ShowNode(context.Background(), project, cluster, "n1"); err != nil {
+	if _, err := c.ShowNode(t.Context(), project, cluster, "n1"); err != nil {
 		t.Error(err)
 	}
 }
@@ -116,7 +116,7 @@ func TestFaultsQueueInOrder(t *testing.T) {
 	c := newClient(t, srv, 0)
 	var got []int
 	for range 5 {
-		_, err := c.ShowNode(context.Background(), project, cluster, "n1")
+		_, err := c.ShowNode(t.Context(), project, cluster, "n1")
 		status := 200
 		if err != nil {
 			status = asError(t, err).StatusCode
@@ -130,11 +130,12 @@ func TestFaultsQueueInOrder(t *testing.T) {
 
 // randomRun makes calls against a fake with random faults and returns the
 // statuses seen (0 for a transport error).
-func randomRun(t *testing.T, rf ccetest.RandomFaults) []int {
-	srv := newServer(t, ccetest.Options{AutoNodes: true})
+func randomRun(tb testing.TB, rf ccetest.RandomFaults) []int {
+	tb.Helper()
+	srv := newServer(tb, ccetest.Options{AutoNodes: true})
 	srv.SetRandomFaults(rf)
-	c := newClient(t, srv, 0)
-	ctx := context.Background()
+	c := newClient(tb, srv, 0)
+	ctx := tb.Context()
 	var statuses []int
 	for i := range 40 {
 		var err error
@@ -184,8 +185,8 @@ func TestConcurrentUse(t *testing.T) {
 		srv.AddNodes(project, clusterID, uids...)
 		wg.Go(func() {
 			for _, uid := range uids {
-				_, _ = c.RemoveNodes(context.Background(), project, clusterID, sshLogin, []string{uid})
-				_, _ = c.ShowNode(context.Background(), project, clusterID, uid)
+				_, _ = c.RemoveNodes(t.Context(), project, clusterID, sshLogin, []string{uid})
+				_, _ = c.ShowNode(t.Context(), project, clusterID, uid)
 			}
 			_ = srv.Removals()
 			_, _, _ = srv.Node(project, clusterID, uids[0])

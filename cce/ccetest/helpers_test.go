@@ -1,14 +1,12 @@
 package ccetest_test
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,26 +24,6 @@ const (
 var hashedPassword = base64.StdEncoding.EncodeToString([]byte("$6$Ab3./xyz$" + strings.Repeat("Q", 86)))
 
 var sshLogin = cce.Login{SSHKey: "my-keypair"}
-
-// clock is a settable clock for Options.Now.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // newServer starts a fake with token auth and closes it when the test ends.
 func newServer(tb testing.TB, opts ccetest.Options) *ccetest.Server {
@@ -81,7 +59,7 @@ type reply struct {
 // the error body, if any.
 func send(tb testing.TB, srv *ccetest.Server, method, path, contentType, body string) reply {
 	tb.Helper()
-	req, err := http.NewRequestWithContext(context.Background(), method, srv.URL+path, strings.NewReader(body))
+	req, err := http.NewRequestWithContext(tb.Context(), method, srv.URL+path, strings.NewReader(body))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package ccetest_test
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"slices"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/noderemover/noderemover/cce"
 	"github.com/noderemover/noderemover/cce/ccetest"
+	"github.com/noderemover/noderemover/internal/testkit"
 )
 
 // timeStringLayout is Go's time.String() layout, which CCE uses.
@@ -27,7 +27,7 @@ func subJobPhases(j *cce.Job) map[string]cce.JobPhase {
 // showJob fetches a job, failing the test on error.
 func showJob(tb testing.TB, c *cce.Client, jobID string) *cce.Job {
 	tb.Helper()
-	j, err := c.ShowJob(context.Background(), project, jobID)
+	j, err := c.ShowJob(tb.Context(), project, jobID)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -35,11 +35,11 @@ func showJob(tb testing.TB, c *cce.Client, jobID string) *cce.Job {
 }
 
 func TestJobLifecycle(t *testing.T) {
-	clk := newClock()
+	clk := testkit.NewClock(time.Time{})
 	srv := newServer(t, ccetest.Options{JobDuration: 100 * time.Second, Now: clk.Now})
 	srv.AddNodes(project, cluster, "n1", "n2", "n3")
 	c := newClient(t, srv, 0)
-	ctx := context.Background()
+	ctx := t.Context()
 	start := clk.Now()
 
 	jobID, err := c.RemoveNodes(ctx, project, cluster, sshLogin, []string{"n1", "n2"})
@@ -111,10 +111,10 @@ func TestJobLifecycle(t *testing.T) {
 }
 
 func TestInitializingIsATenthOfTheDuration(t *testing.T) {
-	clk := newClock()
+	clk := testkit.NewClock(time.Time{})
 	srv := newServer(t, ccetest.Options{JobDuration: 5 * time.Second, Now: clk.Now})
 	srv.AddNodes(project, cluster, "n1")
-	jobID, err := newClient(t, srv, 0).RemoveNodes(context.Background(), project, cluster, sshLogin, []string{"n1"})
+	jobID, err := newClient(t, srv, 0).RemoveNodes(t.Context(), project, cluster, sshLogin, []string{"n1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,24 +138,24 @@ func TestInstantJobs(t *testing.T) {
 	srv := newServer(t, ccetest.Options{})
 	srv.AddNodes(project, cluster, "n1")
 	c := newClient(t, srv, 0)
-	jobID, err := c.RemoveNodes(context.Background(), project, cluster, sshLogin, []string{"n1"})
+	jobID, err := c.RemoveNodes(t.Context(), project, cluster, sshLogin, []string{"n1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if j := showJob(t, c, jobID); j.Status.Phase != cce.JobSuccess {
 		t.Errorf("phase = %s, want Success at once", j.Status.Phase)
 	}
-	if _, err := c.ShowNode(context.Background(), project, cluster, "n1"); !cce.IsNotFound(err) {
+	if _, err := c.ShowNode(t.Context(), project, cluster, "n1"); !cce.IsNotFound(err) {
 		t.Errorf("ShowNode = %v, want not found", err)
 	}
 }
 
 func TestFailRemoval(t *testing.T) {
-	clk := newClock()
+	clk := testkit.NewClock(time.Time{})
 	srv := newServer(t, ccetest.Options{JobDuration: time.Minute, Now: clk.Now})
 	srv.AddNodes(project, cluster, "ok-1", "bad-1")
 	c := newClient(t, srv, 0)
-	jobID, err := c.RemoveNodes(context.Background(), project, cluster, sshLogin, []string{"ok-1", "bad-1"})
+	jobID, err := c.RemoveNodes(t.Context(), project, cluster, sshLogin, []string{"ok-1", "bad-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +178,7 @@ func TestFailRemoval(t *testing.T) {
 			}
 		}
 	}
-	node, err := c.ShowNode(context.Background(), project, cluster, "bad-1")
+	node, err := c.ShowNode(t.Context(), project, cluster, "bad-1")
 	if err != nil || node.Status.Phase != cce.NodeError || node.Status.JobID != jobID {
 		t.Errorf("failed node = %+v, %v; want Error keeping job %s", node, err, jobID)
 	}
@@ -191,7 +191,7 @@ func TestDoubleRemovals(t *testing.T) {
 	srv := newServer(t, ccetest.Options{})
 	srv.AddNodes(project, cluster, "n1", "n2")
 	c := newClient(t, srv, 0)
-	ctx := context.Background()
+	ctx := t.Context()
 	if _, err := c.RemoveNodes(ctx, project, cluster, sshLogin, []string{"n1", "n2"}); err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +215,7 @@ func TestDoubleRemovals(t *testing.T) {
 // TestNodesKeepTheirCreateJob: a node's status.jobID is its last job, which
 // for a node never removed is the job that created it, long over.
 func TestNodesKeepTheirCreateJob(t *testing.T) {
-	clk := newClock()
+	clk := testkit.NewClock(time.Time{})
 	srv := newServer(t, ccetest.Options{Now: clk.Now})
 	srv.AddNodes(project, cluster, "n1")
 	c := newClient(t, srv, 0)

@@ -1,7 +1,6 @@
 package ccetest_test
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -9,6 +8,7 @@ import (
 
 	"github.com/noderemover/noderemover/cce"
 	"github.com/noderemover/noderemover/cce/ccetest"
+	"github.com/noderemover/noderemover/internal/testkit"
 )
 
 // expectThrottled checks a gateway 429 APIG.0308 with the given Retry-After.
@@ -21,11 +21,11 @@ func expectThrottled(tb testing.TB, err error, retryAfter time.Duration) {
 }
 
 func TestWriteRate(t *testing.T) {
-	clk := newClock()
+	clk := testkit.NewClock(time.Time{})
 	srv := newServer(t, ccetest.Options{WriteRate: 1, Now: clk.Now})
 	srv.AddNodes(project, cluster, "n1", "n2", "n3")
 	c := newClient(t, srv, 0)
-	ctx := context.Background()
+	ctx := t.Context()
 	if _, err := c.RemoveNodes(ctx, project, cluster, sshLogin, []string{"n1"}); err != nil {
 		t.Fatal(err)
 	}
@@ -50,10 +50,10 @@ func TestWriteRate(t *testing.T) {
 }
 
 func TestReadRate(t *testing.T) {
-	clk := newClock()
+	clk := testkit.NewClock(time.Time{})
 	srv := newServer(t, ccetest.Options{ReadRate: 2, AutoNodes: true, Now: clk.Now})
 	c := newClient(t, srv, 0)
-	ctx := context.Background()
+	ctx := t.Context()
 	// Two reads in any second, however close together.
 	if _, err := c.ShowNode(ctx, project, cluster, "n1"); err != nil {
 		t.Fatal(err)
@@ -86,11 +86,11 @@ func TestReadRate(t *testing.T) {
 }
 
 func TestSlowRateIsOneCallPerPeriod(t *testing.T) {
-	clk := newClock()
+	clk := testkit.NewClock(time.Time{})
 	srv := newServer(t, ccetest.Options{WriteRate: 0.5, Now: clk.Now})
 	srv.AddNodes(project, cluster, "n1", "n2")
 	c := newClient(t, srv, 0)
-	ctx := context.Background()
+	ctx := t.Context()
 	if _, err := c.RemoveNodes(ctx, project, cluster, sshLogin, []string{"n1"}); err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/noderemover/noderemover/config"
 	"github.com/noderemover/noderemover/internal/redistest"
+	"github.com/noderemover/noderemover/internal/testkit"
 )
 
 const apiTestToken = "cmd-api-test-token-0123456789"
@@ -48,7 +49,7 @@ func TestAPIServesUntilCancelled(t *testing.T) {
 	addr := freeAddr(t)
 	env := map[string]string{"API_TOKENS": "other-token-abcdefghijklmnop, " + apiTestToken, "SHUTDOWN_TIMEOUT": "5s"}
 	getenv := config.Getenv(func(name string) (string, bool) { v, ok := env[name]; return v, ok })
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	stderr := &syncBuf{}
 	done := make(chan int, 1)
@@ -57,7 +58,7 @@ func TestAPIServesUntilCancelled(t *testing.T) {
 			stdio{in: strings.NewReader(""), out: io.Discard, err: stderr}, getenv)
 	}()
 	base := "http://" + addr
-	waitUntil(t, 10*time.Second, "the API serving /healthz", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the API serving /healthz", func() bool {
 		select {
 		case code := <-done:
 			t.Fatalf("api exited %d: %s", code, stderr)
@@ -104,11 +105,11 @@ func TestAPIServesUntilCancelled(t *testing.T) {
 }
 
 // apiCall makes one HTTP call; code 0 means no answer.
-func apiCall(t *testing.T, method, url, body, token string) (int, string) {
-	t.Helper()
+func apiCall(tb testing.TB, method, url, body, token string) (int, string) {
+	tb.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")

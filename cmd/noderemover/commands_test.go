@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/noderemover/noderemover/internal/testkit"
 )
 
 func TestCancelAndList(t *testing.T) {
@@ -60,7 +62,7 @@ func TestDashboardCommand(t *testing.T) {
 		t.Fatalf("open address without credentials: %+v", r)
 	}
 	env["DASHBOARD_ADDR"] = freeAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan result, 1)
 	go func() {
 		var r result
@@ -68,7 +70,7 @@ func TestDashboardCommand(t *testing.T) {
 			func(n string) (string, bool) { v, ok := env[n]; return v, ok })
 		done <- r
 	}()
-	waitUntil(t, 10*time.Second, "dashboard serving", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "dashboard serving", func() bool {
 		resp, err := http.Get("http://" + env["DASHBOARD_ADDR"] + "/healthz")
 		if err != nil {
 			return false

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -14,7 +13,15 @@ import (
 
 	"github.com/noderemover/noderemover/config"
 	"github.com/noderemover/noderemover/internal/redistest"
+	"github.com/noderemover/noderemover/internal/testkit"
 )
+
+func TestMain(m *testing.M) {
+	// As main does for a one-shot command: go-redis's own pool lines would
+	// only repeat the errors the tests look at.
+	setRedisLogger(nil)
+	testkit.Main(m)
+}
 
 func uid(i int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", i) }
 
@@ -25,25 +32,25 @@ type result struct {
 }
 
 // runMain runs the program in process, as `noderemover args...` would.
-func runMain(t *testing.T, env map[string]string, stdin string, args ...string) result {
-	t.Helper()
+func runMain(tb testing.TB, env map[string]string, stdin string, args ...string) result {
+	tb.Helper()
 	var out, errb bytes.Buffer
 	getenv := func(name string) (string, bool) { v, ok := env[name]; return v, ok }
-	code := run(context.Background(), args, stdio{in: strings.NewReader(stdin), out: &out, err: &errb}, config.Getenv(getenv))
+	code := run(tb.Context(), args, stdio{in: strings.NewReader(stdin), out: &out, err: &errb}, config.Getenv(getenv))
 	return result{code, out.String(), errb.String()}
 }
 
-func redisEnv(t *testing.T) (map[string]string, *redistest.Server) {
-	t.Helper()
-	srv := redistest.Start(t, redistest.Options{})
+func redisEnv(tb testing.TB) (map[string]string, *redistest.Server) {
+	tb.Helper()
+	srv := redistest.Start(tb, redistest.Options{})
 	return map[string]string{"REDIS_URL": srv.URL}, srv
 }
 
-func keys(t *testing.T, srv *redistest.Server) []string {
-	t.Helper()
-	ks, err := srv.Client(t).Keys(context.Background(), "*").Result()
+func keys(tb testing.TB, srv *redistest.Server) []string {
+	tb.Helper()
+	ks, err := srv.Client(tb).Keys(tb.Context(), "*").Result()
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return ks
 }
@@ -156,7 +163,7 @@ func TestEnqueuePasswordFromStdin(t *testing.T) {
 		t.Fatalf("%+v", r)
 	}
 	for _, k := range keys(t, srv) {
-		v, _ := srv.Client(t).Dump(context.Background(), k).Result()
+		v, _ := srv.Client(t).Dump(t.Context(), k).Result()
 		if strings.Contains(v, pw) {
 			t.Fatalf("%s holds the plaintext password", k)
 		}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 	"strings"
 	"testing"
 )
@@ -31,11 +30,4 @@ func TestCommandsWithRedisDown(t *testing.T) {
 			}
 		})
 	}
-}
-
-func TestMain(m *testing.M) {
-	// As main does for a one-shot command: go-redis's own pool lines would
-	// only repeat the errors the tests look at.
-	setRedisLogger(nil)
-	os.Exit(m.Run())
 }

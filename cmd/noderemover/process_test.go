@@ -11,26 +11,28 @@ import (
 
 	"github.com/noderemover/noderemover/internal/proctest"
 	"github.com/noderemover/noderemover/internal/redistest"
+	"github.com/noderemover/noderemover/internal/testkit"
 )
 
 // The process helpers of these tests, from internal/proctest.
-func builtBinary(t *testing.T) string { return proctest.Binary(t, true) }
-
-func startProc(t *testing.T, env []string, args ...string) *proctest.Proc {
-	t.Helper()
-	return proctest.Start(t, builtBinary(t), env, args...)
+func builtBinary(tb testing.TB) string {
+	tb.Helper()
+	return proctest.Binary(tb, true)
 }
 
-func cli(t *testing.T, env []string, stdin string, args ...string) (string, int) {
-	t.Helper()
-	return proctest.Run(t, builtBinary(t), env, stdin, args...)
+func startProc(tb testing.TB, env []string, args ...string) *proctest.Proc {
+	tb.Helper()
+	return proctest.Start(tb, builtBinary(tb), env, args...)
 }
 
-func freeAddr(t *testing.T) string { return proctest.FreeAddr(t) }
+func cli(tb testing.TB, env []string, stdin string, args ...string) (string, int) {
+	tb.Helper()
+	return proctest.Run(tb, builtBinary(tb), env, stdin, args...)
+}
 
-func waitUntil(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	proctest.WaitUntil(t, limit, what, cond)
+func freeAddr(tb testing.TB) string {
+	tb.Helper()
+	return proctest.FreeAddr(tb)
 }
 
 // syncBuf is a writer safe for concurrent use.
@@ -55,7 +57,7 @@ func TestByHand(t *testing.T) {
 	addr := freeAddr(t)
 	auth := []string{"CCE_AUTH_TOKEN=by-hand-token"}
 	startProc(t, auth, "fake-cce", "--addr", addr, "--job-duration", "500ms", "--fail-node", uid(99))
-	waitUntil(t, 10*time.Second, "fake CCE listening", func() bool { return proctest.Listening(addr) })
+	testkit.WaitFor(t, 10*time.Second, "fake CCE listening", func() bool { return proctest.Listening(addr) })
 	env := append([]string{"REDIS_URL=" + srv.URL, "CCE_ENDPOINT=http://" + addr, "POLL_INTERVAL_MIN=200ms",
 		"POLL_INTERVAL_MAX=1s", "RETRY_BACKOFF_MIN=200ms", "LOG_LEVEL=debug"}, auth...)
 	w := startProc(t, env, "worker")
@@ -86,14 +88,14 @@ func TestByHand(t *testing.T) {
 		return st
 	}
 	var st map[string]any
-	waitUntil(t, 30*time.Second, "request final", func() bool {
+	testkit.WaitFor(t, 30*time.Second, "request final", func() bool {
 		st = status(enq.RequestID)
 		return st["state"] == "succeeded" || st["state"] == "failed"
 	})
 	if st["state"] != "succeeded" || st["job_id"] == "" {
 		t.Fatalf("status %v", st)
 	}
-	waitUntil(t, 30*time.Second, "second request final", func() bool {
+	testkit.WaitFor(t, 30*time.Second, "second request final", func() bool {
 		st = status("will-fail")
 		return st["state"] == "failed"
 	})

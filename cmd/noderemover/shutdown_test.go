@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"strings"
@@ -12,11 +11,12 @@ import (
 	"github.com/noderemover/noderemover/cce/ccetest"
 	"github.com/noderemover/noderemover/enqueuer"
 	"github.com/noderemover/noderemover/internal/redistest"
+	"github.com/noderemover/noderemover/internal/testkit"
 	"github.com/noderemover/noderemover/removal"
 )
 
-func httpGet(t *testing.T, url string) (int, string) {
-	t.Helper()
+func httpGet(tb testing.TB, url string) (int, string) {
+	tb.Helper()
 	resp, err := http.Get(url)
 	if err != nil {
 		return 0, err.Error()
@@ -60,19 +60,19 @@ func TestWorkerProcess(t *testing.T) {
 				"HTTP_ADDR=" + httpAddr, "SHUTDOWN_TIMEOUT=" + tc.shutdownTimeout, "CCE_TIMEOUT=3s",
 				"POLL_INTERVAL_MIN=200ms", "POLL_INTERVAL_MAX=500ms", "RETRY_BACKOFF_MIN=100ms"}
 			w := startProc(t, env, "worker")
-			waitUntil(t, 20*time.Second, "worker ready", func() bool {
+			testkit.WaitFor(t, 20*time.Second, "worker ready", func() bool {
 				code, _ := httpGet(t, "http://"+httpAddr+"/readyz")
 				return code == 200
 			})
 
-			ctx := context.Background()
+			ctx := t.Context()
 			rdb := srv.Client(t)
 			enq := enqueuer.New(rdb, enqueuer.Options{})
 			defer enq.Close()
 			if _, err := enq.Enqueue(ctx, enqueuer.Request{ID: "in-flight", ProjectID: demoProject, ClusterID: "c1", Nodes: nodes, SSHKey: "k"}); err != nil {
 				t.Fatal(err)
 			}
-			waitUntil(t, 20*time.Second, "RemoveNode call under way", func() bool { return fake.Calls(ccetest.OpRemoveNodes) == 1 })
+			testkit.WaitFor(t, 20*time.Second, "RemoveNode call under way", func() bool { return fake.Calls(ccetest.OpRemoveNodes) == 1 })
 			if code, body := httpGet(t, "http://"+httpAddr+"/metrics"); code != 200 ||
 				!strings.Contains(body, `asynq_queue_size{queue="removals"}`) || !strings.Contains(body, "noderemover_requests_in_flight 1") {
 				t.Fatalf("/metrics: %d\n%s", code, body)
@@ -93,7 +93,7 @@ func TestWorkerProcess(t *testing.T) {
 
 			// The next worker takes over and finishes the request, sending nothing twice.
 			startProc(t, env, "worker")
-			waitUntil(t, 60*time.Second, "request final", func() bool {
+			testkit.WaitFor(t, 60*time.Second, "request final", func() bool {
 				st, err = enq.Status(ctx, "in-flight")
 				return err == nil && st.State.Final()
 			})

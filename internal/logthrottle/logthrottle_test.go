@@ -7,19 +7,15 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/noderemover/noderemover/internal/testkit"
 )
 
-// clock is a hand-moved clock.
-type clock struct{ t time.Time }
-
-func (c *clock) now() time.Time          { return c.t }
-func (c *clock) add(d time.Duration)     { c.t = c.t.Add(d) }
-func newClock() *clock                   { return &clock{t: time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)} }
 func allow(t *Throttle, k string) string { ok, held := t.Allow(k); return fmt.Sprint(ok, held) }
 
 func TestOneLinePerKindPerInterval(t *testing.T) {
-	c := newClock()
-	th := New(30*time.Second, c.now)
+	c := testkit.NewClock(time.Time{})
+	th := New(30*time.Second, c.Now)
 	steps := []struct {
 		after time.Duration
 		kind  string
@@ -36,7 +32,7 @@ func TestOneLinePerKindPerInterval(t *testing.T) {
 		{time.Minute, "Dequeue error", "true 0"},
 	}
 	for i, s := range steps {
-		c.add(s.after)
+		c.Advance(s.after)
 		if got := allow(th, s.kind); got != s.want {
 			t.Errorf("step %d (%s): Allow = %s, want %s", i, s.kind, got, s.want)
 		}
@@ -44,8 +40,8 @@ func TestOneLinePerKindPerInterval(t *testing.T) {
 }
 
 func TestKindsAreBounded(t *testing.T) {
-	c := newClock()
-	th := New(time.Minute, c.now)
+	c := testkit.NewClock(time.Time{})
+	th := New(time.Minute, c.Now)
 	for i := range maxKinds {
 		if ok, _ := th.Allow(fmt.Sprint("kind ", i)); !ok {
 			t.Fatalf("kind %d: held back on first sight", i)
@@ -79,15 +75,15 @@ func TestKind(t *testing.T) {
 }
 
 func TestLogSaysHowManyWereHeldBack(t *testing.T) {
-	c := newClock()
-	th := New(30*time.Second, c.now)
+	c := testkit.NewClock(time.Time{})
+	th := New(30*time.Second, c.Now)
 	var out strings.Builder
 	l := zerolog.New(&out)
 	for range 3 {
 		th.Log(l, zerolog.ErrorLevel, "Dequeue error", "Dequeue error: refused")
-		c.add(time.Second)
+		c.Advance(time.Second)
 	}
-	c.add(time.Minute)
+	c.Advance(time.Minute)
 	th.Log(l, zerolog.ErrorLevel, "Dequeue error", "Dequeue error: refused")
 	want := `{"level":"error","message":"Dequeue error: refused"}` + "\n" +
 		`{"level":"error","repeated":2,"message":"Dequeue error: refused"}` + "\n"

@@ -1,6 +1,7 @@
 // Package proctest runs the noderemover binary as real processes in tests:
 // it builds the binary once per test binary, starts processes that die with
-// the test, and waits on conditions with a deadline.
+// the test, and tells whether one listens. Tests wait on conditions with
+// testkit.WaitFor.
 package proctest
 
 import (
@@ -161,18 +162,6 @@ func FreeAddr(tb testing.TB) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
-}
-
-// WaitUntil polls cond until it holds, failing the test after limit.
-func WaitUntil(tb testing.TB, limit time.Duration, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out after %v waiting for %s", limit, what)
-		}
-		time.Sleep(50 * time.Millisecond) // polling a condition, not waiting for time to pass
-	}
 }
 
 // Listening reports whether something accepts connections on addr.

@@ -19,7 +19,7 @@ func TestStartCluster(t *testing.T) {
 		t.Fatalf("ParseRedisURL(%q) = %+v, %v", c.URL, target, err)
 	}
 	rdb := c.Client(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	// Keys in many slots land on every master.
 	for i := range 30 {
 		if err := rdb.Set(ctx, fmt.Sprintf("key-%d", i), i, 0).Err(); err != nil {
@@ -56,7 +56,7 @@ func TestStartSentinel(t *testing.T) {
 	if err != nil || target.Mode != "sentinel" || target.MasterName != s.MasterName || target.Addrs[0] != s.Addr {
 		t.Fatalf("ParseRedisURL(%q) = %+v, %v", s.URL, target, err)
 	}
-	ctx := context.Background()
+	ctx := t.Context()
 	if err := s.Client(t).Set(ctx, "k", "v", 0).Err(); err != nil {
 		t.Fatal(err)
 	}

@@ -10,10 +10,10 @@ import (
 	"github.com/noderemover/noderemover/removal"
 )
 
-func newStore(t *testing.T) (*store.Store, *redistest.Server) {
-	t.Helper()
-	srv := redistest.Start(t, redistest.Options{})
-	return store.New(srv.Client(t), store.Options{TTL: time.Hour}), srv
+func newStore(tb testing.TB) (*store.Store, *redistest.Server) {
+	tb.Helper()
+	srv := redistest.Start(tb, redistest.Options{})
+	return store.New(srv.Client(tb), store.Options{TTL: time.Hour}), srv
 }
 
 func request(id string, n int) removal.Request {

@@ -1,7 +1,6 @@
 package store_test
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -57,27 +56,27 @@ func TestBothPathsLeaveTheSameKeys(t *testing.T) {
 
 // setUp creates case c's requests and brings their batch to c.From through
 // the store, as a worker would.
-func setUp(t *testing.T, s *store.Store, c removaltest.Case, now time.Time) *removal.Batch {
-	t.Helper()
-	ctx := t.Context()
+func setUp(tb testing.TB, s *store.Store, c removaltest.Case, now time.Time) *removal.Batch {
+	tb.Helper()
+	ctx := tb.Context()
 	for _, req := range c.Requests() {
 		if _, _, err := s.Create(ctx, req); err != nil {
-			t.Fatal(err)
+			tb.Fatal(err)
 		}
 	}
 	_, f, err := s.BeginForming(ctx, "request-0", removaltest.Project, removaltest.Cluster, time.Minute, false)
 	if err != nil || f == nil {
-		t.Fatalf("begin forming: %v", err)
+		tb.Fatalf("begin forming: %v", err)
 	}
 	pick := removal.PickMembers(f.IDs, f.Records, removal.FormOptions{Merge: true}, now)
 	b, changes := removal.NewBatch("batch-1", removaltest.Project, removaltest.Cluster, pick, now)
 	if err := s.Form(ctx, f, b, changes, pick.Stale, time.Minute); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	for _, st := range removaltest.Steps(c.From, now) {
 		res, err := s.Step(ctx, b, st.Event, st.Input)
 		if err != nil {
-			t.Fatal(err)
+			tb.Fatal(err)
 		}
 		b = res.Batch
 	}
@@ -86,12 +85,12 @@ func setUp(t *testing.T, s *store.Store, c removaltest.Case, now time.Time) *rem
 
 // dump is every key: its type, value and whether it expires (within a
 // second, so two runs a moment apart compare equal).
-func dump(t *testing.T, rdb *redis.Client) map[string]string {
-	t.Helper()
-	ctx := context.Background()
+func dump(tb testing.TB, rdb *redis.Client) map[string]string {
+	tb.Helper()
+	ctx := tb.Context()
 	keys, err := rdb.Keys(ctx, "*").Result()
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	out := map[string]string{}
 	for _, k := range keys {
