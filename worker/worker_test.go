@@ -192,13 +192,23 @@ func TestFailedRemovalIsPerNode(t *testing.T) {
 	}
 }
 
+// TestPollTimeoutFailsTheRequest steps the worker's clock past
+// POLL_TIMEOUT while CCE's job runs on: the next poll fails the request
+// with a reason naming it; polls before that only poll.
 func TestPollTimeoutFailsTheRequest(t *testing.T) {
+	clock := testkit.NewOffsetClock(0)
 	h := newHarness(t, func(c *worker.Config, o *ccetest.Options) {
-		c.PollTimeout = time.Second
-		o.JobDuration = time.Hour
+		c.PollTimeout = time.Hour
+		c.Now = clock.Now
+		o.JobDuration = 24 * time.Hour
 	})
 	h.start()
 	h.enqueue(enqueuer.Request{ID: "forever", ClusterID: "c1", Nodes: uids(9, 1)})
+	testkit.WaitFor(t, finalWithin, "a few polls of the job", func() bool { return h.fake.Calls(ccetest.OpShowJob) >= 3 })
+	if st, _ := h.enq.Status(t.Context(), "forever"); st.State != removal.StatePolling {
+		t.Fatalf("before POLL_TIMEOUT: %s %q", st.State, st.Error)
+	}
+	clock.Advance(time.Hour + time.Minute)
 	st := h.waitFinal("forever", finalWithin)
 	if st.State != removal.StateFailed || !strings.Contains(st.Error, "POLL_TIMEOUT") {
 		t.Fatalf("state %s error %q; want failed naming POLL_TIMEOUT", st.State, st.Error)
