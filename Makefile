@@ -37,6 +37,7 @@ lint: ## go vet, staticcheck (pinned in go.mod) and gofmt
 .PHONY: bench
 bench: ## run the benchmarks (figures go in the README; the backlog runs take about 4 minutes)
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) $$($(GO) list ./... | grep -v /test$$)
+	$(GO) test -run '^$$' -bench RemovalsProcess -benchtime $(BENCHTIME) ./test
 	$(GO) test -run '^$$' -bench Backlog -benchtime 1x -timeout 30m ./test
 
 .PHONY: fuzz

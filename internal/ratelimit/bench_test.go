@@ -18,7 +18,7 @@ func BenchmarkDeliveredRate(b *testing.B) {
 	rdb := redistest.Start(b, redistest.Options{}).Client(b)
 	for _, rate := range []float64{20, 200, 1000} {
 		b.Run(fmt.Sprintf("%g/s", rate), func(b *testing.B) {
-			slots := max(int(5*rate), 100)
+			slots := max(int(3*rate), 60)
 			var delivered float64
 			for b.Loop() {
 				if err := rdb.FlushDB(b.Context()).Err(); err != nil {
