@@ -161,12 +161,6 @@ func changesOf(recs map[string]*Record, before map[string]State) ([]Change, erro
 // MayMove reports whether a request may go from one state to another.
 func MayMove(from, to State) bool { return slices.Contains(requestMoves[from], to) }
 
-// Can reports whether event ev may happen to a batch in state s.
-func Can(s BatchState, ev Event) bool {
-	_, ok := find(s, ev)
-	return ok
-}
-
 // Allows reports whether event ev may still happen to batch cur, the
 // caller having seen it as seen: what Step would check, for a caller that
 // would otherwise do work (ask CCE) only to be told it is stale.
@@ -175,20 +169,18 @@ func Allows(cur, seen *Batch, ev Event) bool {
 	return ok && t.guard(cur, seen)
 }
 
-// Transitions lists the table's lines as (from, event, to) for tests and
-// the documentation.
-func Transitions() []struct {
+// Transition is one line of the table, as Transitions lists it.
+type Transition struct {
 	From  BatchState
 	Event Event
 	To    []BatchState
-} {
-	out := make([]struct {
-		From  BatchState
-		Event Event
-		To    []BatchState
-	}, len(lifecycle))
+}
+
+// Transitions lists the table's lines, for the documentation and its test.
+func Transitions() []Transition {
+	out := make([]Transition, len(lifecycle))
 	for i, t := range lifecycle {
-		out[i].From, out[i].Event, out[i].To = t.from, t.event, slices.Clone(t.to)
+		out[i] = Transition{From: t.from, Event: t.event, To: slices.Clone(t.to)}
 	}
 	return out
 }

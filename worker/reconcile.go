@@ -24,13 +24,10 @@ func (w *Server) reconcileAndSend(ctx context.Context, b *removal.Batch) error {
 	if err != nil {
 		return err
 	}
-	switch nb.State {
-	case removal.BatchReady:
-		return w.sendReady(ctx, nb)
-	case removal.BatchAccepted:
-		return w.ensurePoll(ctx, nb)
+	if nb.State == removal.BatchSending {
+		return errLookAgain // another run sent it again meanwhile
 	}
-	return errLookAgain // every node has its outcome, or the batch moved on
+	return w.moveBatch(ctx, nb) // send what did not go, or poll the job that did
 }
 
 // reconcileAlone reconciles b as the only task doing so: the others wait for

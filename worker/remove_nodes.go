@@ -82,6 +82,11 @@ func (w *Server) carryOnce(ctx context.Context, p tasks.RemoveNodes) error {
 	if err != nil {
 		return err
 	}
+	return w.moveBatch(ctx, b)
+}
+
+// moveBatch takes a batch's next step, by where it stands.
+func (w *Server) moveBatch(ctx context.Context, b *removal.Batch) error {
 	switch b.State {
 	case removal.BatchReady:
 		return w.sendReady(ctx, b)
@@ -90,7 +95,7 @@ func (w *Server) carryOnce(ctx context.Context, p tasks.RemoveNodes) error {
 	case removal.BatchAccepted:
 		return w.ensurePoll(ctx, b)
 	}
-	return removal.ErrStale // the batch ended without it, or its record is behind
+	return errLookAgain // the batch ended (without the request, or with it): what is the request now?
 }
 
 // look reads the request and, when it is queued, takes its cluster's lease

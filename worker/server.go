@@ -103,7 +103,6 @@ type Server struct {
 	batches   batches
 	leases    leases
 	history   jobHistory
-	corrupt   *store.CorruptLog
 	queue     *asynq.Client
 	srv       *asynq.Server
 	inspector *asynq.Inspector
@@ -139,7 +138,6 @@ func New(rdb redis.UniversalClient, api CCE, cfg Config) *Server {
 		batches:   st,
 		leases:    st,
 		history:   st,
-		corrupt:   corrupt,
 		queue:     asynq.NewClientFromRedisClient(rdb),
 		inspector: asynq.NewInspectorFromRedisClient(rdb),
 		writes:    ratelimit.New(rdb, "write", cfg.WriteRate, limits),

@@ -39,7 +39,7 @@ func TestAsynqErrorWording(t *testing.T) {
 
 	started, release := make(chan struct{}), make(chan struct{})
 	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{Concurrency: 1, Queues: map[string]int{"q": 1},
-		TaskCheckInterval: 50 * time.Millisecond, Logger: quiet{}})
+		TaskCheckInterval: 50 * time.Millisecond, Logger: testkit.Quiet{}})
 	if err := srv.Start(asynq.HandlerFunc(func(context.Context, *asynq.Task) error {
 		close(started)
 		<-release
@@ -64,11 +64,3 @@ func TestAsynqErrorWording(t *testing.T) {
 		t.Error("nil is an error")
 	}
 }
-
-type quiet struct{}
-
-func (quiet) Debug(...any) {}
-func (quiet) Info(...any)  {}
-func (quiet) Warn(...any)  {}
-func (quiet) Error(...any) {}
-func (quiet) Fatal(...any) {}

@@ -49,7 +49,7 @@ func StartBareLoop(tb testing.TB, rdb redis.UniversalClient, api *cce.Client, pr
 	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Concurrency: concurrency, Queues: map[string]int{BareQueue: 1},
 		DelayedTaskCheckInterval: 100 * time.Millisecond, TaskCheckInterval: 100 * time.Millisecond,
-		Logger: quiet{},
+		Logger: testkit.Quiet{},
 	})
 	mux := asynq.NewServeMux()
 	mux.HandleFunc(bareSubmit, func(ctx context.Context, t *asynq.Task) error {
@@ -139,11 +139,3 @@ func RedisCommands(tb testing.TB, rdb redis.UniversalClient) int64 {
 
 // Node is a node uid unique to round and i.
 func Node(round, i int) string { return fmt.Sprintf("%08x-0000-4000-8000-%012x", round, i) }
-
-type quiet struct{}
-
-func (quiet) Debug(...any) {}
-func (quiet) Info(...any)  {}
-func (quiet) Warn(...any)  {}
-func (quiet) Error(...any) {}
-func (quiet) Fatal(...any) {}

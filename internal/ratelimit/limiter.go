@@ -90,14 +90,7 @@ type Slot struct {
 // (µs); ARGV[3]: now (µs), or "" for Redis's clock; ARGV[4]: Pace.
 // Returns {1, wait µs, factor, next, start} for a slot reserved (its time is
 // start, now+wait), {0, wait µs, factor} when the next slot is further away.
-var reserveScript = redis.NewScript(`
-local now
-if ARGV[3] == '' then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-else
-  now = tonumber(ARGV[3])
-end
+var reserveScript = redis.NewScript(nowLua(3) + `
 local factor = tonumber(redis.call('GET', KEYS[2]) or '1')
 if not factor or factor <= 0 or factor > 1 then factor = 1 end
 local interval = math.floor(tonumber(ARGV[1]) / factor)
@@ -109,6 +102,19 @@ if wait > tonumber(ARGV[2]) then return {0, wait, tostring(factor)} end
 local nxt = slot + interval
 redis.call('SET', KEYS[1], string.format('%d', nxt), 'PX', math.floor((nxt - now) / 1000) + 1000)
 return {1, wait, tostring(factor), string.format('%d', nxt), string.format('%d', slot)}`)
+
+// nowLua is the start of a script that sets now to ARGV[arg] (µs), or to
+// Redis's own clock when that is "".
+func nowLua(arg int) string {
+	return fmt.Sprintf(`
+local now
+if ARGV[%d] == '' then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+else
+  now = tonumber(ARGV[%d])
+end`, arg, arg)
+}
 
 // Take reserves the next call slot when it comes within maxWait, waits for
 // it and returns it: the call may go. Otherwise it reserves nothing and
@@ -183,14 +189,7 @@ func (l *Limiter) nowArg() string {
 // KEYS[1]: the factor; KEYS[2]: the pause. ARGV[1]: the floor; ARGV[2]: how
 // long the factor lasts (ms); ARGV[3]: the pause (µs); ARGV[4]: now (µs) or
 // "" for Redis's clock.
-var decreaseScript = redis.NewScript(`
-local now
-if ARGV[4] == '' then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-else
-  now = tonumber(ARGV[4])
-end
+var decreaseScript = redis.NewScript(nowLua(4) + `
 local f = tonumber(redis.call('GET', KEYS[1]) or '1')
 f = math.max(tonumber(ARGV[1]), f / 2)
 redis.call('SET', KEYS[1], tostring(f), 'PX', ARGV[2])

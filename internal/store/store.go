@@ -230,13 +230,12 @@ func moved(p *plan, r *removal.Record, from removal.State) {
 	}
 }
 
-// CorruptLog logs each corrupt key once, with the key, and counts every
-// time one is skipped; its Report is an Options.Corrupt.
+// CorruptLog logs each corrupt key once, with the key; its Report is an
+// Options.Corrupt.
 type CorruptLog struct {
 	log  zerolog.Logger
 	mu   sync.Mutex
 	seen map[string]bool
-	n    int64
 }
 
 // NewCorruptLog returns a CorruptLog writing to log.
@@ -248,17 +247,9 @@ func NewCorruptLog(log zerolog.Logger) *CorruptLog {
 func (c *CorruptLog) Report(key string, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.n++
 	if c.seen[key] || len(c.seen) > 10000 {
 		return
 	}
 	c.seen[key] = true
 	c.log.Error().Str("key", key).Err(err).Msg("skipping a record that is not what noderemover wrote; delete the key or fix it")
-}
-
-// Count is how many times a corrupt record was skipped.
-func (c *CorruptLog) Count() int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.n
 }

@@ -63,3 +63,13 @@ func (c *Clock) Advance(d time.Duration) {
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
 }
+
+// Quiet is a logger that says nothing; it fits asynq.Logger, for servers a
+// test or benchmark runs beside the one it looks at.
+type Quiet struct{}
+
+func (Quiet) Debug(...any) {}
+func (Quiet) Info(...any)  {}
+func (Quiet) Warn(...any)  {}
+func (Quiet) Error(...any) {}
+func (Quiet) Fatal(...any) {}
