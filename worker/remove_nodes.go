@@ -42,11 +42,11 @@ const lookAgain = 3
 //	final                           nothing to do
 //
 // Every move of a batch goes through the lifecycle table (removal.Step) by
-// the store; when another run moved the batch on in between
-// (removal.ErrStale), or this run moved the cluster on without it, this run
-// looks again. The task ends when the request
-// is final or its job's polls have taken over; otherwise it waits (without
-// using an attempt) or retries.
+// the store. When another run moved the batch on in between
+// (removal.ErrStale), or this run moved the cluster on without the request
+// (errLookAgain), it looks again. The task ends when the request is final
+// or its job's polls have taken over; otherwise it waits (without using an
+// attempt) or retries.
 func (w *Server) carry(ctx context.Context, p tasks.RemoveNodes) error {
 	for range lookAgain {
 		err := w.carryOnce(ctx, p)
