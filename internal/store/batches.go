@@ -58,7 +58,7 @@ func (s *Store) step(ctx context.Context, seen *removal.Batch, ev removal.Event,
 			return res, nil
 		}
 	}
-	return Result{}, errGaveUp(fmt.Sprintf("%s batch %s", ev, seen.ID))
+	return Result{}, fmt.Errorf("%s batch %s: gave up after %d tries: its keys keep changing", ev, seen.ID, planTries)
 }
 
 // stepFrom makes the step from cur and writes it.

@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
-	"fmt"
 
 	"github.com/noderemover/noderemover/removal"
 )
@@ -13,16 +11,16 @@ import (
 // are free again. Cancelling a cancelled request changes nothing (the
 // change is nil). Otherwise the error is a *removal.NotCancellableError.
 func (s *Store) Cancel(ctx context.Context, id string) (*removal.Record, *removal.Change, error) {
-	for range planTries {
-		rec, change, err := s.cancel(ctx, id)
-		if !errors.Is(err, errStalePlan) {
-			if err != nil {
-				return nil, nil, fmt.Errorf("cancel request %s: %w", id, err)
-			}
-			return rec, change, nil
-		}
+	var rec *removal.Record
+	var change *removal.Change
+	err := again("cancel request "+id, func() (err error) {
+		rec, change, err = s.cancel(ctx, id)
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
 	}
-	return nil, nil, errGaveUp("cancel request " + id)
+	return rec, change, nil
 }
 
 func (s *Store) cancel(ctx context.Context, id string) (*removal.Record, *removal.Change, error) {

@@ -14,9 +14,36 @@ import (
 // last one was stale (another client wrote in between).
 const planTries = 100
 
-// errGaveUp: the keys of a call kept changing under it.
-func errGaveUp(what string) error {
+// again runs try (one read and one plan) until its plan is not stale, at
+// most planTries times, and says what was being done in an error.
+func again(what string, try func() error) error {
+	for range planTries {
+		err := try()
+		if !errors.Is(err, errStalePlan) {
+			if err != nil {
+				return fmt.Errorf("%s: %w", what, err)
+			}
+			return nil
+		}
+	}
 	return fmt.Errorf("%s: gave up after %d tries: its keys keep changing", what, planTries)
+}
+
+// readRecord reads request id's record and the bytes it was read as.
+func (s *Store) readRecord(ctx context.Context, id string) (*removal.Record, string, error) {
+	key := requestKey(id)
+	raw, err := s.rdb.Get(ctx, key).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, "", removal.ErrNotFound
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	var r removal.Record
+	if _, err := decode(raw, key, &r); err != nil {
+		return nil, "", err
+	}
+	return &r, raw, nil
 }
 
 // Create stores the record of a validated request and claims its nodes, all
@@ -38,16 +65,14 @@ func (s *Store) Create(ctx context.Context, req removal.Request) (rec *removal.R
 	if !errors.Is(err, errStalePlan) {
 		return nil, false, fmt.Errorf("create request %s: %w", req.ID, err)
 	}
-	for range planTries {
+	err = again("create request "+req.ID, func() (err error) {
 		rec, created, err = s.create(ctx, req)
-		if !errors.Is(err, errStalePlan) {
-			if err != nil {
-				return nil, false, fmt.Errorf("create request %s: %w", req.ID, err)
-			}
-			return rec, created, nil
-		}
+		return err
+	})
+	if err != nil {
+		return nil, false, err
 	}
-	return nil, false, errGaveUp("create request " + req.ID)
+	return rec, created, nil
 }
 
 // createNew creates req provided its id and its nodes' claims are all
@@ -154,31 +179,15 @@ func (s *Store) checkClaims(ctx context.Context, req removal.Request, owners []s
 // Discard undoes a Create whose task could not be enqueued: the record and
 // its claims go, provided the request is still queued and untouched.
 func (s *Store) Discard(ctx context.Context, id string) error {
-	for range planTries {
-		err := s.discard(ctx, id)
-		if !errors.Is(err, errStalePlan) {
-			if err != nil {
-				return fmt.Errorf("discard request %s: %w", id, err)
-			}
-			return nil
-		}
-	}
-	return errGaveUp("discard request " + id)
+	return again("discard request "+id, func() error { return s.discard(ctx, id) })
 }
 
 func (s *Store) discard(ctx context.Context, id string) error {
-	key := requestKey(id)
-	raw, err := s.rdb.Get(ctx, key).Result()
-	if errors.Is(err, redis.Nil) {
-		return removal.ErrNotFound
-	}
+	r, raw, err := s.readRecord(ctx, id)
 	if err != nil {
 		return err
 	}
-	var r removal.Record
-	if _, err := decode(raw, key, &r); err != nil {
-		return err
-	}
+	key := requestKey(id)
 	if r.State != removal.StateQueued || r.Attempts > 0 || r.BatchID != "" {
 		return fmt.Errorf("request is %s, no longer discardable", r.State)
 	}
@@ -199,45 +208,37 @@ func (s *Store) discard(ctx context.Context, id string) error {
 // or its batch is lost) and frees its nodes. The change is nil when the
 // request was final already.
 func (s *Store) Abandon(ctx context.Context, id, reason string) (*removal.Record, *removal.Change, error) {
-	for range planTries {
-		rec, change, err := s.abandon(ctx, id, reason)
-		if !errors.Is(err, errStalePlan) {
-			if err != nil {
-				return nil, nil, fmt.Errorf("abandon request %s: %w", id, err)
-			}
-			return rec, change, nil
-		}
-	}
-	return nil, nil, errGaveUp("abandon request " + id)
-}
-
-func (s *Store) abandon(ctx context.Context, id, reason string) (*removal.Record, *removal.Change, error) {
-	key := requestKey(id)
-	raw, err := s.rdb.Get(ctx, key).Result()
-	if errors.Is(err, redis.Nil) {
-		return nil, nil, removal.ErrNotFound
-	}
+	var rec *removal.Record
+	var change *removal.Change
+	err := again("abandon request "+id, func() (err error) {
+		rec, change, err = s.abandon(ctx, id, reason)
+		return err
+	})
 	if err != nil {
 		return nil, nil, err
 	}
-	var r removal.Record
-	if _, err := decode(raw, key, &r); err != nil {
+	return rec, change, nil
+}
+
+func (s *Store) abandon(ctx context.Context, id, reason string) (*removal.Record, *removal.Change, error) {
+	r, raw, err := s.readRecord(ctx, id)
+	if err != nil {
 		return nil, nil, err
 	}
 	from := r.State
-	if !removal.Abandon(&r, reason, s.now()) {
-		return &r, nil, nil
+	if !removal.Abandon(r, reason, s.now()) {
+		return r, nil, nil
 	}
 	p := newPlan()
-	p.holds(key, raw)
-	if _, err := s.putRecord(p, &r); err != nil {
+	p.holds(requestKey(id), raw)
+	if _, err := s.putRecord(p, r); err != nil {
 		return nil, nil, err
 	}
-	moved(p, &r, from)
+	moved(p, r, from)
 	if _, err := p.run(ctx, s.rdb); err != nil {
 		return nil, nil, err
 	}
-	return &r, &removal.Change{Record: &r, From: from}, nil
+	return r, &removal.Change{Record: r, From: from}, nil
 }
 
 // ensureWaiting puts a queued request in its cluster's waiting set, in its
