@@ -135,7 +135,7 @@ func (w *Server) schedulePoll(ctx context.Context, b *removal.Batch, first time.
 	t, err := tasks.NewPollJob(tasks.PollJob{
 		BatchID: b.ID, ProjectID: b.ProjectID, ClusterID: b.ClusterID, JobID: b.JobID,
 		RequestIDs: b.RequestIDs(), Poll: b.Polls, AcceptedAt: derefTime(b.AcceptedAt),
-	}, processAt(w.now(), max(delay, 0), b.Polls == 0 && first >= time.Second), asynq.MaxRetry(pollMaxRetry), asynq.Timeout(2*w.cfg.CCETimeout))
+	}, processAt(time.Now(), max(delay, 0), b.Polls == 0 && first >= time.Second), asynq.MaxRetry(pollMaxRetry), asynq.Timeout(2*w.cfg.CCETimeout))
 	if err != nil {
 		return err
 	}
@@ -181,7 +181,9 @@ func (w *Server) pollDelay(n int) time.Duration {
 	return min(time.Duration(min(d, math.MaxInt64/2)), w.cfg.PollIntervalMax)
 }
 
-// processAt schedules a task d from now. asynq keeps whole seconds and may
+// processAt schedules a task d from now, on asynq's clock (the real one, not
+// Config.Now: a clock a test steps must not move the queue's schedule).
+// asynq keeps whole seconds and may
 // run a task up to one early; the first poll of a job, aimed at the moment
 // jobs like it end, is rounded up instead (when jobs take a second or more)
 // so that it does not come early and find the job still running.
