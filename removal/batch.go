@@ -172,7 +172,7 @@ func (b *Batch) dissolve(recs map[string]*Record, reason string) {
 		}
 		for _, uid := range m.Nodes {
 			if n := r.node(uid); n != nil && !n.State.Final() {
-				n.State, n.Reason = NodePending, ""
+				n.State, n.Reason = r.waitingNode(), ""
 			}
 		}
 		r.State, r.BatchID, r.Error = StateQueued, "", reason

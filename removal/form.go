@@ -54,7 +54,7 @@ func PickMembers(ids []string, recs map[string]*Record, o FormOptions, now time.
 	for _, id := range ids {
 		r := recs[id]
 		switch {
-		case r == nil || r.State != StateQueued || len(r.OpenNodes()) == 0:
+		case r == nil || r.State != StateQueued || r.NeedsDrain() || len(r.OpenNodes()) == 0:
 			p.Stale = append(p.Stale, id)
 		case o.MaxAttempts > 0 && r.Attempts >= o.MaxAttempts:
 			p.OutOfAttempts = append(p.OutOfAttempts, r)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -29,8 +30,10 @@ import (
 //	accepted --job-ended----------> done       each node's outcome from the job
 //	accepted --job-lost-----------> done       the job did not end in time, or CCE forgot it
 //
-// A request follows its batch (requestMoves below): queued → submitting when
-// it joins a batch, back to queued when its batch dissolves, polling once
+// A request that drains goes queued → draining first, and back to queued
+// once each of its nodes is drained or failed (DrainStep); only then can it
+// join a batch. A request follows its batch (requestMoves below): queued →
+// submitting when it joins a batch, back to queued when its batch dissolves, polling once
 // CCE accepted it, and final (succeeded, failed, cancelled) once every node
 // has an outcome. Outside batches a queued request can be cancelled, or fail
 // out of attempts while a batch forms; any open request can be abandoned.
@@ -97,7 +100,8 @@ var lifecycle = []transition{
 
 // requestMoves are the state changes a request may make.
 var requestMoves = map[State][]State{
-	StateQueued:     {StateSubmitting, StateFailed, StateCancelled},
+	StateQueued:     {StateDraining, StateSubmitting, StateFailed, StateCancelled},
+	StateDraining:   {StateQueued, StateFailed, StateCancelled},
 	StateSubmitting: {StateQueued, StatePolling, StateSucceeded, StateFailed, StateCancelled},
 	StatePolling:    {StateSucceeded, StateFailed},
 }
@@ -327,6 +331,7 @@ func Cancel(r *Record, b *Batch, now time.Time) (bool, error) {
 	}
 	for i := range r.Nodes {
 		r.Nodes[i].Reason = cancelReason
+		r.release(r.Nodes[i].UID)
 	}
 	r.State, r.Error, r.UpdatedAt, r.FinishedAt = StateCancelled, "cancelled", now, &now
 	if b != nil {
@@ -345,7 +350,7 @@ func cancellable(r *Record, b *Batch) error {
 		return &NotCancellableError{RequestID: r.RequestID, State: r.State, JobID: r.JobID, Reason: reason}
 	}
 	switch {
-	case r.State == StateCancelled, r.State == StateQueued:
+	case r.State == StateCancelled, r.State == StateQueued, r.State == StateDraining:
 		return nil
 	case r.State.Final():
 		return no("it already ended " + string(r.State))
@@ -391,3 +396,143 @@ var ErrNotCancellable = errors.New("request cannot be cancelled")
 
 // Is makes errors.Is(err, ErrNotCancellable) true.
 func (e *NotCancellableError) Is(target error) bool { return target == ErrNotCancellable }
+
+// The drain: a request-level stage before a request can join a batch.
+
+// NeedsDrain reports whether queued request r is to be drained before it
+// may join a batch: it drains, and a node of it has not been drained yet.
+func (r *Record) NeedsDrain() bool {
+	if r.Drain == nil || r.State != StateQueued {
+		return false
+	}
+	for _, n := range r.Nodes {
+		if n.State == NodePending {
+			return true
+		}
+	}
+	return false
+}
+
+// Draining reports whether a worker is to carry r's drain on: it needs one,
+// or one runs.
+func (r *Record) Draining() bool { return r.State == StateDraining || r.NeedsDrain() }
+
+// waitingNode is the state of a node of r that waits for a RemoveNode call.
+func (r *Record) waitingNode() NodeState {
+	if r.Drain != nil {
+		return NodeDrained
+	}
+	return NodePending
+}
+
+// NodeDrainResult is what one pass of a worker found for one node of a
+// draining request.
+type NodeDrainResult struct {
+	// Kube is the node's Kubernetes Node, once found.
+	Kube string
+	// Failed, when set, fails the node for good with this reason (no
+	// Kubernetes Node, protected, the drain cannot go on).
+	Failed string
+	// Done: no Pod that must go is left and no volume is attached.
+	Done bool
+	// Progress is how the drain stands (pods left, what holds them).
+	Progress NodeDrain
+}
+
+// DrainStep carries request r's drain on by what a pass found (results,
+// by node uid), deciding timeouts: a node whose drain did not end within
+// the request's timeout fails (on_timeout fail; it is to be uncordoned) or
+// goes on to CCE with its Pods on it (on_timeout remove). When no node is
+// left draining, the request is queued for its RemoveNode call, or fails
+// when no node is left. A queued request starts draining. It returns the
+// change of the request's state, if any; ErrStale when r is not draining.
+func DrainStep(r *Record, results map[string]NodeDrainResult, now time.Time) (*Change, error) {
+	if !r.Draining() {
+		return nil, fmt.Errorf("request %s is %s, not draining: %w", r.RequestID, r.State, ErrStale)
+	}
+	was, from := r.Clone(), r.State
+	if r.State == StateQueued {
+		r.State, r.DrainStartedAt, r.Error = StateDraining, &now, ""
+	}
+	timedOut := now.Sub(*r.DrainStartedAt) >= time.Duration(r.Drain.Timeout)
+	for i := range r.Nodes {
+		n := &r.Nodes[i]
+		res, ok := results[n.UID]
+		if !ok || (n.State != NodePending && n.State != NodeDraining) {
+			continue
+		}
+		if res.Kube != "" {
+			if r.Kube == nil {
+				r.Kube = map[string]string{}
+			}
+			r.Kube[n.UID] = res.Kube
+		}
+		p := res.Progress
+		p.BlockedBy = append([]string(nil), p.BlockedBy...)
+		switch {
+		case res.Failed != "":
+			r.SetNode(n.UID, NodeFailed, res.Failed)
+		case res.Done:
+			n.State, n.Reason, n.Drain = NodeDrained, "", &p
+		case timedOut && r.Drain.OnTimeout == OnTimeoutRemove:
+			p.TimedOut = true
+			n.State, n.Reason, n.Drain = NodeDrained, "drain timed out; handed to CCE with its Pods still on it", &p
+		case timedOut:
+			n.Drain = &p
+			r.SetNode(n.UID, NodeFailed, drainTimeoutReason(time.Duration(r.Drain.Timeout), p))
+		default:
+			n.State, n.Drain = NodeDraining, &p
+		}
+	}
+	left, drained := 0, 0
+	for _, n := range r.Nodes {
+		switch n.State {
+		case NodePending, NodeDraining:
+			left++
+		case NodeDrained:
+			drained++
+		}
+	}
+	switch {
+	case left > 0:
+	case drained > 0:
+		r.State = StateQueued
+	default:
+		r.Settle(now)
+	}
+	if !r.same(was) {
+		r.UpdatedAt = now
+	}
+	if r.State == from {
+		return nil, nil
+	}
+	if !MayMove(from, r.State) {
+		return nil, fmt.Errorf("internal: request %s may not go from %s to %s", r.RequestID, from, r.State)
+	}
+	return &Change{Record: r, From: from}, nil
+}
+
+// drainTimeoutReason says what held a node whose drain timed out.
+func drainTimeoutReason(timeout time.Duration, p NodeDrain) string {
+	s := fmt.Sprintf("drain timed out after %s with %d Pods left", timeout, p.PodsLeft)
+	if len(p.BlockedBy) > 0 {
+		s += ": " + strings.Join(p.BlockedBy, "; ")
+	}
+	return s
+}
+
+// Uncordoned notes that the Kubernetes Nodes names were made schedulable
+// again (or needed not be): they leave r's list. It reports whether r
+// changed.
+func Uncordoned(r *Record, names []string, now time.Time) bool {
+	n := len(r.Uncordon)
+	r.Uncordon = slices.DeleteFunc(r.Uncordon, func(name string) bool { return slices.Contains(names, name) })
+	if len(r.Uncordon) == 0 {
+		r.Uncordon = nil
+	}
+	if len(r.Uncordon) == n {
+		return false
+	}
+	r.UpdatedAt = now
+	return true
+}

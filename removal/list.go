@@ -16,7 +16,7 @@ const (
 // ValidState reports whether s names a request state.
 func ValidState(s State) bool {
 	switch s {
-	case StateQueued, StateSubmitting, StatePolling, StateSucceeded, StateFailed, StateCancelled:
+	case StateQueued, StateDraining, StateSubmitting, StatePolling, StateSucceeded, StateFailed, StateCancelled:
 		return true
 	}
 	return false

@@ -2,6 +2,7 @@ package removal
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -11,7 +12,8 @@ import (
 type State string
 
 const (
-	StateQueued     State = "queued"     // accepted, waiting for a worker
+	StateQueued     State = "queued"     // accepted, waiting for a worker (or, drained, for a RemoveNode call)
+	StateDraining   State = "draining"   // its nodes are being drained through Kubernetes
 	StateSubmitting State = "submitting" // in a batch on its way to CCE
 	StatePolling    State = "polling"    // CCE accepted the removal; its job runs
 	StateSucceeded  State = "succeeded"  // every node removed
@@ -29,6 +31,8 @@ type NodeState string
 
 const (
 	NodePending  NodeState = "pending"  // not sent to CCE yet
+	NodeDraining NodeState = "draining" // cordoned; its Pods are being evicted
+	NodeDrained  NodeState = "drained"  // drained; waiting for its RemoveNode call
 	NodeRemoving NodeState = "removing" // in a CCE job
 	NodeRemoved  NodeState = "removed"  // gone from the cluster
 	NodeFailed   NodeState = "failed"   // not removed; reason says why
@@ -42,6 +46,28 @@ type Node struct {
 	UID    string    `json:"uid"`
 	State  NodeState `json:"state"`
 	Reason string    `json:"reason"`
+	// Drain is how the node's drain stands, when the request drains.
+	Drain *NodeDrain `json:"drain,omitempty"`
+}
+
+func (n Node) clone() Node {
+	n.Drain = n.Drain.clone()
+	return n
+}
+
+func (n Node) equal(o Node) bool {
+	return n.UID == o.UID && n.State == o.State && n.Reason == o.Reason && n.Drain.equal(o.Drain)
+}
+
+func cloneNodes(nodes []Node) []Node {
+	if nodes == nil {
+		return nil
+	}
+	out := make([]Node, len(nodes))
+	for i, n := range nodes {
+		out[i] = n.clone()
+	}
+	return out
 }
 
 // Record follows one request from enqueue to its outcome. It is the source
@@ -57,6 +83,8 @@ type Record struct {
 	Error     string    `json:"error"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// Drain: the request's nodes are drained before CCE removes them.
+	Drain *Drain `json:"drain,omitempty"`
 
 	// Kept for the worker, never shown in a Status.
 	Login       Login  `json:"login"`
@@ -68,6 +96,13 @@ type Record struct {
 	SubmittingAt *time.Time `json:"submitting_at,omitempty"` // when a worker took it into a batch
 	SubmittedAt  *time.Time `json:"submitted_at,omitempty"`  // when CCE accepted the removal
 	FinishedAt   *time.Time `json:"finished_at,omitempty"`
+	// DrainStartedAt is when the drain began (its timeout runs from then).
+	DrainStartedAt *time.Time `json:"drain_started_at,omitempty"`
+	// Kube names each node's Kubernetes Node, by uid, once the drain found it.
+	Kube map[string]string `json:"kube,omitempty"`
+	// Uncordon lists the Kubernetes Nodes this request cordoned that are to
+	// be made schedulable again: their removal ended before CCE took them.
+	Uncordon []string `json:"uncordon,omitempty"`
 }
 
 // Status is what producers read about a request: the record without the
@@ -83,6 +118,7 @@ type Status struct {
 	Error     string    `json:"error"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+	Drain     *Drain    `json:"drain,omitempty"`
 }
 
 // Status returns the producer's view of the record.
@@ -93,11 +129,12 @@ func (r *Record) Status() Status {
 		ProjectID: r.ProjectID,
 		ClusterID: r.ClusterID,
 		JobID:     r.JobID,
-		Nodes:     append([]Node(nil), r.Nodes...),
+		Nodes:     cloneNodes(r.Nodes),
 		Attempts:  r.Attempts,
 		Error:     r.Error,
 		CreatedAt: r.CreatedAt,
 		UpdatedAt: r.UpdatedAt,
+		Drain:     r.Drain.Clone(),
 	}
 }
 
@@ -117,14 +154,23 @@ func NewRecord(req Request, now time.Time) *Record {
 		UpdatedAt:   now,
 		Login:       req.Login,
 		Fingerprint: req.Fingerprint(),
+		Drain:       req.Drain.Clone(),
 	}
 }
 
 // Clone returns a copy of the record that shares nothing with it.
 func (r *Record) Clone() *Record {
 	c := *r
-	c.Nodes = append([]Node(nil), r.Nodes...)
+	c.Nodes = cloneNodes(r.Nodes)
 	c.SubmittingAt, c.SubmittedAt, c.FinishedAt = cloneTime(r.SubmittingAt), cloneTime(r.SubmittedAt), cloneTime(r.FinishedAt)
+	c.DrainStartedAt, c.Drain = cloneTime(r.DrainStartedAt), r.Drain.Clone()
+	c.Uncordon = append([]string(nil), r.Uncordon...)
+	if r.Kube != nil {
+		c.Kube = make(map[string]string, len(r.Kube))
+		for k, v := range r.Kube {
+			c.Kube[k] = v
+		}
+	}
 	return &c
 }
 
@@ -139,10 +185,12 @@ func cloneTime(t *time.Time) *time.Time {
 // same reports whether two records say the same, field by field.
 func (r *Record) same(o *Record) bool {
 	return r.RequestID == o.RequestID && r.State == o.State && r.ProjectID == o.ProjectID && r.ClusterID == o.ClusterID &&
-		r.JobID == o.JobID && slices.Equal(r.Nodes, o.Nodes) && r.Attempts == o.Attempts && r.Error == o.Error &&
+		r.JobID == o.JobID && slices.EqualFunc(r.Nodes, o.Nodes, Node.equal) && r.Attempts == o.Attempts && r.Error == o.Error &&
 		r.CreatedAt.Equal(o.CreatedAt) && r.UpdatedAt.Equal(o.UpdatedAt) && r.Login == o.Login &&
 		r.Fingerprint == o.Fingerprint && r.BatchID == o.BatchID && r.Solo == o.Solo &&
-		sameTime(r.SubmittingAt, o.SubmittingAt) && sameTime(r.SubmittedAt, o.SubmittedAt) && sameTime(r.FinishedAt, o.FinishedAt)
+		sameTime(r.SubmittingAt, o.SubmittingAt) && sameTime(r.SubmittedAt, o.SubmittedAt) && sameTime(r.FinishedAt, o.FinishedAt) &&
+		r.Drain.equal(o.Drain) && sameTime(r.DrainStartedAt, o.DrainStartedAt) && maps.Equal(r.Kube, o.Kube) &&
+		slices.Equal(r.Uncordon, o.Uncordon)
 }
 
 func sameTime(a, b *time.Time) bool { return (a == nil) == (b == nil) && (a == nil || a.Equal(*b)) }
@@ -158,9 +206,28 @@ func (r *Record) node(uid string) *Node {
 }
 
 // SetNode records one node's state and reason; unknown uids are ignored.
+// A node this request cordoned that fails before CCE took it is to be
+// uncordoned; a node CCE removed after its drain timed out says so.
 func (r *Record) SetNode(uid string, s NodeState, reason string) {
-	if n := r.node(uid); n != nil {
-		n.State, n.Reason = s, reason
+	n := r.node(uid)
+	if n == nil {
+		return
+	}
+	if s == NodeFailed && n.State != NodeRemoving {
+		r.release(uid)
+	}
+	if s == NodeRemoved && reason == "" && n.Drain != nil && n.Drain.TimedOut {
+		reason = fmt.Sprintf("removed by CCE with %d Pods still on it: the drain timed out (on_timeout %s)", n.Drain.PodsLeft, OnTimeoutRemove)
+	}
+	n.State, n.Reason = s, reason
+}
+
+// release notes that node uid's Kubernetes Node, if this request found it,
+// is to be uncordoned (if and only if this request cordoned it: the worker
+// checks the Node's mark).
+func (r *Record) release(uid string) {
+	if name := r.Kube[uid]; name != "" && !slices.Contains(r.Uncordon, name) {
+		r.Uncordon = append(r.Uncordon, name)
 	}
 }
 
@@ -227,10 +294,8 @@ func failureSummary(failed []Node, total int) string {
 // Fail ends the request failed with reason; every node without an outcome
 // fails with the same reason.
 func (r *Record) Fail(reason string, now time.Time) {
-	for i := range r.Nodes {
-		if !r.Nodes[i].State.Final() {
-			r.Nodes[i].State, r.Nodes[i].Reason = NodeFailed, reason
-		}
+	for _, uid := range r.OpenNodes() {
+		r.SetNode(uid, NodeFailed, reason)
 	}
 	r.Error = reason
 	r.State = StateFailed

@@ -27,6 +27,10 @@ type Request struct {
 	ClusterID string   `json:"cluster_id"`
 	Nodes     []string `json:"nodes"`
 	Login     Login    `json:"login"`
+	// DrainAsk is what the producer asked of the drain; Drain is what it
+	// resolved to against the fleet's defaults (nil: no drain).
+	DrainAsk *DrainAsk `json:"drain_ask,omitempty"`
+	Drain    *Drain    `json:"drain,omitempty"`
 }
 
 // Login is how CCE logs in to a node after it left the cluster: an SSH key
@@ -123,6 +127,9 @@ func (r *Request) Validate() error {
 	if err := ValidateNodes(r.Nodes); err != nil {
 		return err
 	}
+	if err := r.Drain.Validate(); err != nil {
+		return err
+	}
 	return r.Login.Validate()
 }
 
@@ -197,6 +204,10 @@ func (r *Request) Fingerprint() string {
 	if r.Login.SSHKey == "" {
 		login = "password:" + r.Login.Username
 	}
-	sum := sha256.Sum256([]byte(strings.Join([]string{r.ProjectID, r.ClusterID, login, strings.Join(nodes, ",")}, "\n")))
+	parts := []string{r.ProjectID, r.ClusterID, login, strings.Join(nodes, ",")}
+	if r.Drain != nil { // requests without a drain keep the fingerprint they had before drains
+		parts = append(parts, r.Drain.key())
+	}
+	sum := sha256.Sum256([]byte(strings.Join(parts, "\n")))
 	return hex.EncodeToString(sum[:16])
 }

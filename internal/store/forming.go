@@ -48,8 +48,9 @@ type JobTimes struct {
 // BeginForming reads request id (of the given cluster) and, in the same
 // round trip, takes the cluster's lease to form its next batch for ttl,
 // reads the cluster's waiting requests and, with jobTimes, how long its
-// recent jobs took. The Forming is nil when the request is not queued
-// (there is nothing to form for it: the lease is not kept); an error
+// recent jobs took. The Forming is nil when the request is not queued, or
+// is queued to be drained first (there is nothing to form for it: the
+// lease is not kept); an error
 // wrapping *BusyError says another batch or worker has the cluster. A
 // request of an earlier version that is not in the waiting set is put there.
 func (s *Store) BeginForming(ctx context.Context, id, project, cluster string, ttl time.Duration, jobTimes bool) (*removal.Record, *Forming, error) {
@@ -91,7 +92,7 @@ func (s *Store) BeginForming(ctx context.Context, id, project, cluster string, t
 	case err == nil:
 		_, err = decode(raw, requestKey(id), &r)
 	}
-	if err == nil && (r.State != removal.StateQueued || r.ProjectID != project || r.ClusterID != cluster) {
+	if err == nil && (r.State != removal.StateQueued || r.NeedsDrain() || r.ProjectID != project || r.ClusterID != cluster) {
 		if taken {
 			err = s.releaseLease(ctx, project, cluster, token)
 		}

@@ -114,7 +114,9 @@ func (s *Store) createPlan(req removal.Request, claims, owners []string) (*remov
 	score := now.UnixMilli()
 	p.zadd(indexKey, score, req.ID)
 	p.zadd(openKey, score, req.ID)
-	p.zadd(waitingKey(req.ProjectID, req.ClusterID), score, req.ID)
+	if !rec.NeedsDrain() { // a request that drains waits for a batch once drained
+		p.zadd(waitingKey(req.ProjectID, req.ClusterID), score, req.ID)
+	}
 	if _, err := s.putRecord(p, rec); err != nil {
 		return nil, nil, err
 	}
