@@ -17,7 +17,8 @@ const maxAnswer = 1 << 20
 
 // call sends one request under the client's timeout and decodes a 2xx answer
 // into out. Error answers become *Error, with each of hide taken out of the
-// body first (see loginSecrets); a call that got no answer is wrapped
+// body first (see loginSecrets) and key material never kept (see
+// hideKeyMaterial); a call that got no answer is wrapped
 // in a sendError that knows whether the request may have been sent.
 func (c *Client) call(ctx context.Context, op, method, path string, body []byte, hide [][]byte, out any) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
@@ -60,11 +61,19 @@ func (c *Client) call(ctx context.Context, op, method, path string, body []byte,
 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		// Whatever part of the body arrived is enough: the status decides.
-		return parseErrorBody(op, resp.StatusCode, resp.Header, hideSecrets(data, hide), time.Now())
+		return hideKeyMaterial(parseErrorBody(op, resp.StatusCode, resp.Header, hideSecrets(data, hide), time.Now()))
 	}
 	requestID := resp.Header.Get("X-Request-Id")
 	if readErr != nil {
 		return fmt.Errorf("cce %s: %w: read body (request id %s): %w", op, ErrBadAnswer, requestID, readErr)
+	}
+	if raw, ok := out.(*certBody); ok {
+		// A kubeconfig with a private key: a decoding error would quote it.
+		if !json.Valid(data) {
+			return fmt.Errorf("cce %s: %w: the body is not JSON (request id %s)", op, ErrBadAnswer, requestID)
+		}
+		*raw = data
+		return nil
 	}
 	if err := json.Unmarshal(data, out); err != nil {
 		return fmt.Errorf("cce %s: %w: decode body (request id %s): %w", op, ErrBadAnswer, requestID, err)

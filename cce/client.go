@@ -1,5 +1,6 @@
 // Package cce owns the REST client for the node-removal API of Huawei Cloud
-// CCE (Cloud Container Engine): RemoveNodes, ShowJob and ShowNode; its
+// CCE (Cloud Container Engine): RemoveNodes, ShowJob and ShowNode, and
+// ClusterCert for a kubeconfig that reaches a cluster's Kubernetes API; its
 // authentication (an IAM token, or SDK-HMAC-SHA256 signing with an access key
 // pair); and its typed errors with the class that decides what a caller does
 // next (retry, wait, give up) and whether a failed write may have been applied.
@@ -43,7 +44,7 @@ type Config struct {
 	// UserAgent, when set, is sent as User-Agent.
 	UserAgent string
 	// Observe, when set, is told of every call that reached the HTTP layer:
-	// the operation ("RemoveNodes", "ShowJob", "ShowNode"), the answer's
+	// the operation ("RemoveNodes", "ShowJob", "ShowNode", "ClusterCert"), the answer's
 	// status (0 when none came) and how long it took. For metrics.
 	Observe func(op string, status int, d time.Duration)
 }

@@ -48,7 +48,7 @@ func (c Class) String() string {
 
 // Error is an error answer from CCE or its gateway.
 type Error struct {
-	Op         string        // "RemoveNodes", "ShowJob" or "ShowNode"
+	Op         string        // "RemoveNodes", "ShowJob", "ShowNode" or "ClusterCert"
 	StatusCode int           // HTTP status
 	Code       string        // "CCE.01429002", "APIG.0308", ...; "" when the body had none
 	Message    string        // CCE's message, or a short single-line excerpt of a non-JSON body

@@ -3,6 +3,7 @@ package cce
 import (
 	"bytes"
 	"encoding/base64"
+	"strings"
 )
 
 // hidden stands in for login material in an error answer.
@@ -38,4 +39,25 @@ func hideSecrets(body []byte, secrets [][]byte) []byte {
 		body = bytes.ReplaceAll(body, s, hidden)
 	}
 	return body
+}
+
+// keyMarkers betray private key material: a PEM block, a kubeconfig's key
+// field, and "-----BEGIN" in base64 (as client-key-data holds it).
+var keyMarkers = []string{"PRIVATE KEY", "client-key-data", "LS0tLS1CRUdJTi"}
+
+// hideKeyMaterial drops the message of an error answer that carries key
+// material, as an answer echoing a kubeconfig would (ClusterCert's secrets
+// are not known before the answer, so they cannot be replaced one by one).
+// The status and code, which decide the class, stay.
+func hideKeyMaterial(e *Error) *Error {
+	for _, m := range keyMarkers {
+		if strings.Contains(e.Message, m) || strings.Contains(e.Code, m) {
+			e.Message = "[hidden: the answer carried key material]"
+			if strings.Contains(e.Code, m) {
+				e.Code = ""
+			}
+			return e
+		}
+	}
+	return e
 }

@@ -138,6 +138,9 @@ type NodeStatus struct {
 	Phase    NodePhase `json:"phase"`
 	JobID    string    `json:"jobID,omitempty"`
 	ServerID string    `json:"serverId,omitempty"`
+	// PrivateIP is the node's private address; the Kubernetes node name
+	// is this address by default (Metadata.Name is CCE's display name).
+	PrivateIP string `json:"privateIP,omitempty"`
 }
 
 // timeStringLayout is Go's time.String() form, which CCE uses for job

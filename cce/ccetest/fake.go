@@ -3,7 +3,8 @@
 // spirit of net/http/httptest.
 //
 // The fake keeps the documented contract strictly: it authenticates (token or
-// SDK-HMAC-SHA256), validates every RemoveNode body as CCE does, locks a
+// SDK-HMAC-SHA256), validates every RemoveNode and clustercert body as CCE
+// does, answers clustercert with the kubeconfig a test's issuer mints, locks a
 // cluster while its removal job runs, moves jobs and nodes through their
 // phases on its clock (lazily, on each request: no background goroutines),
 // answers 404 for a removed node, and rate-limits like the API gateway. Faults
@@ -45,7 +46,8 @@ type Options struct {
 	// gateway does: at most ⌊rate⌋ calls in any second (one call in any
 	// 1/rate seconds below 1/s); 0 is unlimited.
 	WriteRate float64
-	// ReadRate is the same for ShowJob and ShowNode together.
+	// ReadRate is the same for ShowJob, ShowNode and ClusterCert together
+	// (ClusterCert is a POST, but IAM counts it as cce:cluster:get).
 	ReadRate float64
 	// Now is the clock of every lifecycle, rate-limit and X-Sdk-Date
 	// decision; nil is time.Now. (Fault delays and latency are real time.)
@@ -171,11 +173,21 @@ func (f *Fake) handle(r *http.Request, rt route) answer {
 	}
 
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.advance(now)
 	if a, limited := f.throttle(rt.op, now); limited {
+		f.mu.Unlock()
 		return a
 	}
+	if rt.op == OpClusterCert {
+		// issue is the test's code: it runs without the fake's lock.
+		issue, notAfter, a := f.certRequest(r, rt, body, now)
+		f.mu.Unlock()
+		if issue == nil {
+			return a
+		}
+		return issueCert(issue, notAfter)
+	}
+	defer f.mu.Unlock()
 	switch rt.op {
 	case OpRemoveNodes:
 		return f.removeNodes(r, rt, body, now)
@@ -186,7 +198,7 @@ func (f *Fake) handle(r *http.Request, rt route) answer {
 	}
 }
 
-// parseRoute matches the three CCE routes on the escaped path, so that an
+// parseRoute matches the four CCE routes on the escaped path, so that an
 // id holding an escaped "/" stays one segment.
 func parseRoute(r *http.Request) route {
 	var s []string
@@ -208,6 +220,9 @@ func parseRoute(r *http.Request) route {
 	case len(s) == 9 && s[4] == "clusters" && s[6] == "nodes" && s[7] == "operation" && s[8] == "remove":
 		rt = route{op: OpRemoveNodes, project: s[3], cluster: s[5]}
 		method = http.MethodPut
+	case len(s) == 7 && s[4] == "clusters" && s[6] == "clustercert":
+		rt = route{op: OpClusterCert, project: s[3], cluster: s[5]}
+		method = http.MethodPost
 	case len(s) == 8 && s[4] == "clusters" && s[6] == "nodes":
 		rt = route{op: OpShowNode, project: s[3], cluster: s[5], node: s[7]}
 	default:

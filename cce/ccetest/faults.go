@@ -15,6 +15,7 @@ const (
 	OpRemoveNodes Op = "RemoveNodes"
 	OpShowJob     Op = "ShowJob"
 	OpShowNode    Op = "ShowNode"
+	OpClusterCert Op = "ClusterCert"
 	OpAny         Op = ""
 )
 
@@ -98,7 +99,7 @@ type RandomFaults struct {
 	Seed int64
 	// Per RemoveNodes call: a 500, 502 or 503; a 429; a lost answer.
 	Error5xx, Throttle, LoseAnswer float64
-	// Per ShowJob or ShowNode call: a 5xx; a 429.
+	// Per ShowJob, ShowNode or ClusterCert call: a 5xx; a 429.
 	ReadError5xx, ReadThrottle float64
 	// RetryAfter is sent with random 429s when set.
 	RetryAfter string

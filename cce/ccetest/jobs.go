@@ -12,14 +12,17 @@ type clusterKey struct{ project, cluster string }
 
 type cluster struct {
 	nodes   map[string]*node
-	removed map[string]bool // removed by a job: AutoNodes does not bring them back
-	lockJob string          // the job holding the cluster, "" when free
+	removed map[string]bool                          // removed by a job: AutoNodes does not bring them back
+	lockJob string                                   // the job holding the cluster, "" when free
+	issue   func(notAfter time.Time) ([]byte, error) // SetClusterCert; nil: none
 }
 
 type node struct {
 	phase    cce.NodePhase
 	jobID    string // the node's last job: its create job, then the removal that holds or failed it
 	serverID string
+	name     string // the Kubernetes node name (SetNodeAddress); "" is nodeName(uid)
+	ip       string // status.privateIP
 }
 
 // job is a removal job, or the create job a node was made by. A removal's
@@ -197,6 +200,23 @@ func (f *Fake) SetNodePhase(projectID, clusterID, uid string, phase cce.NodePhas
 		delete(c.removed, uid)
 	}
 	n.phase = phase
+}
+
+// SetNodeAddress gives a node (added if it does not exist) the Kubernetes
+// node name ShowNode answers as metadata.name and its status.privateIP.
+// CCE names a node after its private IP by default.
+func (f *Fake) SetNodeAddress(projectID, clusterID, uid, name, privateIP string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.advance(f.now())
+	c := f.clusterOf(projectID, clusterID, true)
+	n := c.nodes[uid]
+	if n == nil {
+		n = f.newNode(projectID, clusterID, uid)
+		c.nodes[uid] = n
+		delete(c.removed, uid)
+	}
+	n.name, n.ip = name, privateIP
 }
 
 // Node reports a node's phase and status.jobID, and whether it exists.

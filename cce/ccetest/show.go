@@ -43,11 +43,15 @@ func (f *Fake) showNode(rt route, query url.Values) answer {
 	if phase == cce.NodeError && query.Get("errorStatus") == "" {
 		phase = cce.NodeDeleting
 	}
+	name := n.name
+	if name == "" {
+		name = nodeName(rt.node)
+	}
 	return jsonAnswer(http.StatusOK, cce.Node{
 		Kind:       "Node",
 		APIVersion: "v3",
-		Metadata:   cce.NodeMetadata{UID: rt.node, Name: nodeName(rt.node)},
-		Status:     cce.NodeStatus{Phase: phase, JobID: n.jobID, ServerID: n.serverID},
+		Metadata:   cce.NodeMetadata{UID: rt.node, Name: name},
+		Status:     cce.NodeStatus{Phase: phase, JobID: n.jobID, ServerID: n.serverID, PrivateIP: n.ip},
 	})
 }
 
