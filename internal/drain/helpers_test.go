@@ -37,26 +37,19 @@ type cluster struct {
 	group string // the value of the label "drain-test" on the test's Nodes
 }
 
-// newCluster gives the test a namespace of its own on the shared control
-// plane; its Nodes are named after prefix.
-func newCluster(t *testing.T, prefix string) *cluster {
+// newCluster gives the test a namespace and a Node group of its own on the
+// shared control plane.
+func newCluster(t *testing.T) *cluster {
 	t.Helper()
 	cp := kubetest.Shared(t)
-	c := cp.Client(t)
-	ns, err := c.CoreV1().Namespaces().Create(ctx(t), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: prefix}}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("create namespace %s: %v", prefix, err)
-	}
-	t.Cleanup(func() {
-		_ = c.CoreV1().Namespaces().Delete(context.Background(), ns.Name, metav1.DeleteOptions{})
-	})
-	return &cluster{cp: cp, c: c, ns: ns.Name, group: prefix}
+	return &cluster{cp: cp, c: cp.Client(t), ns: cp.Namespace(t), group: kubetest.Name(t, "g")}
 }
 
-// node adds a kwok Node of the test's group, named prefix-suffix.
+// node adds a kwok Node of the test's group, its name unique and made of
+// the test's and suffix.
 func (k *cluster) node(t *testing.T, suffix, ip string) *corev1.Node {
 	t.Helper()
-	name := k.group + "-" + suffix
+	name := kubetest.Name(t, suffix)
 	return k.cp.AddNode(t, name, ip, map[string]string{"drain-test": k.group, hostname: name})
 }
 

@@ -29,7 +29,7 @@ func TestProtected(t *testing.T) {
 }
 
 func TestFindNode(t *testing.T) {
-	k := newCluster(t, "drain-find")
+	k := newCluster(t)
 	n := k.node(t, "a", "10.88.7.1")
 	for _, tc := range []struct{ name, ip string }{{n.Name, ""}, {"192.168.0.9", "10.88.7.1"}, {"", "10.88.7.1"}} {
 		got, err := drain.FindNode(ctx(t), k.c, tc.name, tc.ip)
@@ -44,7 +44,7 @@ func TestFindNode(t *testing.T) {
 }
 
 func TestCordon(t *testing.T) {
-	k := newCluster(t, "drain-cordon")
+	k := newCluster(t)
 	get := func(t *testing.T, name string) *corev1.Node {
 		t.Helper()
 		n, err := k.c.CoreV1().Nodes().Get(ctx(t), name, metav1.GetOptions{})
@@ -111,7 +111,7 @@ func TestCordon(t *testing.T) {
 }
 
 func TestEvent(t *testing.T) {
-	k := newCluster(t, "drain-event")
+	k := newCluster(t)
 	n := k.node(t, "a", "10.88.9.1")
 	if err := drain.Event(ctx(t), k.c, n, corev1.EventTypeNormal, "Draining", "request r-1: draining before CCE removes the node"); err != nil {
 		t.Fatal(err)

@@ -25,7 +25,7 @@ func TestMain(m *testing.M) { testkit.Main(kubetest.StopSharedAfter(m)) }
 // until a third replica on the other Node lets it go; the DaemonSet's Pod
 // stays, with its uid, and never counts.
 func TestStepWaitsForThePDB(t *testing.T) {
-	k := newCluster(t, "drain-pdb")
+	k := newCluster(t)
 	a := k.node(t, "a", "10.88.1.1")
 	b := k.node(t, "b", "10.88.1.2")
 	k.deployment(t, "web", 2, nil)
@@ -47,6 +47,7 @@ func TestStepWaitsForThePDB(t *testing.T) {
 
 	k.cordon(t, a.Name)
 	p := k.step(t, a.Name, drain.Options{})
+	t.Logf("under the budget: %+v", p)
 	want := "PodDisruptionBudget " + k.ns + "/web allows no disruption now (needs 2 healthy Pods, has 2)"
 	if p.Done || p.PodsLeft != 1 || blockedBy(p, k.ns+"/"+web.Name) != want || p.Refused != 1 || p.Evicted != 0 {
 		t.Fatalf("step under the budget: %+v, want %s/%s: %s", p, k.ns, web.Name, want)
@@ -100,7 +101,7 @@ func TestStepHoldsBackPods(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			k := newCluster(t, "drain-hold-"+strings.ToLower(tc.name))
+			k := newCluster(t)
 			n := k.node(t, "a", tc.ip)
 			pod := tc.pod(t, k, n.Name)
 			k.cordon(t, n.Name)
@@ -130,7 +131,7 @@ func TestStepHoldsBackPods(t *testing.T) {
 // holds it), and goes once it is gone; the terminating Pod is not evicted
 // again.
 func TestStepEvictsCriticalPodsLast(t *testing.T) {
-	k := newCluster(t, "drain-critical")
+	k := newCluster(t)
 	n := k.node(t, "a", "10.88.3.1")
 	const finalizer = "noderemover.io/test"
 	app := k.bare(t, "app", n.Name, func(p *corev1.Pod) { p.Finalizers = []string{finalizer} })
@@ -170,7 +171,7 @@ func TestStepEvictsCriticalPodsLast(t *testing.T) {
 // budgets select (500) whatever they allow; Step names it and both
 // budgets, and does not ask again pass after pass.
 func TestStepReportsPodUnderTwoBudgets(t *testing.T) {
-	k := newCluster(t, "drain-twopdb")
+	k := newCluster(t)
 	n := k.node(t, "a", "10.88.4.1")
 	k.deployment(t, "api", 1, nil)
 	k.pdb(t, "api-team", "api", 0)
@@ -198,7 +199,7 @@ func TestStepReportsPodUnderTwoBudgets(t *testing.T) {
 // TestStepWaitsForVolumeDetach: with no Pod left, a VolumeAttachment of
 // the Node that is attached keeps Done false, named, until it detaches.
 func TestStepWaitsForVolumeDetach(t *testing.T) {
-	k := newCluster(t, "drain-volume")
+	k := newCluster(t)
 	n := k.node(t, "a", "10.88.5.1")
 	k.cordon(t, n.Name)
 	pv := "pv-drain-volume"
@@ -241,10 +242,10 @@ func TestStepWaitsForVolumeDetach(t *testing.T) {
 // TestStepDeletesFinishedPods: a Succeeded Pod does not hold the drain and
 // is cleared away.
 func TestStepDeletesFinishedPods(t *testing.T) {
-	k := newCluster(t, "drain-finished")
+	k := newCluster(t)
 	n := k.node(t, "a", "10.88.6.1")
-	pod := k.bare(t, "job", n.Name, nil)
-	pod = &k.waitRunning(t, n.Name, "", 1)[0]
+	k.bare(t, "job", n.Name, nil)
+	pod := &k.waitRunning(t, n.Name, "", 1)[0]
 	pod.Status.Phase = corev1.PodSucceeded
 	if _, err := k.c.CoreV1().Pods(k.ns).UpdateStatus(ctx(t), pod, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
