@@ -103,7 +103,7 @@ func TestRequestMovesAreTheCode(t *testing.T) {
 
 // testHelpers are the packages for tests only; no production package
 // imports them.
-var testHelpers = []string{"removal/removaltest", "internal/store/storetest", "internal/testkit", "internal/redistest", "internal/proctest", "internal/benchkit"}
+var testHelpers = []string{"removal/removaltest", "internal/store/storetest", "internal/testkit", "internal/redistest", "internal/proctest", "internal/benchkit", "internal/kubetest"}
 
 // TestImportsFollowTheDocument: every package imports (of ours) only what
 // the document's package table says it may.

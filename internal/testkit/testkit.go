@@ -14,8 +14,10 @@ import (
 
 // Main runs the package's tests and then fails when goroutines they
 // started are still running (goleak). Idle keep-alive connections of HTTP
-// clients are not leaks: they close on their own.
-func Main(m *testing.M, opts ...goleak.Option) {
+// clients are not leaks: they close on their own. m is a *testing.M, or
+// one wrapped to tear shared fixtures down after its Run and before the
+// check (kubetest.StopSharedAfter).
+func Main(m goleak.TestingM, opts ...goleak.Option) {
 	goleak.VerifyTestMain(m, append([]goleak.Option{
 		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
 		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),

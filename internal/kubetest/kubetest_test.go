@@ -1,0 +1,186 @@
+package kubetest_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/noderemover/noderemover/internal/kubetest"
+	"github.com/noderemover/noderemover/internal/testkit"
+)
+
+func TestMain(m *testing.M) { testkit.Main(kubetest.StopSharedAfter(m)) }
+
+func TestSharedComesUp(t *testing.T) {
+	start := time.Now()
+	cp := kubetest.Shared(t)
+	t.Logf("shared control plane at %s up in %v (binaries cached)", cp.Host(), time.Since(start))
+	if _, err := cp.Client(t).CoreV1().Namespaces().Get(context.Background(), "default", metav1.GetOptions{}); err != nil {
+		t.Fatalf("get namespace default: %v", err)
+	}
+}
+
+func TestAddNodeKeepsTheInternalIP(t *testing.T) {
+	cp := kubetest.Shared(t)
+	c := cp.Client(t)
+	for _, ip := range []string{"192.168.10.11", "192.168.10.12"} {
+		name := kubetest.Name(t, "node")
+		n := cp.AddNode(t, name, ip, map[string]string{"kubetest/ip": ip})
+		if got := kubetest.InternalIP(n); got != ip {
+			t.Errorf("AddNode(%s, %s): InternalIP %q", name, ip, got)
+		}
+		// Read again: kwok's stages must not have put their own IP back.
+		again, err := c.CoreV1().Nodes().Get(context.Background(), name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := kubetest.InternalIP(again); got != ip {
+			t.Errorf("node %s: InternalIP %q after Ready, want %s", name, got, ip)
+		}
+		if again.Labels["kubetest/ip"] != ip {
+			t.Errorf("node %s: labels %v", name, again.Labels)
+		}
+	}
+}
+
+func TestEvictionFollowsThePDB(t *testing.T) {
+	cp := kubetest.Shared(t)
+	nodes := []string{kubetest.Name(t, "a"), kubetest.Name(t, "b")}
+	for i, n := range nodes {
+		cp.AddNode(t, n, []string{"10.20.0.1", "10.20.0.2"}[i], nil)
+	}
+	for _, tc := range []struct {
+		name         string
+		minAvailable int32
+		allowed      bool
+	}{
+		{"MinAvailableTwoRefuses", 2, false},
+		{"MinAvailableOneEvicts", 1, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ns := cp.Namespace(t)
+			w := kubetest.Workload{Name: "web", Replicas: 2, Placement: kubetest.Placement{Nodes: nodes}}
+			cp.Deployment(t, ns, w)
+			minAvailable := intstr.FromInt32(tc.minAvailable)
+			cp.PDB(t, ns, kubetest.PDB{Name: "web", Selector: map[string]string{"app": "web"}, MinAvailable: &minAvailable})
+			pods := cp.WaitPodsRunning(t, ns, w.Selector(), 2)
+			victim := pods[0]
+			err := cp.Evict(t, ns, victim.Name)
+			if !tc.allowed {
+				if !apierrors.IsTooManyRequests(err) {
+					t.Fatalf("evict under minAvailable=%d: %v, want a 429", tc.minAvailable, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("evict under minAvailable=%d: %v", tc.minAvailable, err)
+			}
+			cp.WaitPodGone(t, ns, victim.Name, victim.UID)
+			// The ReplicaSet replaces it on one of the test's Nodes.
+			for _, p := range cp.WaitPodsRunning(t, ns, w.Selector(), 2) {
+				if p.UID == victim.UID {
+					t.Errorf("evicted pod %s still listed", p.Name)
+				}
+			}
+		})
+	}
+}
+
+func TestEvictAndWaitGoneBarePod(t *testing.T) {
+	cp := kubetest.Shared(t)
+	node := kubetest.Name(t, "n")
+	cp.AddNode(t, node, "10.30.0.1", nil)
+	ns := cp.Namespace(t)
+	p := cp.Pod(t, ns, "lonely", node, map[string]string{"app": "lonely"})
+	if p.Spec.NodeName != node || len(p.OwnerReferences) != 0 {
+		t.Fatalf("pod on %q owned by %v", p.Spec.NodeName, p.OwnerReferences)
+	}
+	cp.EvictAndWaitGone(t, ns, "lonely")
+}
+
+func TestCCEKubeconfigLoads(t *testing.T) {
+	cp := kubetest.Shared(t)
+	raw, err := cp.CCEKubeconfig(time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := clientcmd.Load(raw)
+	if err != nil {
+		t.Fatalf("clientcmd.Load: %v\n%s", err, raw)
+	}
+	if cfg.CurrentContext != "internal" {
+		t.Errorf("current-context %q, want internal", cfg.CurrentContext)
+	}
+	if !cfg.Clusters["externalCluster"].InsecureSkipTLSVerify || len(cfg.Clusters["internalCluster"].CertificateAuthorityData) == 0 {
+		t.Errorf("clusters: %+v", cfg.Clusters)
+	}
+	for _, context := range []string{"internal", "external"} {
+		t.Run(context, func(t *testing.T) {
+			rc, err := clientcmd.NewNonInteractiveClientConfig(*cfg, context, &clientcmd.ConfigOverrides{}, nil).ClientConfig()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rc.Host != cp.Host() {
+				t.Errorf("host %s, want %s", rc.Host, cp.Host())
+			}
+			listNodes(t, rc)
+		})
+	}
+}
+
+func TestKubeconfigForAGroup(t *testing.T) {
+	cp := kubetest.Shared(t)
+	raw, err := cp.Kubeconfig("alice", []string{"system:masters"}, time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := clientcmd.RESTConfigFromKubeConfig(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listNodes(t, rc)
+
+	// Without system:masters, RBAC refuses: the user is who the
+	// certificate says.
+	raw, err = cp.Kubeconfig("bob", []string{"nobody"}, time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rc, err = clientcmd.RESTConfigFromKubeConfig(raw); err != nil {
+		t.Fatal(err)
+	}
+	_, err = kubernetes.NewForConfigOrDie(rc).CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
+	if !apierrors.IsForbidden(err) {
+		t.Errorf("bob lists nodes: %v, want forbidden", err)
+	}
+}
+
+func TestExpiredCertificateRefused(t *testing.T) {
+	cp := kubetest.Shared(t)
+	raw, err := cp.CCEKubeconfig(time.Now().Add(-time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := clientcmd.RESTConfigFromKubeConfig(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = kubernetes.NewForConfigOrDie(rc).CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
+	if !apierrors.IsUnauthorized(err) {
+		t.Errorf("list nodes with an expired certificate: %v, want 401", err)
+	}
+}
+
+func listNodes(t *testing.T, rc *rest.Config) {
+	t.Helper()
+	if _, err := kubernetes.NewForConfigOrDie(rc).CoreV1().Nodes().List(context.Background(), metav1.ListOptions{}); err != nil {
+		t.Errorf("list nodes: %v", err)
+	}
+}
