@@ -2,9 +2,12 @@ package kubetest_test
 
 import (
 	"context"
+	"net"
+	"strings"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -182,5 +185,56 @@ func listNodes(t *testing.T, rc *rest.Config) {
 	t.Helper()
 	if _, err := kubernetes.NewForConfigOrDie(rc).CoreV1().Nodes().List(context.Background(), metav1.ListOptions{}); err != nil {
 		t.Errorf("list nodes: %v", err)
+	}
+}
+
+// TestInternalIPSurvivesHeartbeat: kwok's heartbeat stage (every 20–45s)
+// rewrites the Node's conditions and leaves its addresses as AddNode made
+// them.
+func TestInternalIPSurvivesHeartbeat(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for one kwok heartbeat, up to 45s")
+	}
+	t.Parallel()
+	cp := kubetest.Shared(t)
+	c := cp.Client(t)
+	name, ip := kubetest.Name(t, "hb"), "10.40.0.1"
+	first := readyHeartbeat(cp.AddNode(t, name, ip, nil))
+	var n *corev1.Node
+	testkit.WaitFor(t, 90*time.Second, "a kwok heartbeat on "+name, func() bool {
+		got, err := c.CoreV1().Nodes().Get(context.Background(), name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n = got
+		return readyHeartbeat(n).After(first)
+	})
+	if got := kubetest.InternalIP(n); got != ip {
+		t.Errorf("InternalIP %q after a heartbeat, want %s (addresses %v)", got, ip, n.Status.Addresses)
+	}
+}
+
+func readyHeartbeat(n *corev1.Node) time.Time {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.LastHeartbeatTime.Time
+		}
+	}
+	return time.Time{}
+}
+
+// TestStartStopsOnCleanup: a control plane of a test's own is gone once
+// the test is.
+func TestStartStopsOnCleanup(t *testing.T) {
+	var host string
+	t.Run("Own", func(t *testing.T) {
+		cp := kubetest.Start(t)
+		host = cp.Host()
+		listNodes(t, cp.RESTConfig())
+	})
+	conn, err := net.DialTimeout("tcp", strings.TrimPrefix(host, "https://"), time.Second)
+	if err == nil {
+		conn.Close()
+		t.Errorf("%s still answers after its test ended", host)
 	}
 }
