@@ -238,3 +238,50 @@ func TestStartStopsOnCleanup(t *testing.T) {
 		t.Errorf("%s still answers after its test ended", host)
 	}
 }
+
+// TestWorkloadBuilders: a DaemonSet kept to the test's Nodes by a label
+// runs one Pod on each; a Deployment pinned to one Node carries its grace
+// period and emptyDir volume there.
+func TestWorkloadBuilders(t *testing.T) {
+	cp := kubetest.Shared(t)
+	pool := map[string]string{"kubetest/pool": kubetest.Name(t, "p")}
+	nodes := []string{kubetest.Name(t, "w1"), kubetest.Name(t, "w2")}
+	for i, n := range nodes {
+		cp.AddNode(t, n, []string{"10.50.0.1", "10.50.0.2"}[i], pool)
+	}
+	ns := cp.Namespace(t)
+
+	ds := cp.DaemonSet(t, ns, kubetest.Workload{Name: "agent", Placement: kubetest.Placement{NodeSelector: pool}})
+	if ds.Status.NumberReady != 2 {
+		t.Errorf("daemonset ready on %d nodes, want 2", ds.Status.NumberReady)
+	}
+	on := map[string]bool{}
+	for _, p := range cp.WaitPodsRunning(t, ns, "app=agent", 2) {
+		on[p.Spec.NodeName] = true
+	}
+	if !on[nodes[0]] || !on[nodes[1]] {
+		t.Errorf("daemonset pods on %v, want %v", on, nodes)
+	}
+
+	grace := int64(5)
+	w := kubetest.Workload{Name: "db", Replicas: 3, Labels: map[string]string{"tier": "db"},
+		Placement: kubetest.Placement{Nodes: nodes[1:]}, TerminationGracePeriodSeconds: &grace, EmptyDir: true}
+	cp.Deployment(t, ns, w)
+	for _, p := range cp.WaitPodsRunning(t, ns, w.Selector(), 3) {
+		if p.Spec.NodeName != nodes[1] {
+			t.Errorf("pod %s on %s, want %s", p.Name, p.Spec.NodeName, nodes[1])
+		}
+		if p.Spec.TerminationGracePeriodSeconds == nil || *p.Spec.TerminationGracePeriodSeconds != grace {
+			t.Errorf("pod %s grace %v, want %d", p.Name, p.Spec.TerminationGracePeriodSeconds, grace)
+		}
+		if len(p.Spec.Volumes) != 1 || p.Spec.Volumes[0].EmptyDir == nil {
+			t.Errorf("pod %s volumes %+v, want one emptyDir", p.Name, p.Spec.Volumes)
+		}
+	}
+
+	maxUnavailable := intstr.FromString("50%")
+	pdb := cp.PDB(t, ns, kubetest.PDB{Name: "db", Selector: w.Labels, MaxUnavailable: &maxUnavailable})
+	if pdb.Status.CurrentHealthy != 3 || pdb.Status.DisruptionsAllowed < 1 {
+		t.Errorf("pdb status %+v, want 3 healthy and a disruption allowed", pdb.Status)
+	}
+}
