@@ -90,6 +90,11 @@ func Shared(tb testing.TB) *ControlPlane {
 	if shared.err != nil {
 		tb.Fatalf("kubetest: shared control plane: %v", shared.err)
 	}
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	if shared.cp == nil {
+		tb.Fatal("kubetest: Shared after StopShared")
+	}
 	return shared.cp
 }
 

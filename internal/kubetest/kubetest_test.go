@@ -2,9 +2,12 @@ package kubetest_test
 
 import (
 	"context"
+	"net"
+	"strings"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -182,5 +185,103 @@ func listNodes(t *testing.T, rc *rest.Config) {
 	t.Helper()
 	if _, err := kubernetes.NewForConfigOrDie(rc).CoreV1().Nodes().List(context.Background(), metav1.ListOptions{}); err != nil {
 		t.Errorf("list nodes: %v", err)
+	}
+}
+
+// TestInternalIPSurvivesHeartbeat: kwok's heartbeat stage (every 20–45s)
+// rewrites the Node's conditions and leaves its addresses as AddNode made
+// them.
+func TestInternalIPSurvivesHeartbeat(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for one kwok heartbeat, up to 45s")
+	}
+	t.Parallel()
+	cp := kubetest.Shared(t)
+	c := cp.Client(t)
+	name, ip := kubetest.Name(t, "hb"), "10.40.0.1"
+	first := readyHeartbeat(cp.AddNode(t, name, ip, nil))
+	var n *corev1.Node
+	testkit.WaitFor(t, 90*time.Second, "a kwok heartbeat on "+name, func() bool {
+		got, err := c.CoreV1().Nodes().Get(context.Background(), name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n = got
+		return readyHeartbeat(n).After(first)
+	})
+	if got := kubetest.InternalIP(n); got != ip {
+		t.Errorf("InternalIP %q after a heartbeat, want %s (addresses %v)", got, ip, n.Status.Addresses)
+	}
+}
+
+func readyHeartbeat(n *corev1.Node) time.Time {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.LastHeartbeatTime.Time
+		}
+	}
+	return time.Time{}
+}
+
+// TestStartStopsOnCleanup: a control plane of a test's own is gone once
+// the test is.
+func TestStartStopsOnCleanup(t *testing.T) {
+	var host string
+	t.Run("Own", func(t *testing.T) {
+		cp := kubetest.Start(t)
+		host = cp.Host()
+		listNodes(t, cp.RESTConfig())
+	})
+	conn, err := net.DialTimeout("tcp", strings.TrimPrefix(host, "https://"), time.Second)
+	if err == nil {
+		conn.Close()
+		t.Errorf("%s still answers after its test ended", host)
+	}
+}
+
+// TestWorkloadBuilders: a DaemonSet kept to the test's Nodes by a label
+// runs one Pod on each; a Deployment pinned to one Node carries its grace
+// period and emptyDir volume there.
+func TestWorkloadBuilders(t *testing.T) {
+	cp := kubetest.Shared(t)
+	pool := map[string]string{"kubetest/pool": kubetest.Name(t, "p")}
+	nodes := []string{kubetest.Name(t, "w1"), kubetest.Name(t, "w2")}
+	for i, n := range nodes {
+		cp.AddNode(t, n, []string{"10.50.0.1", "10.50.0.2"}[i], pool)
+	}
+	ns := cp.Namespace(t)
+
+	ds := cp.DaemonSet(t, ns, kubetest.Workload{Name: "agent", Placement: kubetest.Placement{NodeSelector: pool}})
+	if ds.Status.NumberReady != 2 {
+		t.Errorf("daemonset ready on %d nodes, want 2", ds.Status.NumberReady)
+	}
+	on := map[string]bool{}
+	for _, p := range cp.WaitPodsRunning(t, ns, "app=agent", 2) {
+		on[p.Spec.NodeName] = true
+	}
+	if !on[nodes[0]] || !on[nodes[1]] {
+		t.Errorf("daemonset pods on %v, want %v", on, nodes)
+	}
+
+	grace := int64(5)
+	w := kubetest.Workload{Name: "db", Replicas: 3, Labels: map[string]string{"tier": "db"},
+		Placement: kubetest.Placement{Nodes: nodes[1:]}, TerminationGracePeriodSeconds: &grace, EmptyDir: true}
+	cp.Deployment(t, ns, w)
+	for _, p := range cp.WaitPodsRunning(t, ns, w.Selector(), 3) {
+		if p.Spec.NodeName != nodes[1] {
+			t.Errorf("pod %s on %s, want %s", p.Name, p.Spec.NodeName, nodes[1])
+		}
+		if p.Spec.TerminationGracePeriodSeconds == nil || *p.Spec.TerminationGracePeriodSeconds != grace {
+			t.Errorf("pod %s grace %v, want %d", p.Name, p.Spec.TerminationGracePeriodSeconds, grace)
+		}
+		if len(p.Spec.Volumes) != 1 || p.Spec.Volumes[0].EmptyDir == nil {
+			t.Errorf("pod %s volumes %+v, want one emptyDir", p.Name, p.Spec.Volumes)
+		}
+	}
+
+	maxUnavailable := intstr.FromString("50%")
+	pdb := cp.PDB(t, ns, kubetest.PDB{Name: "db", Selector: w.Labels, MaxUnavailable: &maxUnavailable})
+	if pdb.Status.CurrentHealthy != 3 || pdb.Status.DisruptionsAllowed < 1 {
+		t.Errorf("pdb status %+v, want 3 healthy and a disruption allowed", pdb.Status)
 	}
 }

@@ -22,8 +22,13 @@ func (cp *ControlPlane) AddNode(tb testing.TB, name, ip string, labels map[strin
 	tb.Helper()
 	c := cp.Client(tb)
 	addresses := []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: ip}, {Type: corev1.NodeHostName, Address: name}}
-	// A Node is created with its status (as a kubelet registers one); kwok's
-	// node-initialize stage keeps an InternalIP that is already there.
+	// A Node is created with its status, as a kubelet registers one. kwok's
+	// node-initialize stage adds an InternalIP (its --node-ip) and a Hostname
+	// (its --node-name, which we do not set) only where they are missing,
+	// and when one is missing it writes "addresses:" with only what it adds
+	// under it: with an InternalIP but no Hostname that is an empty list,
+	// which wipes the addresses. So both are given; the heartbeat stage
+	// leaves addresses alone.
 	node := &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
 		Status:     corev1.NodeStatus{Addresses: addresses},
