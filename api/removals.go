@@ -39,7 +39,7 @@ func (s *server) create(w http.ResponseWriter, r *http.Request) {
 	// Everything is checked (and the password hashed) before Redis is
 	// touched. The id Prepare makes for an unnamed request is the one
 	// enqueued.
-	req, err := in.Prepare()
+	req, err := s.c.Prepare(in)
 	if err != nil {
 		s.fail(w, r, "", err)
 		return

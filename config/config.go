@@ -59,6 +59,31 @@ type Config struct {
 	// RecordTTL is RECORD_TTL (default 168h): how long request records are kept.
 	RecordTTL time.Duration
 
+	// KubeAccess is KUBE_ACCESS (default none): cce, dir or none.
+	KubeAccess string
+	// KubeEndpoint is KUBE_ENDPOINT (default internal): internal or external.
+	KubeEndpoint string
+	// KubeconfigDir is KUBECONFIG_DIR: one kubeconfig per cluster id.
+	KubeconfigDir string
+	// KubeCertTTL is KUBE_CERT_TTL (default 1h): the life asked of a CCE kubeconfig.
+	KubeCertTTL time.Duration
+	// KubeQPS is KUBE_QPS (default 20): client-go's rate per cluster.
+	KubeQPS int
+	// Drain is DRAIN: on, off, or "" (on when KUBE_ACCESS is not none).
+	Drain string
+	// DrainTimeout is DRAIN_TIMEOUT (default 10m).
+	DrainTimeout time.Duration
+	// DrainOnTimeout is DRAIN_ON_TIMEOUT (default fail): fail or remove.
+	DrainOnTimeout string
+	// DrainGracePeriod is DRAIN_GRACE_PERIOD; nil: each Pod's own.
+	DrainGracePeriod *time.Duration
+	// DrainDeleteEmptyDirData is DRAIN_DELETE_EMPTYDIR_DATA (default false).
+	DrainDeleteEmptyDirData bool
+	// DrainForce is DRAIN_FORCE (default false): evict Pods with no controller.
+	DrainForce bool
+	// DrainInterval is DRAIN_INTERVAL (default 5s).
+	DrainInterval time.Duration
+
 	// HTTPAddr is HTTP_ADDR (default :9090): the worker's /metrics, /healthz and /readyz.
 	HTTPAddr string
 	// ShutdownTimeout is SHUTDOWN_TIMEOUT (default 25s): how long running handlers get after SIGTERM.
@@ -133,10 +158,25 @@ func (c *Config) check() []error {
 	if c.PollFirstDelay == 0 {
 		c.PollFirstDelay = 3 * c.PollIntervalMin
 	}
+	if c.Drain == "on" && c.KubeAccess == "none" {
+		errs = append(errs, errors.New("DRAIN=on needs Kubernetes access, and KUBE_ACCESS is none: set KUBE_ACCESS to cce or dir, or DRAIN=off"))
+	}
+	if c.KubeAccess == "dir" && c.KubeconfigDir == "" {
+		errs = append(errs, errors.New("KUBE_ACCESS=dir needs KUBECONFIG_DIR: the directory of one kubeconfig per cluster"))
+	}
 	if c.PollTimeout < c.PollIntervalMax {
 		errs = append(errs, fmt.Errorf("POLL_TIMEOUT (%v) is below POLL_INTERVAL_MAX (%v)", c.PollTimeout, c.PollIntervalMax))
 	}
 	return errs
+}
+
+// DrainOn reports whether requests that do not say are drained: DRAIN, by
+// default on when KUBE_ACCESS is not none.
+func (c *Config) DrainOn() bool {
+	if c.Drain == "" {
+		return c.KubeAccess != "none" && c.KubeAccess != ""
+	}
+	return c.Drain == "on"
 }
 
 // CheckCCE reports whether the settings a CCE client needs are present: an

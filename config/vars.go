@@ -94,6 +94,45 @@ var vars = []Var{
 			c.RecordTTL, err = duration(v, time.Minute, 365*24*time.Hour)
 			return err
 		}},
+	{Name: "KUBE_ACCESS", Default: "none", Help: "how workers reach each cluster's Kubernetes API to drain nodes: `cce` (a kubeconfig CCE issues, kept in memory), `dir` (one kubeconfig file per cluster in `KUBECONFIG_DIR`) or `none`",
+		set: func(c *Config, v string) error { return oneOf(&c.KubeAccess, strings.ToLower(v), "none", "cce", "dir") }},
+	{Name: "KUBE_ENDPOINT", Default: "internal", Help: "with `KUBE_ACCESS=cce`: the `internal` (VPC) or `external` (public) address of the cluster's API",
+		set: func(c *Config, v string) error {
+			return oneOf(&c.KubeEndpoint, strings.ToLower(v), "internal", "external")
+		}},
+	{Name: "KUBECONFIG_DIR", Help: "with `KUBE_ACCESS=dir`: a directory (a mounted Secret) holding one kubeconfig per cluster, named exactly the cluster id; read again when a file changes",
+		set: func(c *Config, v string) error { c.KubeconfigDir = v; return nil }},
+	{Name: "KUBE_QPS", Default: "20", Help: "Kubernetes API requests per second per cluster and worker (client-go's limit); bursts up to twice that",
+		set: func(c *Config, v string) (err error) { c.KubeQPS, err = integer(v, 1, 1000); return err }},
+	{Name: "KUBE_CERT_TTL", Default: "1h", Help: "with `KUBE_ACCESS=cce`: how long each kubeconfig CCE issues is asked to last (15m at least); a new one is asked for when a third of it is left",
+		set: func(c *Config, v string) (err error) {
+			c.KubeCertTTL, err = duration(v, 15*time.Minute, 30*24*time.Hour)
+			return err
+		}},
+	{Name: "DRAIN", Help: "`on` or `off`: drain nodes through Kubernetes before CCE removes them, for requests that do not say; default `on` when `KUBE_ACCESS` is not `none`",
+		set: func(c *Config, v string) error { return oneOf(&c.Drain, strings.ToLower(v), "on", "off") }},
+	{Name: "DRAIN_TIMEOUT", Default: "10m", Help: "how long a node's drain may take (PodDisruptionBudgets allowing) before `DRAIN_ON_TIMEOUT` applies",
+		set: func(c *Config, v string) (err error) {
+			c.DrainTimeout, err = duration(v, time.Second, 24*time.Hour)
+			return err
+		}},
+	{Name: "DRAIN_ON_TIMEOUT", Default: "fail", Help: "`fail`: give up, uncordon the node and fail it, naming the Pods and PDBs that held it; `remove`: let CCE remove it with its Pods still on it",
+		set: func(c *Config, v string) error { return oneOf(&c.DrainOnTimeout, strings.ToLower(v), "fail", "remove") }},
+	{Name: "DRAIN_GRACE_PERIOD", Help: "grace period given to each evicted Pod; default each Pod's own",
+		set: func(c *Config, v string) error {
+			d, err := duration(v, 0, time.Hour)
+			c.DrainGracePeriod = &d
+			return err
+		}},
+	{Name: "DRAIN_DELETE_EMPTYDIR_DATA", Default: "false", Help: "`true`: evict Pods with emptyDir volumes (their data is lost)",
+		set: func(c *Config, v string) (err error) { c.DrainDeleteEmptyDirData, err = boolean(v); return err }},
+	{Name: "DRAIN_FORCE", Default: "false", Help: "`true`: evict Pods that no controller manages (nothing recreates them)",
+		set: func(c *Config, v string) (err error) { c.DrainForce, err = boolean(v); return err }},
+	{Name: "DRAIN_INTERVAL", Default: "5s", Help: "time between a worker's passes over a draining node's Pods, at first (it grows to a tenth of the drain's age, at most 30s)",
+		set: func(c *Config, v string) (err error) {
+			c.DrainInterval, err = duration(v, 10*time.Millisecond, time.Minute)
+			return err
+		}},
 	{Name: "HTTP_ADDR", Default: ":9090", Help: "worker's `/metrics`, `/healthz` and `/readyz`",
 		set: func(c *Config, v string) (err error) { c.HTTPAddr, err = address(v); return err }},
 	{Name: "SHUTDOWN_TIMEOUT", Default: "25s", Help: "after SIGTERM, how long running handlers may finish (keep it below the pod's grace period)",

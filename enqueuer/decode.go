@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/noderemover/noderemover/removal"
 )
@@ -16,7 +18,10 @@ import (
 // means the same wherever it comes from.
 
 // requestFields are the members of a request's JSON.
-var requestFields = []string{"request_id", "project_id", "cluster_id", "nodes", "ssh_key", "password", "username"}
+var requestFields = []string{"request_id", "project_id", "cluster_id", "nodes", "ssh_key", "password", "username", "drain"}
+
+// drainFields are the members of a request's drain object.
+var drainFields = []string{"enabled", "timeout", "on_timeout", "grace_period", "delete_emptydir_data", "force"}
 
 // DecodeRequest decodes one request object strictly, as openapi.json's
 // Request schema has it: unknown or repeated members (names match exactly,
@@ -83,6 +88,8 @@ func setField(req *Request, key string, raw json.RawMessage) error {
 		req.Password, err = optionalString(key, raw)
 	case "username":
 		req.Username, err = optionalString(key, raw)
+	case "drain":
+		req.Drain, err = decodeDrain(raw)
 	default:
 		err = &removal.InvalidError{Field: removal.SafeFieldName(key),
 			Problem: "is not a member of a request (known: " + strings.Join(requestFields, ", ") + ")"}
@@ -176,4 +183,102 @@ func syntaxError(err error) error {
 		return invalidInput("the body ends before its JSON object does")
 	}
 	return invalidInput("the body is not valid JSON: %v", err)
+}
+
+// decodeDrain reads a request's drain object as strictly as the request:
+// every member optional, none unknown, repeated or of the wrong type.
+func decodeDrain(raw json.RawMessage) (*DrainOptions, error) {
+	if raw[0] != '{' {
+		return nil, &removal.InvalidError{Field: "drain", Problem: "must be an object, not " + valueKind(raw)}
+	}
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &members); err != nil {
+		return nil, &removal.InvalidError{Field: "drain", Problem: "is not a valid JSON object"}
+	}
+	if err := noRepeats(raw); err != nil {
+		return nil, err
+	}
+	d := &DrainOptions{}
+	keys := make([]string, 0, len(members))
+	for key := range members {
+		keys = append(keys, key)
+	}
+	slices.Sort(keys) // the same error for the same body, every time
+	for _, key := range keys {
+		v := members[key]
+		field := "drain." + removal.SafeFieldName(key)
+		var err error
+		switch key {
+		case "enabled":
+			d.Enabled, err = jsonBool(field, v)
+		case "delete_emptydir_data":
+			d.DeleteEmptyDirData, err = jsonBool(field, v)
+		case "force":
+			d.Force, err = jsonBool(field, v)
+		case "on_timeout":
+			var s string
+			if s, err = optionalString(field, v); err == nil {
+				d.OnTimeout = &s
+			}
+		case "timeout":
+			d.Timeout, err = jsonDuration(field, v)
+		case "grace_period":
+			d.GracePeriod, err = jsonDuration(field, v)
+		default:
+			err = &removal.InvalidError{Field: field, Problem: "is not a member of drain (known: " + strings.Join(drainFields, ", ") + ")"}
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+// noRepeats fails on a member given twice in the object raw.
+func noRepeats(raw json.RawMessage) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if _, err := dec.Token(); err != nil {
+		return syntaxError(err)
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return syntaxError(err)
+		}
+		key, _ := tok.(string)
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return syntaxError(err)
+		}
+		if seen[key] {
+			return &removal.InvalidError{Field: "drain." + removal.SafeFieldName(key), Problem: "is given twice"}
+		}
+		seen[key] = true
+	}
+	return nil
+}
+
+func jsonBool(field string, raw json.RawMessage) (*bool, error) {
+	var b bool
+	if raw[0] != 't' && raw[0] != 'f' {
+		return nil, &removal.InvalidError{Field: field, Problem: "must be true or false, not " + valueKind(raw)}
+	}
+	if err := json.Unmarshal(raw, &b); err != nil {
+		return nil, &removal.InvalidError{Field: field, Problem: "is not a valid JSON boolean"}
+	}
+	return &b, nil
+}
+
+func jsonDuration(field string, raw json.RawMessage) (*removal.Duration, error) {
+	s, err := optionalString(field, raw)
+	if err != nil {
+		return nil, err
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return nil, &removal.InvalidError{Field: field, Problem: "is not a duration such as \"10m\" or \"90s\""}
+	}
+	v := removal.Duration(d)
+	return &v, nil
 }

@@ -37,6 +37,7 @@ type Client struct {
 	store     records
 	queue     *asynq.Client
 	inspector *asynq.Inspector
+	drain     DrainDefaults
 }
 
 // Options configure a Client.
@@ -46,6 +47,12 @@ type Options struct {
 	// Corrupt is told of each record List skips because it is not what
 	// noderemover wrote (not JSON); nil ignores them.
 	Corrupt func(key string, err error)
+	// Drain are the fleet's drain defaults, and whether it reaches
+	// Kubernetes at all (Drain.Access, KUBE_ACCESS). The zero value has no
+	// access: a request that asks for a drain is invalid, naming KUBE_ACCESS.
+	// cmd/noderemover fills it from the environment (DRAIN, DRAIN_TIMEOUT,
+	// ...); a producer of its own should give the workers' settings.
+	Drain DrainDefaults
 }
 
 // New returns a client on rdb. Close it when done; rdb stays open.
@@ -54,6 +61,7 @@ func New(rdb redis.UniversalClient, o Options) *Client {
 		store:     store.New(rdb, store.Options{TTL: o.RecordTTL, Now: o.Now, Corrupt: o.Corrupt}),
 		queue:     asynq.NewClientFromRedisClient(rdb),
 		inspector: asynq.NewInspectorFromRedisClient(rdb),
+		drain:     o.Drain,
 	}
 }
 
@@ -64,7 +72,7 @@ func (c *Client) Close() error { return errors.Join(c.queue.Close(), c.inspector
 // harmless: the same request is one removal and its status comes back.
 // Nothing is stored when r is invalid.
 func (c *Client) Enqueue(ctx context.Context, r Request) (Status, error) {
-	req, err := r.Prepare()
+	req, err := c.Prepare(r)
 	if err != nil {
 		return Status{}, err
 	}
@@ -76,6 +84,9 @@ func (c *Client) Enqueue(ctx context.Context, r Request) (Status, error) {
 // validated first. created is false when the request id existed already
 // (with the same content): its current status comes back.
 func (c *Client) EnqueuePrepared(ctx context.Context, req removal.Request) (st Status, created bool, err error) {
+	if err := c.resolveDrain(&req); err != nil {
+		return Status{}, false, err
+	}
 	if err := req.Validate(); err != nil {
 		return Status{}, false, err
 	}
@@ -88,7 +99,7 @@ func (c *Client) EnqueuePrepared(ctx context.Context, req removal.Request) (st S
 func (c *Client) EnqueueAll(ctx context.Context, rs []Request) ([]Status, error) {
 	reqs := make([]removal.Request, len(rs))
 	for i, r := range rs {
-		req, err := r.Prepare()
+		req, err := c.Prepare(r)
 		if err != nil {
 			return nil, fmt.Errorf("request %d: %w", i+1, err)
 		}
@@ -171,13 +182,22 @@ func (c *Client) Cancel(ctx context.Context, id string) (Status, error) {
 	if err != nil && !asynqerr.NotFound(err) && !asynqerr.Active(err) {
 		return rec.Status(), fmt.Errorf("request %s is cancelled, but its task could not be removed (the worker will skip it): %w", id, err)
 	}
+	if len(rec.Uncordon) > 0 { // it had cordoned nodes: a worker gives them back
+		t, err := tasks.NewUncordon(tasks.Uncordon{RequestID: id})
+		if err == nil {
+			_, err = c.queue.EnqueueContext(ctx, t)
+		}
+		if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+			return rec.Status(), fmt.Errorf("request %s is cancelled, but the task that uncordons its nodes could not be queued: %w", id, err)
+		}
+	}
 	return rec.Status(), nil
 }
 
 // List returns the newest requests matching f, newest first.
 func (c *Client) List(ctx context.Context, f ListFilter) ([]Status, error) {
 	if f.State != "" && !removal.ValidState(f.State) {
-		return nil, &InvalidError{Field: "state", Problem: fmt.Sprintf("%q is not one of queued, submitting, polling, succeeded, failed, cancelled", f.State)}
+		return nil, &InvalidError{Field: "state", Problem: fmt.Sprintf("%q is not one of queued, draining, submitting, polling, succeeded, failed, cancelled", f.State)}
 	}
 	if f.Limit < 0 || f.Limit > removal.MaxListLimit {
 		return nil, &InvalidError{Field: "limit", Problem: fmt.Sprintf("%d is not between 1 and %d", f.Limit, removal.MaxListLimit)}
@@ -191,6 +211,36 @@ func (c *Client) List(ctx context.Context, f ListFilter) ([]Status, error) {
 		out[i] = r.Status()
 	}
 	return out, nil
+}
+
+// resolveDrain settles what req asked of its drain against the fleet's
+// defaults, once.
+func (c *Client) resolveDrain(req *removal.Request) error {
+	if req.Drain != nil || req.DrainAsk == nil && !c.drain.Enabled {
+		return nil
+	}
+	d, err := c.drain.Resolve(req.DrainAsk)
+	if err != nil {
+		return err
+	}
+	if d != nil { // resolved; a drain turned off keeps saying so
+		req.Drain, req.DrainAsk = d, nil
+	}
+	return nil
+}
+
+// Prepare is Request.Prepare with the request's drain resolved against
+// the client's defaults (Options.Drain): everything that can be wrong
+// with a request is found before anything is enqueued.
+func (c *Client) Prepare(r Request) (Prepared, error) {
+	req, err := r.Prepare()
+	if err != nil {
+		return Prepared{}, err
+	}
+	if err := c.resolveDrain(&req); err != nil {
+		return Prepared{}, err
+	}
+	return req, nil
 }
 
 // newRequestID names a request the producer did not name.

@@ -22,6 +22,10 @@ type Request struct {
 	Password string `json:"password,omitempty"`
 	// Username goes with Password; default root.
 	Username string `json:"username,omitempty"`
+	// Drain says how the nodes are drained through Kubernetes before CCE
+	// removes them; nil, or a member left out, takes the fleet's defaults
+	// (Options.Drain).
+	Drain *DrainOptions `json:"drain,omitempty"`
 }
 
 // String leaves the password out, so a logged Request leaks nothing.
@@ -43,13 +47,15 @@ type Prepared = removal.Request
 
 // Prepare validates r and turns it into a removal request: an id when none was
 // given, node uids in canonical form, and the password replaced by its salted
-// hash. The error names the first field that is wrong.
+// hash. The error names the first field that is wrong. Its drain is resolved
+// against the fleet's defaults when it is enqueued.
 func (r Request) Prepare() (Prepared, error) {
 	req := removal.Request{
 		ID:        r.ID,
 		ProjectID: r.ProjectID,
 		ClusterID: r.ClusterID,
 		Nodes:     append([]string(nil), r.Nodes...),
+		DrainAsk:  r.Drain,
 	}
 	if req.ID == "" {
 		req.ID = newRequestID()

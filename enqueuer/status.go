@@ -14,11 +14,23 @@ type (
 	NodeState = removal.NodeState
 	// ListFilter selects requests for List; zero fields select everything.
 	ListFilter = removal.ListFilter
+	// NodeDrain is how one node's drain stands.
+	NodeDrain = removal.NodeDrain
+	// Drain is a request's drain settings as resolved and shown in its status.
+	Drain = removal.Drain
+	// DrainOptions is what a request asks of its drain (every member optional).
+	DrainOptions = removal.DrainAsk
+	// DrainDefaults are the fleet's drain settings (DRAIN, DRAIN_TIMEOUT, ...,
+	// KUBE_ACCESS), applied to the members a request leaves out.
+	DrainDefaults = removal.DrainDefaults
+	// Duration is a duration written in JSON as a string ("10m").
+	Duration = removal.Duration
 )
 
 // The states of a request.
 const (
 	StateQueued     = removal.StateQueued
+	StateDraining   = removal.StateDraining
 	StateSubmitting = removal.StateSubmitting
 	StatePolling    = removal.StatePolling
 	StateSucceeded  = removal.StateSucceeded
@@ -29,9 +41,21 @@ const (
 // The states of a node.
 const (
 	NodePending  = removal.NodePending
+	NodeDraining = removal.NodeDraining
+	NodeDrained  = removal.NodeDrained
 	NodeRemoving = removal.NodeRemoving
 	NodeRemoved  = removal.NodeRemoved
 	NodeFailed   = removal.NodeFailed
+)
+
+// Drain settings.
+const (
+	OnTimeoutFail       = removal.OnTimeoutFail
+	OnTimeoutRemove     = removal.OnTimeoutRemove
+	KubeAccessNone      = removal.KubeAccessNone
+	KubeAccessCCE       = removal.KubeAccessCCE
+	KubeAccessDir       = removal.KubeAccessDir
+	DefaultDrainTimeout = removal.DefaultDrainTimeout
 )
 
 // Limits.

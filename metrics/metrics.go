@@ -26,6 +26,7 @@ type Metrics struct {
 	slots      *prometheus.CounterVec
 	returned   *prometheus.CounterVec
 	corrupt    prometheus.Counter
+	drain      drainMetrics
 }
 
 // Phases of a request whose duration is observed.
@@ -92,8 +93,10 @@ func New(reg prometheus.Registerer, o Options) *Metrics {
 			Name: "noderemover_records_corrupt_total",
 			Help: "Times a record that is not what noderemover wrote (not JSON) was skipped; the worker logs each key once.",
 		}),
+		drain: newDrainMetrics(),
 	}
 	reg.MustRegister(m.requests, m.nodes, m.cceCalls, m.cceSeconds, m.throttled, m.jobPolls, m.phase, m.slots, m.returned, m.corrupt)
+	reg.MustRegister(m.drain.collectors()...)
 	if o.OpenRequests != nil {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "noderemover_requests_in_flight",

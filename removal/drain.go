@@ -228,7 +228,7 @@ func (n *NodeDrain) clone() *NodeDrain {
 		return nil
 	}
 	c := *n
-	c.BlockedBy = append([]string(nil), n.BlockedBy...)
+	c.BlockedBy = append([]string{}, n.BlockedBy...)
 	return &c
 }
 

@@ -468,7 +468,7 @@ func DrainStep(r *Record, results map[string]NodeDrainResult, now time.Time) (*C
 			r.Kube[n.UID] = res.Kube
 		}
 		p := res.Progress
-		p.BlockedBy = append([]string(nil), p.BlockedBy...)
+		p.BlockedBy = append([]string{}, p.BlockedBy...) // [] in JSON, not null
 		switch {
 		case res.Failed != "":
 			r.SetNode(n.UID, NodeFailed, res.Failed)

@@ -23,6 +23,9 @@ const (
 	TypeRemoveNodes = "node:remove"
 	// TypePollJob asks a worker to look at a CCE removal job once.
 	TypePollJob = "node:remove:poll"
+	// TypeUncordon asks a worker to make schedulable again the Kubernetes
+	// Nodes a request cordoned and no longer needs (it was cancelled).
+	TypeUncordon = "node:uncordon"
 )
 
 // ErrBadPayload matches every payload that cannot be decoded. It wraps
@@ -92,6 +95,42 @@ func NewPollJob(p PollJob, opts ...asynq.Option) (*asynq.Task, error) {
 
 // PollTaskID is the asynq task id of a batch's n-th poll.
 func PollTaskID(batchID string, n int) string { return fmt.Sprintf("poll:%s:%d", batchID, n) }
+
+// Uncordon is the payload of TypeUncordon.
+type Uncordon struct {
+	RequestID string `json:"request_id"`
+}
+
+// UncordonMaxRetry bounds the runs of an uncordon task: Kubernetes may be
+// out of reach for a while.
+const UncordonMaxRetry = 50
+
+// NewUncordon builds the uncordon task of a request; its task id names the
+// request, so asking twice makes one task.
+func NewUncordon(p Uncordon, opts ...asynq.Option) (*asynq.Task, error) {
+	raw, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", TypeUncordon, err)
+	}
+	opts = append([]asynq.Option{asynq.Queue(Queue), asynq.TaskID(UncordonTaskID(p.RequestID)),
+		asynq.MaxRetry(UncordonMaxRetry), asynq.Timeout(RemoveNodesTimeout)}, opts...)
+	return asynq.NewTask(TypeUncordon, raw, opts...), nil
+}
+
+// UncordonTaskID is the asynq task id of a request's uncordon task.
+func UncordonTaskID(requestID string) string { return "uncordon:" + requestID }
+
+// DecodeUncordon decodes and checks a TypeUncordon payload.
+func DecodeUncordon(raw []byte) (Uncordon, error) {
+	var p Uncordon
+	if err := decode(raw, &p); err != nil {
+		return p, fmt.Errorf("%s: %w: %v", TypeUncordon, ErrBadPayload, err)
+	}
+	if p.RequestID == "" {
+		return p, fmt.Errorf("%s: %w: request_id missing", TypeUncordon, ErrBadPayload)
+	}
+	return p, nil
+}
 
 // DecodeRemoveNodes decodes and checks a TypeRemoveNodes payload.
 func DecodeRemoveNodes(raw []byte) (RemoveNodes, error) {

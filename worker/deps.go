@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"k8s.io/client-go/kubernetes"
+
 	"github.com/noderemover/noderemover/internal/ratelimit"
 	"github.com/noderemover/noderemover/internal/store"
 	"github.com/noderemover/noderemover/removal"
@@ -19,6 +21,15 @@ type records interface {
 	Abandon(ctx context.Context, id, reason string) (*removal.Record, *removal.Change, error)
 	OpenSince(ctx context.Context, from, to time.Time, limit int) ([]string, time.Time, error)
 	TrimIndex(ctx context.Context) error
+	DrainStep(ctx context.Context, id string, results map[string]removal.NodeDrainResult) (*removal.Record, *removal.Change, error)
+	Uncordoned(ctx context.Context, id string, names []string) (*removal.Record, error)
+}
+
+// KubeAccess gives a client for a cluster's Kubernetes API; *kube.Access
+// has it.
+type KubeAccess interface {
+	Enabled() bool
+	Client(ctx context.Context, projectID, clusterID string) (kubernetes.Interface, error)
 }
 
 // batches forms batches and writes each step of their life.

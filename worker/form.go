@@ -75,6 +75,7 @@ func (w *Server) formAndSend(ctx context.Context, rec *removal.Record, f *store.
 			}
 			w.recordChange(b, &c, why)
 		}
+		w.releaseNodes(ctx, changes)
 		if b == nil {
 			return errLookAgain // only stale entries and requests out of attempts
 		}

@@ -68,7 +68,12 @@ func newHarness(tb testing.TB, opts ...harnessOption) *harness {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	h.enq = enqueuer.New(h.rdb, enqueuer.Options{})
+	var drainDefaults enqueuer.DrainDefaults
+	if k, ok := h.cfg.Kube.(*kubeForTest); ok {
+		k.issuer.api.Store(api)
+		drainDefaults = enqueuer.DrainDefaults{Access: enqueuer.KubeAccessCCE, Enabled: true}
+	}
+	h.enq = enqueuer.New(h.rdb, enqueuer.Options{Drain: drainDefaults})
 	tb.Cleanup(func() { _ = h.enq.Close() })
 	h.w = worker.New(h.rdb, api, h.cfg)
 	return h

@@ -34,12 +34,13 @@ const lookAgain = 3
 
 // carry moves a request on by one step of its life, from where it is now:
 //
+//	queued, to be drained; draining one pass over its nodes' Pods, then come back (drain.go)
 //	queued                          form its cluster's next batch with it, and send it (form.go)
 //	in a ready batch                send the batch (send.go)
 //	in a sending batch, call over   ask CCE about each node, then send what did not go (reconcile.go)
 //	in an accepted batch            its job's polls carry it (poll_job.go): make sure one is scheduled
 //	in a batch that ended           look again: it may be waiting for the next batch
-//	final                           nothing to do
+//	final                           uncordon what it cordoned and no longer needs, if anything
 //
 // Every move of a batch goes through the lifecycle table (removal.Step) by
 // the store. When another run moved the batch on in between
@@ -70,7 +71,9 @@ func (w *Server) carryOnce(ctx context.Context, p tasks.RemoveNodes) error {
 	case f != nil:
 		return w.formAndSend(ctx, rec, f)
 	case rec.State.Final():
-		return nil
+		return w.uncordon(ctx, rec)
+	case rec.Draining():
+		return w.drain(ctx, rec)
 	case rec.State == removal.StateQueued:
 		return errLookAgain
 	}
@@ -127,6 +130,9 @@ func (w *Server) abandon(ctx context.Context, requestID, reason, why string) {
 		return
 	}
 	w.recordChange(nil, ch, why)
+	if ch != nil {
+		w.releaseNodes(ctx, []removal.Change{*ch})
+	}
 }
 
 // stepBatch moves batch seen on by event ev through the store and logs and
@@ -137,6 +143,7 @@ func (w *Server) stepBatch(ctx context.Context, seen *removal.Batch, ev removal.
 		return res, err
 	}
 	w.recordChanges(res.Batch, res.Changes, why)
+	w.releaseNodes(ctx, res.Changes)
 	w.kickNext(res)
 	return res, nil
 }

@@ -53,6 +53,9 @@ type Config struct {
 	RecordTTL         time.Duration // [7 days]
 	ShutdownTimeout   time.Duration // [25s]
 	OrphanAfter       time.Duration // a queued request with no task this long gets its task again [1m]
+	Kube              KubeAccess    // Kubernetes access for drains (KUBE_ACCESS); nil: none
+	DrainInterval     time.Duration // between passes over a draining node's Pods, at first [5s]
+	DrainIntervalMax  time.Duration // ... once a drain has been blocked for long [30s]
 	Logger            zerolog.Logger
 	Metrics           *metrics.Metrics // nil: none
 	Now               func() time.Time // [time.Now]
@@ -79,6 +82,8 @@ func (c *Config) defaults() {
 	def(&c.CCETimeout, 30*time.Second)
 	def(&c.ShutdownTimeout, 25*time.Second)
 	def(&c.OrphanAfter, time.Minute)
+	def(&c.DrainInterval, 5*time.Second)
+	def(&c.DrainIntervalMax, max(30*time.Second, c.DrainInterval))
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -166,6 +171,7 @@ func (w *Server) Handler() asynq.Handler {
 	mux := asynq.NewServeMux()
 	mux.HandleFunc(tasks.TypeRemoveNodes, w.handleRemoveNodes)
 	mux.HandleFunc(tasks.TypePollJob, w.handlePollJob)
+	mux.HandleFunc(tasks.TypeUncordon, w.handleUncordon)
 	return mux
 }
 

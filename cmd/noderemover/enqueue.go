@@ -32,6 +32,7 @@ func runEnqueue(ctx context.Context, args []string, io stdio, env config.Getenv)
 	f.StringVar(&r.Username, "username", "", "user of that password (default root)")
 	f.StringVar(&r.ID, "request-id", "", "name for the request; enqueueing it again is one removal (default: a new uuid)")
 	fromFile := f.String("from-file", "", "JSON lines of requests to enqueue, or - for stdin")
+	drainFlags := addDrainFlags(f.FlagSet)
 	f.env("redis-url", "REDIS_URL", "Redis URL")
 	if code, ok := f.parse(args); !ok {
 		return code
@@ -43,10 +44,15 @@ func runEnqueue(ctx context.Context, args []string, io stdio, env config.Getenv)
 	if err := emptyFlag(f.FlagSet); err != nil {
 		return fail(io, exitUsage, "enqueue: %v", err)
 	}
+	drain, err := drainFlags.options(f.FlagSet)
+	if err != nil {
+		return fail(io, exitUsage, "enqueue: %v", err)
+	}
+	r.Drain = drain
 
 	var reqs []enqueuer.Request
 	if *fromFile != "" {
-		if r.ProjectID != "" || r.ClusterID != "" || len(r.Nodes) > 0 || r.SSHKey != "" || *passwordStdin || r.Username != "" || r.ID != "" {
+		if r.ProjectID != "" || r.ClusterID != "" || len(r.Nodes) > 0 || r.SSHKey != "" || *passwordStdin || r.Username != "" || r.ID != "" || r.Drain != nil {
 			return fail(io, exitUsage, "enqueue: --from-file takes everything from the file; give no other request flags")
 		}
 		var err error
@@ -65,10 +71,18 @@ func runEnqueue(ctx context.Context, args []string, io stdio, env config.Getenv)
 		}
 		reqs = []enqueuer.Request{r}
 	}
+	cfg, err := f.config(env)
+	if err != nil {
+		return fail(io, exitUsage, "enqueue: %v", err)
+	}
+	rdb := redisconn.New(cfg.Redis)
+	defer rdb.Close()
+	client := enqueuer.New(rdb, enqueuer.Options{RecordTTL: cfg.RecordTTL, Drain: drainDefaults(cfg)})
+	defer client.Close()
 	// Validate (and hash) everything before anything touches Redis.
 	prepared := make([]enqueuer.Prepared, len(reqs))
 	for i, req := range reqs {
-		p, err := req.Prepare()
+		p, err := client.Prepare(req)
 		if err != nil {
 			if len(reqs) > 1 || *fromFile != "" {
 				return fail(io, exitUsage, "enqueue: line %d: %v", i+1, err)
@@ -77,15 +91,6 @@ func runEnqueue(ctx context.Context, args []string, io stdio, env config.Getenv)
 		}
 		prepared[i] = p
 	}
-
-	cfg, err := f.config(env)
-	if err != nil {
-		return fail(io, exitUsage, "enqueue: %v", err)
-	}
-	rdb := redisconn.New(cfg.Redis)
-	defer rdb.Close()
-	client := enqueuer.New(rdb, enqueuer.Options{RecordTTL: cfg.RecordTTL})
-	defer client.Close()
 
 	out := json.NewEncoder(io.out)
 	for i, req := range prepared {

@@ -13,6 +13,7 @@ import (
 	"github.com/noderemover/noderemover/cce"
 	"github.com/noderemover/noderemover/config"
 	"github.com/noderemover/noderemover/internal/health"
+	"github.com/noderemover/noderemover/internal/kube"
 	"github.com/noderemover/noderemover/internal/redisconn"
 	"github.com/noderemover/noderemover/internal/store"
 	"github.com/noderemover/noderemover/metrics"
@@ -53,6 +54,9 @@ func runWorker(ctx context.Context, args []string, io stdio, env config.Getenv) 
 	}
 	wcfg := workerConfig(cfg, log)
 	wcfg.Metrics = m
+	if wcfg.Kube, err = newKubeAccess(cfg, api); err != nil {
+		return fail(io, exitUsage, "worker: %v", err)
+	}
 	w := worker.New(rdb, api, wcfg)
 
 	mux := http.NewServeMux()
@@ -68,7 +72,8 @@ func runWorker(ctx context.Context, args []string, io stdio, env config.Getenv) 
 		return fail(io, exitFailure, "worker: %v", err)
 	}
 	log.Info().Str("redis", cfg.Redis.String()).Str("cce_endpoint", cfg.CCEEndpoint).Str("http_addr", hs.addr.String()).
-		Int("concurrency", cfg.WorkerConcurrency).Msg("worker started")
+		Int("concurrency", cfg.WorkerConcurrency).Str("kube_access", cfg.KubeAccess).Bool("drain", cfg.DrainOn()).
+		Msg("worker started")
 
 	<-ctx.Done()
 	log.Info().Dur("shutdown_timeout", cfg.ShutdownTimeout).Msg("stopping: no new tasks; running ones may finish")
@@ -97,8 +102,27 @@ func workerConfig(cfg config.Config, log zerolog.Logger) worker.Config {
 		CCETimeout:        cfg.CCETimeout,
 		RecordTTL:         cfg.RecordTTL,
 		ShutdownTimeout:   cfg.ShutdownTimeout,
+		DrainInterval:     cfg.DrainInterval,
 		Logger:            log,
 	}
+}
+
+// newKubeAccess is the worker's Kubernetes access (KUBE_ACCESS), with the
+// CCE client to ask for kubeconfigs.
+func newKubeAccess(cfg config.Config, api *cce.Client) (*kube.Access, error) {
+	a, err := kube.New(kube.Options{
+		Mode:     cfg.KubeAccess,
+		Endpoint: cfg.KubeEndpoint,
+		Dir:      cfg.KubeconfigDir,
+		QPS:      float32(cfg.KubeQPS),
+		Burst:    2 * cfg.KubeQPS,
+		CertTTL:  cfg.KubeCertTTL,
+		CCE:      api,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("Kubernetes access: %w", err)
+	}
+	return a, nil
 }
 
 // newCCEClient builds the CCE client with the configured way to authenticate.
