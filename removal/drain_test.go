@@ -160,3 +160,22 @@ func TestRefusedAfterDrainUncordons(t *testing.T) {
 		t.Errorf("a node CCE took is uncordoned: %v", r2.Uncordon)
 	}
 }
+
+// TestFoundIsWrittenBeforeTheCordon: a Node found is recorded with its node
+// still pending, so that a request cancelled before the cordon's own write
+// still lists the Node (its mark decides whether it is uncordoned).
+func TestFoundIsWrittenBeforeTheCordon(t *testing.T) {
+	r := drainingRecord(t, OnTimeoutFail, "a")
+	if _, err := DrainStep(r, map[string]NodeDrainResult{"a": {Kube: "n1", Found: true}}, t0); err != nil {
+		t.Fatal(err)
+	}
+	if r.State != StateDraining || r.Nodes[0].State != NodePending || r.Kube["a"] != "n1" {
+		t.Fatalf("state %s node %+v kube %v", r.State, r.Nodes[0], r.Kube)
+	}
+	if ok, err := Cancel(r, nil, t0); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	if len(r.Uncordon) != 1 || r.Uncordon[0] != "n1" {
+		t.Errorf("uncordon %v", r.Uncordon)
+	}
+}

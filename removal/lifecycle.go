@@ -430,6 +430,11 @@ func (r *Record) waitingNode() NodeState {
 type NodeDrainResult struct {
 	// Kube is the node's Kubernetes Node, once found.
 	Kube string
+	// Found: the Node was found (Kube) and is about to be cordoned; the node
+	// stays pending. Written before the cordon, so that a request that ends
+	// after a cordon whose own write was lost still knows the Node to
+	// uncordon (if the Node's mark names the request).
+	Found bool
 	// Failed, when set, fails the node for good with this reason (no
 	// Kubernetes Node, protected, the drain cannot go on).
 	Failed string
@@ -472,6 +477,7 @@ func DrainStep(r *Record, results map[string]NodeDrainResult, now time.Time) (*C
 		switch {
 		case res.Failed != "":
 			r.SetNode(n.UID, NodeFailed, res.Failed)
+		case res.Found:
 		case res.Done:
 			n.State, n.Reason, n.Drain = NodeDrained, "", &p
 		case timedOut && r.Drain.OnTimeout == OnTimeoutRemove:

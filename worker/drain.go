@@ -30,6 +30,7 @@ import (
 
 // drain carries request rec's drain on by one pass.
 func (w *Server) drain(ctx context.Context, rec *removal.Record) error {
+	before := rec.Clone()
 	results := map[string]removal.NodeDrainResult{}
 	var passErr error
 	var kc kubernetes.Interface
@@ -43,23 +44,29 @@ func (w *Server) drain(ctx context.Context, rec *removal.Record) error {
 		if kc, err = w.cfg.Kube.Client(ctx, rec.ProjectID, rec.ClusterID); err != nil {
 			return fmt.Errorf("drain request %s: %w", rec.RequestID, err)
 		}
-		passErr = w.drainPass(ctx, kc, rec, results)
-		if len(results) == 0 {
-			return passErr
-		}
+		passErr = w.drainPass(ctx, kc, rec, results) // rec as written, when it found Nodes
 	}
-	after, ch, err := w.records.DrainStep(ctx, rec.RequestID, results)
-	if errors.Is(err, removal.ErrStale) {
+	if errors.Is(passErr, removal.ErrStale) {
 		return errLookAgain // cancelled, say: the next look uncordons
 	}
-	if err != nil {
-		return err
+	after := rec
+	if len(results) > 0 {
+		var err error
+		after, _, err = w.records.DrainStep(ctx, rec.RequestID, results)
+		if errors.Is(err, removal.ErrStale) {
+			return errLookAgain
+		}
+		if err != nil {
+			return err
+		}
 	}
-	w.observeDrain(rec, after)
+	if after.State != before.State {
+		w.recordChange(nil, &removal.Change{Record: after, From: before.State}, drainWhy(after))
+	}
+	w.observeDrain(before, after)
 	if kc != nil {
-		w.drainEvents(context.WithoutCancel(ctx), kc, rec, after)
+		w.drainEvents(context.WithoutCancel(ctx), kc, before, after)
 	}
-	w.recordChange(nil, ch, drainWhy(after))
 	if err := w.uncordon(ctx, after); err != nil {
 		return err
 	}
@@ -75,9 +82,29 @@ func (w *Server) drain(ctx context.Context, rec *removal.Record) error {
 }
 
 // drainPass looks at each node of rec that drains and notes what it found
-// in results. It stops at the first error that is not the node's own
+// in results. A node seen for the first time is found in Kubernetes and
+// what was found is written before it is cordoned (removal.NodeDrainResult
+// Found). It stops at the first error that is not the node's own
 // (Kubernetes or CCE out of reach), keeping what it found before it.
 func (w *Server) drainPass(ctx context.Context, kc kubernetes.Interface, rec *removal.Record, results map[string]removal.NodeDrainResult) error {
+	found := map[string]removal.NodeDrainResult{}
+	for _, n := range rec.Nodes {
+		if n.State != removal.NodePending || rec.Kube[n.UID] != "" {
+			continue
+		}
+		res, err := w.findNode(ctx, kc, rec, n.UID)
+		if err != nil {
+			return fmt.Errorf("drain node %s of request %s: %w", n.UID, rec.RequestID, err)
+		}
+		found[n.UID] = res
+	}
+	if len(found) > 0 {
+		after, _, err := w.records.DrainStep(ctx, rec.RequestID, found)
+		if err != nil {
+			return err
+		}
+		*rec = *after.Clone()
+	}
 	o := drainOptions(rec.Drain)
 	for _, n := range rec.Nodes {
 		var res removal.NodeDrainResult
@@ -98,9 +125,9 @@ func (w *Server) drainPass(ctx context.Context, kc kubernetes.Interface, rec *re
 	return nil
 }
 
-// startNodeDrain finds node uid's Kubernetes Node, refuses a protected
-// one, cordons it for rec, and makes the first pass over its Pods.
-func (w *Server) startNodeDrain(ctx context.Context, kc kubernetes.Interface, rec *removal.Record, uid string, o drain.Options) (removal.NodeDrainResult, error) {
+// findNode finds node uid's Kubernetes Node by the name and private IP CCE
+// gives, and refuses a protected one.
+func (w *Server) findNode(ctx context.Context, kc kubernetes.Interface, rec *removal.Record, uid string) (removal.NodeDrainResult, error) {
 	if err := w.readSlot(ctx, "ShowNode"); err != nil {
 		return removal.NodeDrainResult{}, err
 	}
@@ -125,7 +152,14 @@ func (w *Server) startNodeDrain(ctx context.Context, kc kubernetes.Interface, re
 	if a := drain.Protected(kn); a != "" {
 		return removal.NodeDrainResult{Failed: fmt.Sprintf("Kubernetes Node %s is protected by its annotation %s=true; nothing was touched", kn.Name, a)}, nil
 	}
-	mine, err := drain.Cordon(ctx, kc, kn.Name, rec.RequestID)
+	return removal.NodeDrainResult{Kube: kn.Name, Found: true}, nil
+}
+
+// startNodeDrain cordons a found node's Kubernetes Node for rec and makes
+// the first pass over its Pods.
+func (w *Server) startNodeDrain(ctx context.Context, kc kubernetes.Interface, rec *removal.Record, uid string, o drain.Options) (removal.NodeDrainResult, error) {
+	name := rec.Kube[uid]
+	mine, err := drain.Cordon(ctx, kc, name, rec.RequestID)
 	if err != nil {
 		return removal.NodeDrainResult{}, err
 	}
@@ -133,11 +167,11 @@ func (w *Server) startNodeDrain(ctx context.Context, kc kubernetes.Interface, re
 	if !mine {
 		how = "found it cordoned by someone else, and will leave it cordoned"
 	}
+	kn := &corev1.Node{}
+	kn.Name = name
 	w.nodeEvent(ctx, kc, kn, corev1.EventTypeNormal, "Draining",
 		fmt.Sprintf("noderemover request %s drains this node before CCE removes it (node %s): %s", rec.RequestID, uid, how))
-	res, err := w.stepNodeDrain(ctx, kc, kn.Name, o)
-	res.Kube = kn.Name
-	return res, err
+	return w.stepNodeDrain(ctx, kc, name, o)
 }
 
 // stepNodeDrain makes one pass over a cordoned Node's Pods.
