@@ -16,13 +16,17 @@ help: ## list the targets
 demo: ## run the whole product in process (embedded Redis, fake CCE) and show removals
 	$(GO) run ./cmd/noderemover demo
 
+.PHONY: kube-tools
+kube-tools: ## build the tests' Kubernetes control plane (etcd, kube-apiserver, ..., kwok) from pinned Go modules; cached, about 10 minutes cold
+	@tools/build.sh >/dev/null
+
 .PHONY: test
-test: ## run every test with the race detector (starts private redis-servers when installed)
-	$(GO) test -race -count=1 -timeout 20m ./...
+test: kube-tools ## run every test with the race detector (starts private redis-servers and a Kubernetes control plane)
+	NODEREMOVER_KUBE_BIN=$$(tools/build.sh) $(GO) test -race -count=1 -timeout 20m ./...
 
 .PHONY: test-chaos
-test-chaos: ## only the crash test: workers SIGKILLed, Redis restarted, CCE faults (about 2 minutes; make test runs it too)
-	$(GO) test -race -count=1 -timeout 10m -run '^TestChaos$$' -v ./test
+test-chaos: kube-tools ## only the crash test: workers SIGKILLed, Redis restarted, CCE faults (about 2 minutes; make test runs it too)
+	NODEREMOVER_KUBE_BIN=$$(tools/build.sh) $(GO) test -race -count=1 -timeout 10m -run '^TestChaos$$' -v ./test
 
 .PHONY: build
 build: ## build the static binary into bin/
