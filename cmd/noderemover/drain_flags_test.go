@@ -9,7 +9,9 @@ import (
 func TestEnqueueDrainFlags(t *testing.T) {
 	env, srv := redisEnv(t)
 	base := []string{"enqueue", "--project-id", "p1", "--cluster-id", "c1", "--node", uid(1), "--ssh-key", "k"}
-	run := func(extra ...string) result { return runMain(t, env, "", append(append([]string{}, base...), extra...)...) }
+	run := func(extra ...string) result {
+		return runMain(t, env, "", append(append([]string{}, base...), extra...)...)
+	}
 
 	if r := run("--drain"); r.code != exitUsage || !strings.Contains(r.stderr, "KUBE_ACCESS") || strings.Count(r.stderr, "\n") != 1 {
 		t.Errorf("--drain without Kubernetes access: %+v", r)
