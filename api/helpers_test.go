@@ -104,13 +104,14 @@ type harness struct {
 type harnessOptions struct {
 	redis  redistest.Options
 	client func(*enqueuer.Client) *enqueuer.Client // replaces the client (nil for the panic test)
+	drain  enqueuer.DrainDefaults                  // the fleet's drain settings (none: no Kubernetes access)
 }
 
 func newHarness(tb testing.TB, o harnessOptions) *harness {
 	tb.Helper()
 	srv := redistest.Start(tb, o.redis)
 	rdb := srv.Client(tb)
-	real := enqueuer.New(rdb, enqueuer.Options{})
+	real := enqueuer.New(rdb, enqueuer.Options{Drain: o.drain})
 	tb.Cleanup(func() { _ = real.Close() })
 	c := real
 	if o.client != nil {
