@@ -226,12 +226,17 @@ func (d *drainCluster) blockedNode(uid string) *corev1.Node {
 	return n
 }
 
-// TestDrainTimeoutFailUncordons: with on_timeout fail, the node fails
-// naming the Pod that held it, is uncordoned, and CCE is never called; a
-// node someone else had cordoned stays cordoned.
+// TestDrainTimeoutFailUncordons: with on_timeout fail, each node fails
+// naming what held it (a PodDisruptionBudget; a Pod with no controller), is
+// uncordoned, and CCE is never called; a node someone else had cordoned
+// stays cordoned.
 func TestDrainTimeoutFailUncordons(t *testing.T) {
 	d := newDrainCluster(t)
-	mine, theirs := d.blockedNode(uids(0xd2, 2)[0]), d.blockedNode(uids(0xd2, 2)[1])
+	// Ours is held by a PodDisruptionBudget, theirs by a Pod with no controller.
+	mine, theirs := d.node(uids(0xd2, 2)[0], nil), d.blockedNode(uids(0xd2, 2)[1])
+	d.cp.Deployment(t, d.ns, kubetest.Workload{Name: "db", Placement: kubetest.Placement{Nodes: []string{mine.Name}}})
+	d.cp.PDB(t, d.ns, kubetest.PDB{Name: "db", Selector: map[string]string{"app": "db"}, MinAvailable: ptr(intstr.FromInt32(1))})
+	d.cp.WaitPodsRunning(t, d.ns, "app=db", 1)
 	d.setUnschedulable(theirs.Name, true) // someone else's cordon
 	d.start()
 	d.enqueueDrain("drain-fail", uids(0xd2, 2), &enqueuer.DrainOptions{Timeout: ptr(enqueuer.Duration(2 * time.Second))})
@@ -239,9 +244,10 @@ func TestDrainTimeoutFailUncordons(t *testing.T) {
 	if st.State != removal.StateFailed {
 		t.Fatalf("state %s", st.State)
 	}
-	for _, n := range st.Nodes {
-		if n.State != removal.NodeFailed || !strings.Contains(n.Reason, "timed out") || !strings.Contains(n.Reason, "no controller") {
-			t.Errorf("node %s: %s %q", n.UID, n.State, n.Reason)
+	for i, holds := range []string{"PodDisruptionBudget " + d.ns + "/db", "no controller"} {
+		n := st.Nodes[i]
+		if n.State != removal.NodeFailed || !strings.Contains(n.Reason, "timed out") || !strings.Contains(n.Reason, holds) {
+			t.Errorf("node %s: %s %q, want it to name %q", n.UID, n.State, n.Reason, holds)
 		}
 	}
 	testkit.WaitFor(t, 10*time.Second, "our node uncordoned", func() bool {
