@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -11,9 +12,13 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/noderemover/noderemover/cce/ccetest"
 	"github.com/noderemover/noderemover/enqueuer"
+	"github.com/noderemover/noderemover/internal/drain"
+	"github.com/noderemover/noderemover/internal/kubetest"
 	"github.com/noderemover/noderemover/internal/proctest"
 	"github.com/noderemover/noderemover/internal/redistest"
 	"github.com/noderemover/noderemover/internal/store"
@@ -33,6 +38,8 @@ const (
 	chaosRedisOff = 3 * time.Second  // and stays down this long
 	chaosArrivals = 25 * time.Second // requests arrive over this long, through the outage
 	chaosSettle   = 3 * time.Minute  // afterwards, every request is final within this
+	chaosDrained  = 6                // requests whose node's Pod moves to a spare Node first
+	chaosDrainOut = 2                // requests whose drain times out (a bare Pod): failed, uncordoned
 )
 
 // chaosNode is what the fake CCE does with a request's one node.
@@ -42,6 +49,7 @@ const (
 	nodeRemovable chaosNode = iota // removed
 	nodeFails                      // its removal job fails (FailRemoval)
 	nodeMissing                    // not in the cluster: CCE answers 404 naming it
+	nodeHeldBack                   // its drain times out (on_timeout fail): never sent to CCE
 )
 
 // TestChaos is the crash test: three worker processes against a private
@@ -52,6 +60,11 @@ const (
 // connection before answering. Afterwards every request is final with the
 // outcome its node calls for, no node was in two accepted removals, and
 // every removable node is gone.
+//
+// The clusters' Kubernetes is the shared control plane: a few requests drain
+// their node first (its Pod moves to a spare Node before CCE is asked to
+// remove it), and a few drains time out and fail, leaving their Node
+// uncordoned, all while workers are killed.
 func TestChaos(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills and restarts worker processes and Redis for about three minutes")
@@ -61,36 +74,57 @@ func TestChaos(t *testing.T) {
 	}
 	srv := redistest.Start(t, redistest.Options{AppendOnly: true})
 	rdb := srv.Client(t)
-	fake := ccetest.NewServer(ccetest.Options{Token: token, JobDuration: time.Second, WriteRate: 20, ReadRate: 100})
-	t.Cleanup(fake.Close)
+	fake := newDrainFake(t, ccetest.Options{Token: token, JobDuration: time.Second, WriteRate: 20, ReadRate: 100})
 	fake.SetRandomFaults(ccetest.RandomFaults{Seed: 5, Error5xx: 0.1, Throttle: 0.1, LoseAnswer: 0.05,
 		ReadError5xx: 0.05, ReadThrottle: 0.05, RetryAfter: "1"})
+	// The first kubeconfigs asked for fail whatever the draws: a drain
+	// retries them.
+	fake.Inject(ccetest.OpClusterCert, 2, ccetest.Fault{Status: http.StatusServiceUnavailable})
+	ns := fake.cp.Namespace(t)
+	for c := range chaosClusters {
+		fake.cluster(fmt.Sprintf("chaos-%02d", c))
+	}
+	var drained []*corev1.Node // the Nodes whose Pod moves
+	drainOn, drainShort := true, enqueuer.Duration(3*time.Second)
 
 	// Every tenth request's node fails in CCE, every tenth (offset by five)
-	// does not exist; the rest are removed.
+	// does not exist; the rest are removed. Of those, a few drain first.
 	want := make([]chaosNode, chaosRequests)
 	reqs := make([]enqueuer.Request, chaosRequests)
 	for i := range reqs {
 		cluster := fmt.Sprintf("chaos-%02d", i%chaosClusters)
 		node := fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
-		switch i % 10 {
-		case 3:
+		var ask *enqueuer.DrainOptions
+		switch {
+		case i%10 == 3:
 			want[i] = nodeFails
 			fake.AddNodes(project, cluster, node)
 			fake.FailRemoval(node)
-		case 8:
+		case i%10 == 8:
 			want[i] = nodeMissing
 			fake.AddNodes(project, cluster) // the cluster exists, the node does not
+		case i%10 == 1 && i < 10*chaosDrained:
+			want[i] = nodeRemovable
+			drained = append(drained, fake.node(t, cluster, node, true))
+			ask = &enqueuer.DrainOptions{Enabled: &drainOn}
+		case i%10 == 6 && i < 10*chaosDrainOut:
+			want[i] = nodeHeldBack
+			n := fake.node(t, cluster, node, false)
+			fake.cp.Pod(t, ns, kubetest.Name(t, "bare"), n.Name, nil) // no controller: not evicted without force
+			ask = &enqueuer.DrainOptions{Enabled: &drainOn, Timeout: &drainShort}
 		default:
 			want[i] = nodeRemovable
 			fake.AddNodes(project, cluster, node)
 		}
 		reqs[i] = enqueuer.Request{ID: fmt.Sprintf("chaos-%03d", i), ProjectID: project, ClusterID: cluster,
-			Nodes: []string{node}, SSHKey: "chaos-key"}
+			Nodes: []string{node}, SSHKey: "chaos-key", Drain: ask}
 	}
+	spare := fake.cp.AddNode(t, kubetest.Name(t, "spare"), "10.150.255.3", nil)
+	pods := movablePods(t, fake.cp, ns, spare, drained...)
 
 	env := []string{
 		"REDIS_URL=" + srv.URL, "CCE_ENDPOINT=" + fake.URL, "CCE_AUTH_TOKEN=" + token,
+		"KUBE_ACCESS=cce", "DRAIN_INTERVAL=200ms",
 		"CCE_WRITE_RATE=20/s", "CCE_READ_RATE=100/s", "BATCH_WINDOW=500ms", "WORKER_CONCURRENCY=20",
 		"POLL_INTERVAL_MIN=200ms", "POLL_INTERVAL_MAX=1s", "POLL_FIRST_DELAY=1s",
 		"RETRY_BACKOFF_MIN=200ms", "RETRY_BACKOFF_MAX=2s", "CCE_TIMEOUT=2s",
@@ -108,7 +142,7 @@ func TestChaos(t *testing.T) {
 		workers[i] = startWorker()
 	}
 
-	enq := enqueuer.New(rdb, enqueuer.Options{})
+	enq := enqueuer.New(rdb, enqueuer.Options{Drain: enqueuer.DrainDefaults{Access: enqueuer.KubeAccessCCE}})
 	defer enq.Close()
 	store := store.New(rdb, store.Options{})
 	ctx := t.Context()
@@ -199,6 +233,7 @@ func TestChaos(t *testing.T) {
 	}
 
 	counts := map[string]int{}
+	states := map[string]removal.State{}
 	missingGone := 0
 	for i, r := range reqs {
 		st, err := enq.Status(ctx, r.ID)
@@ -233,7 +268,15 @@ func TestChaos(t *testing.T) {
 			if gone {
 				missingGone++
 			}
+		case nodeHeldBack:
+			if st.State != removal.StateFailed || node.State != removal.NodeFailed || !strings.Contains(node.Reason, "timed out") || !exists {
+				t.Errorf("%s: %s, node %s (%s), in CCE %v; want failed, the drain timed out, and the node left in CCE", r.ID, st.State, node.State, node.Reason, exists)
+			}
 		}
+		if r.Drain != nil && st.Drain == nil {
+			t.Errorf("%s: asked for a drain and its status shows none", r.ID)
+		}
+		states[r.ID] = st.State
 		counts[string(st.State)]++
 	}
 	t.Logf("%d of %d missing nodes were found gone after an uncertain call", missingGone, chaosRequests/10)
@@ -243,6 +286,28 @@ func TestChaos(t *testing.T) {
 	if d := fake.DoubleRemovals(); len(d) > 0 {
 		t.Errorf("nodes in two accepted removals: %v", d)
 	}
+	if early := fake.removedEarly(); len(early) > 0 {
+		t.Errorf("CCE was asked to remove drained nodes with their Pods: %v", early)
+	}
+	for _, n := range drained {
+		podMoved(t, fake.cp, pods[n.Name], spare.Name)
+	}
+	var cordoned []string
+	testkit.WaitFor(t, time.Minute, "no Node cordoned by a failed request", func() bool {
+		nodes, err := fake.kc.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
+		if err != nil {
+			return false
+		}
+		cordoned = nil
+		for _, n := range nodes.Items {
+			if id := n.Annotations[drain.CordonedBy]; id != "" && states[id] == removal.StateFailed {
+				cordoned = append(cordoned, n.Name+" by "+id)
+			}
+		}
+		return len(cordoned) == 0
+	})
+	t.Logf("%d ClusterCert calls, %d answered 503, %d 429", fake.Calls(ccetest.OpClusterCert),
+		fake.Answers(ccetest.OpClusterCert, 503), fake.Answers(ccetest.OpClusterCert, 429))
 	for _, p := range all {
 		if out := p.Stderr(); strings.Contains(out, "DATA RACE") || strings.Contains(out, "panic") {
 			t.Errorf("a worker raced or panicked:\n%s", out)
@@ -259,7 +324,7 @@ func dumpOpen(tb testing.TB, rdb *redis.Client, records *store.Store, workers []
 	tb.Helper()
 	ctx := context.Background() // not tb.Context(): it runs in a Cleanup, after the test's context ends
 	stuck := map[string]bool{}
-	for _, st := range []removal.State{removal.StateQueued, removal.StateSubmitting, removal.StatePolling} {
+	for _, st := range []removal.State{removal.StateDraining, removal.StateQueued, removal.StateSubmitting, removal.StatePolling} {
 		recs, err := records.List(ctx, removal.ListFilter{State: st, Limit: removal.MaxListLimit})
 		if err != nil {
 			tb.Logf("list %s: %v", st, err)
