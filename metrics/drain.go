@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -13,7 +14,7 @@ type drainMetrics struct {
 	seconds   *prometheus.HistogramVec
 	evictions *prometheus.CounterVec
 	pdb       prometheus.Counter
-	calls     prometheus.Counter
+	calls     *prometheus.CounterVec
 }
 
 // Drain outcomes of a node, as drain durations are labelled.
@@ -38,10 +39,10 @@ func newDrainMetrics() drainMetrics {
 			Name: "noderemover_drain_pdb_blocked_total",
 			Help: "Drain passes in which a PodDisruptionBudget held a node's Pods back (one per node and pass).",
 		}),
-		calls: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "noderemover_drain_kube_requests_total",
-			Help: "Kubernetes API calls made by drains.",
-		}),
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "noderemover_kube_requests_total",
+			Help: "Kubernetes API calls the worker made (finding Nodes, cordons, Pod lists, evictions, Events, uncordons), by HTTP status code (0: no answer).",
+		}, []string{"code"}),
 	}
 }
 
@@ -49,14 +50,22 @@ func (d drainMetrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{d.seconds, d.evictions, d.pdb, d.calls}
 }
 
+// KubeRequest records one Kubernetes API call and its HTTP status (0: no
+// answer).
+func (m *Metrics) KubeRequest(code int) {
+	if m == nil {
+		return
+	}
+	m.drain.calls.WithLabelValues(strconv.Itoa(code)).Inc()
+}
+
 // DrainPass records one pass over a node's Pods.
-func (m *Metrics) DrainPass(evicted, refused, calls int, pdbBlocked bool) {
+func (m *Metrics) DrainPass(evicted, refused int, pdbBlocked bool) {
 	if m == nil {
 		return
 	}
 	m.drain.evictions.WithLabelValues("evicted").Add(float64(evicted))
 	m.drain.evictions.WithLabelValues("refused").Add(float64(refused))
-	m.drain.calls.Add(float64(calls))
 	if pdbBlocked {
 		m.drain.pdb.Inc()
 	}

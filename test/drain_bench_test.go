@@ -53,7 +53,7 @@ const (
 // drainRun is what one run of BenchmarkDrain measured.
 type drainRun struct {
 	elapsed     time.Duration // first enqueue to every request succeeded
-	calls       float64       // noderemover_drain_kube_requests_total, all workers
+	calls       float64       // noderemover_kube_requests_total (every code), all workers
 	evicted     float64       // evictions accepted, all workers
 	refused     float64       // evictions refused, all workers
 	removeCalls int           // RemoveNode calls CCE received
@@ -213,7 +213,12 @@ func runDrain(b *testing.B, cp *kubetest.ControlPlane) drainRun {
 		if m == nil {
 			b.Fatalf("no metrics from worker %s", a)
 		}
-		calls := m[`noderemover_drain_kube_requests_total`]
+		calls := 0.0
+		for k, v := range m {
+			if strings.HasPrefix(k, `noderemover_kube_requests_total{`) {
+				calls += v
+			}
+		}
 		res.calls += calls
 		res.evicted += m[`noderemover_drain_evictions_total{result="evicted"}`]
 		res.refused += m[`noderemover_drain_evictions_total{result="refused"}`]

@@ -42,6 +42,10 @@ func (w *Server) drain(ctx context.Context, rec *removal.Record) error {
 	} else {
 		var err error
 		if kc, err = w.cfg.Kube.Client(ctx, rec.ProjectID, rec.ClusterID); err != nil {
+			if cce.Classify(err) == cce.ClassThrottled { // CCE throttled the kubeconfig's issue: a wait
+				w.readsThrottled(ctx, err)
+				return waitBackoff(retryAfter(err), 0, "drain request %s: Kubernetes access: %v", rec.RequestID, err)
+			}
 			return fmt.Errorf("drain request %s: %w", rec.RequestID, err)
 		}
 		passErr = w.drainPass(ctx, kc, rec, results) // rec as written, when it found Nodes
@@ -177,7 +181,7 @@ func (w *Server) startNodeDrain(ctx context.Context, kc kubernetes.Interface, re
 // stepNodeDrain makes one pass over a cordoned Node's Pods.
 func (w *Server) stepNodeDrain(ctx context.Context, kc kubernetes.Interface, name string, o drain.Options) (removal.NodeDrainResult, error) {
 	p, err := drain.Step(ctx, kc, name, o)
-	w.cfg.Metrics.DrainPass(p.Evicted, p.Refused, p.Calls, len(p.PDBs) > 0)
+	w.cfg.Metrics.DrainPass(p.Evicted, p.Refused, len(p.PDBs) > 0)
 	if err != nil {
 		return removal.NodeDrainResult{}, err
 	}

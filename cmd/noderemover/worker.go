@@ -54,7 +54,7 @@ func runWorker(ctx context.Context, args []string, io stdio, env config.Getenv) 
 	}
 	wcfg := workerConfig(cfg, log)
 	wcfg.Metrics = m
-	if wcfg.Kube, err = newKubeAccess(cfg, api); err != nil {
+	if wcfg.Kube, err = newKubeAccess(cfg, api, m.KubeRequest); err != nil {
 		return fail(io, exitUsage, "worker: %v", err)
 	}
 	w := worker.New(rdb, api, wcfg)
@@ -109,7 +109,7 @@ func workerConfig(cfg config.Config, log zerolog.Logger) worker.Config {
 
 // newKubeAccess is the worker's Kubernetes access (KUBE_ACCESS), with the
 // CCE client to ask for kubeconfigs.
-func newKubeAccess(cfg config.Config, api *cce.Client) (*kube.Access, error) {
+func newKubeAccess(cfg config.Config, api *cce.Client, observe func(code int)) (*kube.Access, error) {
 	a, err := kube.New(kube.Options{
 		Mode:     cfg.KubeAccess,
 		Endpoint: cfg.KubeEndpoint,
@@ -118,6 +118,7 @@ func newKubeAccess(cfg config.Config, api *cce.Client) (*kube.Access, error) {
 		Burst:    2 * cfg.KubeQPS,
 		CertTTL:  cfg.KubeCertTTL,
 		CCE:      api,
+		Observe:  observe,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("Kubernetes access: %w", err)

@@ -79,6 +79,9 @@ type Options struct {
 	CCE CertIssuer
 	// Now is the clock renewals are decided on; nil is time.Now.
 	Now func() time.Time
+	// Observe, when set, is told of every Kubernetes API request a client
+	// made: its HTTP status, 0 when no answer came.
+	Observe func(code int)
 }
 
 // Access gives the Kubernetes client of a cluster. It is safe for

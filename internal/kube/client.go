@@ -58,6 +58,9 @@ func (a *Access) newCached(rc *rest.Config) (*cached, error) {
 		rc.Dial, rc.Proxy = nil, nil
 		release = t.CloseIdleConnections
 	}
+	if a.o.Observe != nil {
+		rc.Wrap(func(rt http.RoundTripper) http.RoundTripper { return observed{rt, a.o.Observe} })
+	}
 	cs, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		release()
@@ -78,4 +81,20 @@ func certNotAfter(rc *rest.Config) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return cert.NotAfter, true
+}
+
+// observed tells Observe of each request's answer.
+type observed struct {
+	next    http.RoundTripper
+	observe func(code int)
+}
+
+func (o observed) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := o.next.RoundTrip(r)
+	code := 0
+	if err == nil {
+		code = resp.StatusCode
+	}
+	o.observe(code)
+	return resp, err
 }

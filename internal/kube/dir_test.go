@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -173,5 +174,34 @@ func TestDirErrors(t *testing.T) {
 			}
 			p.noSecret(t, err)
 		})
+	}
+}
+
+func TestObserveCountsEveryRequest(t *testing.T) {
+	p := newPKI(t)
+	a := p.apiServer(t, "node-a")
+	sd := &secretDir{dir: t.TempDir()}
+	cert, key := p.client(t, time.Now().Add(time.Hour))
+	sd.write(t, map[string][]byte{"clus-1": p.kubeconfig(a.URL, "", "internal", cert, key)})
+	var codes []int
+	var mu sync.Mutex
+	access, err := kube.New(kube.Options{Mode: "dir", Dir: sd.dir, Observe: func(code int) {
+		mu.Lock()
+		defer mu.Unlock()
+		codes = append(codes, code)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := access.Client(t.Context(), "", "clus-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodeName(t, c)
+	nodeName(t, c)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(codes) != 2 || codes[0] != 200 || codes[1] != 200 {
+		t.Errorf("observed %v, want two 200s", codes)
 	}
 }
