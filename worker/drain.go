@@ -182,8 +182,11 @@ func (w *Server) startNodeDrain(ctx context.Context, kc kubernetes.Interface, re
 func (w *Server) stepNodeDrain(ctx context.Context, kc kubernetes.Interface, name string, o drain.Options) (removal.NodeDrainResult, error) {
 	p, err := drain.Step(ctx, kc, name, o)
 	w.cfg.Metrics.DrainPass(p.Evicted, p.Refused, len(p.PDBs) > 0)
-	if err != nil {
-		return removal.NodeDrainResult{}, err
+	if err != nil && p.PodsLeft == 0 {
+		return removal.NodeDrainResult{}, err // it could not look: try again
+	}
+	if err != nil { // an eviction failed (a webhook's 403, a 5xx): named in blocked_by, bounded by the timeout
+		w.log.Warn().Err(err).Str("node", name).Msg("drain: an eviction failed; asking again on the next pass")
 	}
 	return removal.NodeDrainResult{Done: p.Done, Progress: removal.NodeDrain{PodsLeft: p.PodsLeft, BlockedBy: p.BlockedBy}}, nil
 }
