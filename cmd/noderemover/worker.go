@@ -121,7 +121,7 @@ func newKubeAccess(cfg config.Config, api *cce.Client, observe func(code int)) (
 		Observe:  observe,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("Kubernetes access: %w", err)
+		return nil, fmt.Errorf("access to Kubernetes: %w", err)
 	}
 	return a, nil
 }
