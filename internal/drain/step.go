@@ -37,9 +37,10 @@ const criticalPriority = 2000000000
 // lists them (one List), leaves DaemonSet and mirror Pods alone, evicts
 // finished Pods (they do not block), holds back the Pods that may not go
 // (no controller unless Force, emptyDir unless DeleteEmptyDirData,
-// karpenter.sh/do-not-disrupt, several PodDisruptionBudgets), and evicts
-// the rest that are not yet terminating: ordinary Pods first, the
-// system-critical ones only once no ordinary Pod is left. It never waits:
+// karpenter.sh/do-not-disrupt, several PodDisruptionBudgets, a budget whose
+// current status allows no more disruption), and evicts the rest that are
+// not yet terminating: ordinary Pods first, the system-critical ones only
+// once no ordinary Pod is left. It never waits:
 // a Pod an eviction was accepted for is reported as terminating until it
 // is gone, and a 429 is a Pod held back this pass, not an error.
 //
@@ -120,16 +121,36 @@ func (s *step) run(ctx context.Context, node string) error {
 		return err
 	}
 	for _, pod := range evict {
-		if names := under[key(pod)]; len(names) > 1 {
-			s.blocked[key(pod)] = fmt.Sprintf("under several PodDisruptionBudgets (%s), which the Eviction API refuses", strings.Join(names, ", "))
-			for _, n := range names {
-				s.pdbs[n] = true
+		bs := under[key(pod)]
+		if len(bs) > 1 {
+			var names []string
+			for _, b := range bs {
+				names = append(names, b.name)
+				s.pdbs[b.name] = true
 			}
+			slices.Sort(names)
+			s.blocked[key(pod)] = fmt.Sprintf("under several PodDisruptionBudgets (%s), which the Eviction API refuses", strings.Join(names, ", "))
 			continue
 		}
+		// A healthy Pod under one budget whose status is current is what the
+		// Eviction API decides by that status: no disruption left is a 429
+		// known without asking.
+		var b *budget
+		if len(bs) == 1 && bs[0].current && isHealthy(pod) {
+			b = bs[0]
+		}
+		if b != nil && b.left <= 0 {
+			s.blocked[key(pod)] = noDisruption(b.name, b.needs, b.has)
+			s.pdbs[b.name] = true
+			continue
+		}
+		evicted := s.p.Evicted
 		gone, why, err := s.evict(ctx, pod)
 		if err != nil {
 			errs = append(errs, err)
+		}
+		if b != nil && s.p.Evicted > evicted {
+			b.left-- // as the Eviction API takes one from the status
 		}
 		if gone {
 			s.p.PodsLeft--
@@ -174,12 +195,23 @@ func terminating(end, now time.Time) string {
 	return fmt.Sprintf("terminating (evicted, grace period ended %v ago)", now.Sub(end).Round(time.Second))
 }
 
+// budget is a PodDisruptionBudget as one pass sees it.
+type budget struct {
+	name    string // "ns/name"
+	current bool   // status.observedGeneration has caught up with the spec: the Eviction API decides by the status
+	left    int32  // status.disruptionsAllowed, less the evictions this pass had accepted under it
+	needs   int32  // status.desiredHealthy
+	has     int32  // status.currentHealthy
+}
+
 // budgets lists the PodDisruptionBudgets of the namespaces of pods (one
-// List across all namespaces) and returns, for each Pod that more than one
-// selects, their names "ns/name". The Eviction API answers such a Pod with
-// a 500 every time; knowing it first saves asking again each pass. Pods
-// under one budget or none are left out: the eviction decides those.
-func (s *step) budgets(ctx context.Context, pods []*corev1.Pod) (map[string][]string, error) {
+// List across all namespaces) and returns, for each Pod that one or more
+// select, those budgets, shared between the Pods of a budget so a count
+// down shows in all. The Eviction API answers a Pod under several with a
+// 500 every time, and one under a single budget whose current status
+// allows no disruption with a 429: knowing it first saves asking. Pending
+// Pods are left out: the Eviction API does not look at budgets for them.
+func (s *step) budgets(ctx context.Context, pods []*corev1.Pod) (map[string][]*budget, error) {
 	if len(pods) == 0 {
 		return nil, nil
 	}
@@ -188,12 +220,22 @@ func (s *step) budgets(ctx context.Context, pods []*corev1.Pod) (map[string][]st
 	if err != nil {
 		return nil, fmt.Errorf("list pod disruption budgets: %w", err)
 	}
-	under := map[string][]string{}
+	all := make([]budget, len(list.Items))
+	for i := range list.Items {
+		pdb := &list.Items[i]
+		all[i] = budget{
+			name:    pdb.Namespace + "/" + pdb.Name,
+			current: pdb.Status.ObservedGeneration >= pdb.Generation,
+			left:    pdb.Status.DisruptionsAllowed,
+			needs:   pdb.Status.DesiredHealthy,
+			has:     pdb.Status.CurrentHealthy,
+		}
+	}
+	under := map[string][]*budget{}
 	for _, pod := range pods {
 		if pod.Status.Phase == corev1.PodPending {
 			continue // the Eviction API does not look at budgets for it
 		}
-		var names []string
 		for i := range list.Items {
 			pdb := &list.Items[i]
 			if pdb.Namespace != pod.Namespace {
@@ -203,11 +245,7 @@ func (s *step) budgets(ctx context.Context, pods []*corev1.Pod) (map[string][]st
 			if err != nil || !sel.Matches(labels.Set(pod.Labels)) {
 				continue // as the Eviction API: an invalid selector matches nothing
 			}
-			names = append(names, pdb.Namespace+"/"+pdb.Name)
-		}
-		if len(names) > 1 {
-			slices.Sort(names)
-			under[key(pod)] = names
+			under[key(pod)] = append(under[key(pod)], &all[i])
 		}
 	}
 	return under, nil
@@ -272,7 +310,7 @@ func (s *step) refusal(pod *corev1.Pod, err error) string {
 			if m := budgetNeeds.FindStringSubmatch(cause.Message); m != nil {
 				name := pod.Namespace + "/" + m[1]
 				s.pdbs[name] = true
-				return fmt.Sprintf("PodDisruptionBudget %s allows no disruption now (needs %s healthy Pods, has %s)", name, m[2], m[3])
+				return noDisruption(name, m[2], m[3])
 			}
 			if m := budgetBusy.FindStringSubmatch(cause.Message); m != nil {
 				name := pod.Namespace + "/" + m[1]
@@ -283,6 +321,12 @@ func (s *step) refusal(pod *corev1.Pod, err error) string {
 		}
 	}
 	return "eviction refused (429): " + err.Error()
+}
+
+// noDisruption is the reason of a Pod its budget holds back, whether the
+// Eviction API said so (a 429) or the budget's status did.
+func noDisruption(name string, needs, has any) string {
+	return fmt.Sprintf("PodDisruptionBudget %s allows no disruption now (needs %v healthy Pods, has %v)", name, needs, has)
 }
 
 // attached reports whether a VolumeAttachment of the node is still
@@ -339,6 +383,21 @@ func isCritical(pod *corev1.Pod) bool {
 		return true
 	}
 	return pod.Spec.Priority != nil && *pod.Spec.Priority >= criticalPriority
+}
+
+// isHealthy says whether the disruption controller counts pod as healthy
+// (Running and Ready); the Eviction API may let any other Pod go whatever
+// its budget allows.
+func isHealthy(pod *corev1.Pod) bool {
+	if pod.Status.Phase != corev1.PodRunning {
+		return false
+	}
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
 
 func hasEmptyDir(pod *corev1.Pod) bool {

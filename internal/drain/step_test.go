@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/noderemover/noderemover/internal/drain"
 	"github.com/noderemover/noderemover/internal/kubetest"
@@ -22,8 +23,9 @@ func TestMain(m *testing.M) { testkit.Main(kubetest.StopSharedAfter(m)) }
 
 // TestStepWaitsForThePDB: the one Pod of a Deployment of 2 under
 // minAvailable=2 on the drained Node is held back by the budget, named,
-// until a third replica on the other Node lets it go; the DaemonSet's Pod
-// stays, with its uid, and never counts.
+// without an Eviction call once the budget's status is current, until a
+// third replica on the other Node lets it go; the DaemonSet's Pod stays,
+// with its uid, and never counts.
 func TestStepWaitsForThePDB(t *testing.T) {
 	k := newCluster(t)
 	a := k.node(t, "a", "10.88.1.1")
@@ -49,8 +51,11 @@ func TestStepWaitsForThePDB(t *testing.T) {
 	p := k.step(t, a.Name, drain.Options{})
 	t.Logf("under the budget: %+v", p)
 	want := "PodDisruptionBudget " + k.ns + "/web allows no disruption now (needs 2 healthy Pods, has 2)"
-	if p.Done || p.PodsLeft != 1 || blockedBy(p, k.ns+"/"+web.Name) != want || p.Refused != 1 || p.Evicted != 0 {
+	if p.Done || p.PodsLeft != 1 || blockedBy(p, k.ns+"/"+web.Name) != want || p.Refused != 0 || p.Evicted != 0 {
 		t.Fatalf("step under the budget: %+v, want %s/%s: %s", p, k.ns, web.Name, want)
+	}
+	if p.Calls != 2 {
+		t.Errorf("step under the budget made %d calls, want 2 (the Pods and the budgets listed, no eviction)", p.Calls)
 	}
 	if len(p.PDBs) != 1 || p.PDBs[0] != k.ns+"/web" {
 		t.Errorf("PDBs = %v, want [%s/web]", p.PDBs, k.ns)
@@ -67,6 +72,51 @@ func TestStepWaitsForThePDB(t *testing.T) {
 	}
 	if got := k.pods(t, a.Name, "app=agent"); len(got) != 1 || got[0].UID != agent.UID {
 		t.Errorf("DaemonSet pods on %s after the drain: %v, want the one with uid %s", a.Name, got, agent.UID)
+	}
+}
+
+// TestStepCountsDownTheBudget: of 3 Pods on the Node under maxUnavailable=1,
+// one pass evicts one and holds the other two back without asking, as the
+// budget's status less that eviction allows no more.
+func TestStepCountsDownTheBudget(t *testing.T) {
+	k := newCluster(t)
+	n := k.node(t, "a", "10.88.10.1")
+	k.deployment(t, "web", 3, nil)
+	one := intstr.FromInt32(1)
+	pdb := &policyv1.PodDisruptionBudget{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: k.ns},
+		Spec: policyv1.PodDisruptionBudgetSpec{
+			MaxUnavailable: &one,
+			Selector:       &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+		},
+	}
+	if _, err := k.c.PolicyV1().PodDisruptionBudgets(k.ns).Create(ctx(t), pdb, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pods := k.waitRunning(t, n.Name, "app=web", 3)
+	k.waitBudget(t, "web", 3)
+
+	k.cordon(t, n.Name)
+	p := k.step(t, n.Name, drain.Options{})
+	t.Logf("one disruption allowed: %+v", p)
+	if p.Evicted != 1 || p.Refused != 0 || p.Calls != 3 || p.PodsLeft != 3 || p.Done {
+		t.Fatalf("step: %+v, want 1 evicted and no refusal in 3 calls (2 lists, 1 eviction)", p)
+	}
+	want := "PodDisruptionBudget " + k.ns + "/web allows no disruption now (needs 2 healthy Pods, has 3)"
+	held := 0
+	for _, pod := range pods {
+		switch why := blockedBy(p, k.ns+"/"+pod.Name); {
+		case why == want:
+			held++
+		case !strings.HasPrefix(why, "terminating (evicted"):
+			t.Errorf("%s: %q, want terminating or %q", pod.Name, why, want)
+		}
+	}
+	if held != 2 {
+		t.Errorf("%d pods held back by the budget, want 2: %v", held, p.BlockedBy)
+	}
+	if len(p.PDBs) != 1 || p.PDBs[0] != k.ns+"/web" {
+		t.Errorf("PDBs = %v, want [%s/web]", p.PDBs, k.ns)
 	}
 }
 
