@@ -179,3 +179,37 @@ func TestFoundIsWrittenBeforeTheCordon(t *testing.T) {
 		t.Errorf("uncordon %v", r.Uncordon)
 	}
 }
+
+// TestReconciledFailureKeepsTheCordon: a node that failed in the job CCE
+// ran for a call whose answer was lost was taken by CCE: not uncordoned.
+func TestReconciledFailureKeepsTheCordon(t *testing.T) {
+	r := drainingRecord(t, OnTimeoutFail, "a", "b")
+	if _, err := DrainStep(r, map[string]NodeDrainResult{"a": {Kube: "n1", Done: true}, "b": {Kube: "n2", Done: true}}, t0); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := NewBatch("b1", "p", "c", Pick{Members: []*Record{r}}, t0)
+	recs := map[string]*Record{"r": r}
+	if _, err := Step(b, b.Clone(), recs, EventSend, Input{Now: t0, Until: t0.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	seen := b.Clone()
+	_, err := Step(b, seen, recs, EventReconciled, Input{Now: t0, Outcomes: map[string]Node{
+		"a": {State: NodeFailed, Reason: "removal job j failed; the node is in Error"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Uncordon) != 0 {
+		t.Errorf("a node CCE's job failed on is to be uncordoned: %v", r.Uncordon)
+	}
+	// A refusal is CCE saying no: that node is given back.
+	if _, err := Step(b, b.Clone(), recs, EventSend, Input{Now: t0, Until: t0.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Step(b, b.Clone(), recs, EventRefused, Input{Now: t0, Outcomes: map[string]Node{
+		"b": {State: NodeFailed, Reason: "CCE.01400001 refused"}}, Reason: "refused"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Uncordon) != 1 || r.Uncordon[0] != "n2" {
+		t.Errorf("uncordon after a refusal: %v", r.Uncordon)
+	}
+}

@@ -278,7 +278,18 @@ func refused(b *Batch, recs map[string]*Record, in Input) {
 // reconciled: nodes whose outcome is known leave the batch; if a node shows
 // the batch's own job the rest poll it, else nothing was sent.
 func reconciled(b *Batch, recs map[string]*Record, in Input) {
+	// A node that fails here failed in a removal job CCE ran for the call:
+	// CCE took it, so it is not given back to the scheduler.
+	taken := map[string]string{} // uid → owner
+	for uid, o := range in.Outcomes {
+		if owner, ok := b.Owner(uid); ok && o.State == NodeFailed {
+			taken[uid] = owner
+		}
+	}
 	b.resolve(recs, in.Outcomes, in.Now)
+	for uid, owner := range taken {
+		recs[owner].keepCordoned(uid)
+	}
 	switch {
 	case len(b.Members) == 0:
 	case in.JobID != "":

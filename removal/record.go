@@ -222,6 +222,20 @@ func (r *Record) SetNode(uid string, s NodeState, reason string) {
 	n.State, n.Reason = s, reason
 }
 
+// keepCordoned takes node uid's Kubernetes Node off the list to uncordon:
+// CCE took the node after all.
+func (r *Record) keepCordoned(uid string) {
+	if r == nil {
+		return
+	}
+	if name := r.Kube[uid]; name != "" {
+		r.Uncordon = slices.DeleteFunc(r.Uncordon, func(n string) bool { return n == name })
+		if len(r.Uncordon) == 0 {
+			r.Uncordon = nil
+		}
+	}
+}
+
 // release notes that node uid's Kubernetes Node, if this request found it,
 // is to be uncordoned (if and only if this request cordoned it: the worker
 // checks the Node's mark).
