@@ -213,3 +213,20 @@ func TestReconciledFailureKeepsTheCordon(t *testing.T) {
 		t.Errorf("uncordon after a refusal: %v", r.Uncordon)
 	}
 }
+
+func TestDrainMovedAtFollowsProgress(t *testing.T) {
+	r := drainingRecord(t, OnTimeoutFail, "a")
+	if _, err := DrainStep(r, map[string]NodeDrainResult{"a": {Kube: "n1", Progress: NodeDrain{PodsLeft: 2}}}, t0); err != nil {
+		t.Fatal(err)
+	}
+	if r.DrainMovedAt != nil {
+		t.Fatalf("moved at %v without progress", r.DrainMovedAt)
+	}
+	later := t0.Add(30 * time.Second)
+	if _, err := DrainStep(r, map[string]NodeDrainResult{"a": {Moved: true, Progress: NodeDrain{PodsLeft: 1}}}, later); err != nil {
+		t.Fatal(err)
+	}
+	if r.DrainMovedAt == nil || !r.DrainMovedAt.Equal(later) {
+		t.Errorf("moved at %v, want %v", r.DrainMovedAt, later)
+	}
+}

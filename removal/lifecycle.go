@@ -453,6 +453,8 @@ type NodeDrainResult struct {
 	Done bool
 	// Progress is how the drain stands (pods left, what holds them).
 	Progress NodeDrain
+	// Moved: the pass got somewhere (an eviction was accepted).
+	Moved bool
 }
 
 // DrainStep carries request r's drain on by what a pass found (results,
@@ -482,6 +484,9 @@ func DrainStep(r *Record, results map[string]NodeDrainResult, now time.Time) (*C
 				r.Kube = map[string]string{}
 			}
 			r.Kube[n.UID] = res.Kube
+		}
+		if res.Moved || res.Done {
+			r.DrainMovedAt = &now
 		}
 		p := res.Progress
 		p.BlockedBy = append([]string{}, p.BlockedBy...) // [] in JSON, not null

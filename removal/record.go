@@ -98,6 +98,9 @@ type Record struct {
 	FinishedAt   *time.Time `json:"finished_at,omitempty"`
 	// DrainStartedAt is when the drain began (its timeout runs from then).
 	DrainStartedAt *time.Time `json:"drain_started_at,omitempty"`
+	// DrainMovedAt is when the drain last moved on (an eviction accepted, a
+	// node drained): the worker looks again sooner after progress.
+	DrainMovedAt *time.Time `json:"drain_moved_at,omitempty"`
 	// Kube names each node's Kubernetes Node, by uid, once the drain found it.
 	Kube map[string]string `json:"kube,omitempty"`
 	// Uncordon lists the Kubernetes Nodes this request cordoned that are to
@@ -163,7 +166,7 @@ func (r *Record) Clone() *Record {
 	c := *r
 	c.Nodes = cloneNodes(r.Nodes)
 	c.SubmittingAt, c.SubmittedAt, c.FinishedAt = cloneTime(r.SubmittingAt), cloneTime(r.SubmittedAt), cloneTime(r.FinishedAt)
-	c.DrainStartedAt, c.Drain = cloneTime(r.DrainStartedAt), r.Drain.Clone()
+	c.DrainStartedAt, c.DrainMovedAt, c.Drain = cloneTime(r.DrainStartedAt), cloneTime(r.DrainMovedAt), r.Drain.Clone()
 	c.Uncordon = append([]string(nil), r.Uncordon...)
 	if r.Kube != nil {
 		c.Kube = make(map[string]string, len(r.Kube))
@@ -189,7 +192,7 @@ func (r *Record) same(o *Record) bool {
 		r.CreatedAt.Equal(o.CreatedAt) && r.UpdatedAt.Equal(o.UpdatedAt) && r.Login == o.Login &&
 		r.Fingerprint == o.Fingerprint && r.BatchID == o.BatchID && r.Solo == o.Solo &&
 		sameTime(r.SubmittingAt, o.SubmittingAt) && sameTime(r.SubmittedAt, o.SubmittedAt) && sameTime(r.FinishedAt, o.FinishedAt) &&
-		r.Drain.equal(o.Drain) && sameTime(r.DrainStartedAt, o.DrainStartedAt) && maps.Equal(r.Kube, o.Kube) &&
+		r.Drain.equal(o.Drain) && sameTime(r.DrainStartedAt, o.DrainStartedAt) && sameTime(r.DrainMovedAt, o.DrainMovedAt) && maps.Equal(r.Kube, o.Kube) &&
 		slices.Equal(r.Uncordon, o.Uncordon)
 }
 

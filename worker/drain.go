@@ -188,7 +188,8 @@ func (w *Server) stepNodeDrain(ctx context.Context, kc kubernetes.Interface, nam
 	if err != nil { // an eviction failed (a webhook's 403, a 5xx): named in blocked_by, bounded by the timeout
 		w.log.Warn().Err(err).Str("node", name).Msg("drain: an eviction failed; asking again on the next pass")
 	}
-	return removal.NodeDrainResult{Done: p.Done, Progress: removal.NodeDrain{PodsLeft: p.PodsLeft, BlockedBy: p.BlockedBy}}, nil
+	return removal.NodeDrainResult{Done: p.Done, Moved: p.Evicted > 0,
+		Progress: removal.NodeDrain{PodsLeft: p.PodsLeft, BlockedBy: p.BlockedBy}}, nil
 }
 
 // drainOptions are a request's settings as package drain takes them.
@@ -202,13 +203,18 @@ func drainOptions(d *removal.Drain) drain.Options {
 }
 
 // drainInterval is how long a draining request waits for its next pass:
-// DrainInterval at first, longer the longer its drain has been going on
-// (a tenth of it), up to DrainIntervalMax — a PDB that blocks for minutes
-// is asked less often.
+// DrainInterval at first and after any progress, longer the longer its drain
+// has not moved on (a tenth of that time), up to DrainIntervalMax — a
+// rolling drain paced by a budget is looked at often, a budget that blocks
+// for minutes less often.
 func (w *Server) drainInterval(r *removal.Record) time.Duration {
 	d := w.cfg.DrainInterval
-	if r.DrainStartedAt != nil {
-		d = max(d, w.now().Sub(*r.DrainStartedAt)/10)
+	since := r.DrainMovedAt
+	if since == nil {
+		since = r.DrainStartedAt
+	}
+	if since != nil {
+		d = max(d, w.now().Sub(*since)/10)
 	}
 	return min(d, w.cfg.DrainIntervalMax)
 }
