@@ -128,7 +128,7 @@ var vars = []Var{
 		set: func(c *Config, v string) (err error) { c.DrainDeleteEmptyDirData, err = boolean(v); return err }},
 	{Name: "DRAIN_FORCE", Default: "false", Help: "`true`: evict Pods that no controller manages (nothing recreates them)",
 		set: func(c *Config, v string) (err error) { c.DrainForce, err = boolean(v); return err }},
-	{Name: "DRAIN_INTERVAL", Default: "5s", Help: "time between a worker's passes over a draining node's Pods, at first (it grows to a tenth of the drain's age, at most 30s)",
+	{Name: "DRAIN_INTERVAL", Default: "5s", Help: "time between a worker's passes over a draining node's Pods, at first and after each pass that evicted something (while nothing moves it grows to a tenth of the time since the drain last moved on, at most 30s)",
 		set: func(c *Config, v string) (err error) {
 			c.DrainInterval, err = duration(v, 10*time.Millisecond, time.Minute)
 			return err
