@@ -39,11 +39,11 @@ lint: ## go vet, staticcheck (pinned in go.mod) and gofmt
 	@test -z "$$(gofmt -l .)" || { echo "not gofmt-formatted:"; gofmt -l .; exit 1; }
 
 .PHONY: bench
-bench: ## run the benchmarks (figures go in the README; the backlog runs take about 4 minutes, the drain about 2)
+bench: kube-tools ## run the benchmarks (figures go in the README; the backlog runs take about 4 minutes, the drain about 2)
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) $$($(GO) list ./... | grep -v /test$$)
 	$(GO) test -run '^$$' -bench RemovalsProcess -benchtime $(BENCHTIME) ./test
 	$(GO) test -run '^$$' -bench Backlog -benchtime 1x -timeout 30m ./test
-	$(GO) test -run '^$$' -bench Drain -benchtime 1x -timeout 20m ./test
+	NODEREMOVER_KUBE_BIN=$$(tools/build.sh) $(GO) test -run '^$$' -bench Drain -benchtime 1x -timeout 20m ./test
 
 .PHONY: fuzz
 fuzz: ## run every fuzz test for FUZZTIME executions each (default 50000x)
