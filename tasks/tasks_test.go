@@ -117,3 +117,35 @@ func FuzzDecodePollJob(f *testing.F) {
 		}
 	})
 }
+
+func FuzzDecodeUncordon(f *testing.F) {
+	f.Add([]byte(`{"request_id":"r"}`))
+	f.Add([]byte(`{"request_id":""}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		p, err := tasks.DecodeUncordon(raw)
+		if err != nil {
+			if !errors.Is(err, asynq.SkipRetry) {
+				t.Fatalf("decode error %v is retryable", err)
+			}
+			return
+		}
+		if p.RequestID == "" {
+			t.Fatalf("decoded an unusable payload %+v", p)
+		}
+	})
+}
+
+func TestUncordonRoundTrip(t *testing.T) {
+	task, err := tasks.NewUncordon(tasks.Uncordon{RequestID: "r1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if task.Type() != tasks.TypeUncordon || tasks.UncordonTaskID("r1") != "uncordon:r1" {
+		t.Fatalf("type %s", task.Type())
+	}
+	p, err := tasks.DecodeUncordon(task.Payload())
+	if err != nil || p.RequestID != "r1" {
+		t.Fatalf("%+v %v", p, err)
+	}
+}
