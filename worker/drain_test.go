@@ -22,6 +22,7 @@ import (
 	"github.com/noderemover/noderemover/internal/kubetest"
 	"github.com/noderemover/noderemover/internal/testkit"
 	"github.com/noderemover/noderemover/removal"
+	"github.com/noderemover/noderemover/tasks"
 	"github.com/noderemover/noderemover/worker"
 )
 
@@ -368,5 +369,31 @@ func TestDrainedNodesShareOneCall(t *testing.T) {
 	}
 	if calls := d.fake.Calls(ccetest.OpRemoveNodes); calls != 1 {
 		t.Errorf("%d RemoveNode calls for two drained requests, want 1", calls)
+	}
+}
+
+// TestDrainingRequestWithoutTaskGetsItsTask: a draining request whose task
+// went (deleted from the dashboard, say) is given its task again by the
+// sweep, and its drain goes on.
+func TestDrainingRequestWithoutTaskGetsItsTask(t *testing.T) {
+	d := newDrainCluster(t, func(c *worker.Config, _ *ccetest.Options) { c.OrphanAfter = time.Second })
+	uid := uids(0xd8, 1)[0]
+	n := d.node(uid, nil)
+	bare := d.cp.Pod(t, d.ns, kubetest.Name(t, "bare"), n.Name, nil)
+	d.start()
+	d.enqueueDrain("drain-orphan", []string{uid}, &enqueuer.DrainOptions{Timeout: ptr(enqueuer.Duration(time.Minute))})
+	d.waitStatus("drain-orphan", "draining", func(s removal.Status) bool { return s.State == removal.StateDraining })
+	ins := d.inspector()
+	testkit.WaitFor(t, 10*time.Second, "the task deleted", func() bool {
+		return ins.DeleteTask(tasks.Queue, tasks.RemoveNodesTaskID("drain-orphan")) == nil
+	})
+	if err := d.kc.CoreV1().Pods(d.ns).Delete(t.Context(), bare.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if st := d.waitFinal("drain-orphan", 60*time.Second); st.State != removal.StateSucceeded {
+		t.Fatalf("status %+v", st)
+	}
+	if !strings.Contains(d.logs.String(), "had no task") {
+		t.Error("the sweep did not say it gave the request its task again")
 	}
 }

@@ -37,8 +37,9 @@ func (w *Server) sweepOrphansEvery(ctx context.Context) {
 	}
 }
 
-// sweepOrphans gives each queued request older than OrphanAfter that has no
-// task its task again. It looks at orphanBatch open requests a time, going
+// sweepOrphans gives each queued or draining request older than
+// OrphanAfter that has no task its task again (a draining request has no
+// batch: its own task is all that carries it). It looks at orphanBatch open requests a time, going
 // on from where the last sweep stopped, so a large backlog costs each sweep
 // the same and is covered over several.
 func (w *Server) sweepOrphans(ctx context.Context) error {
@@ -62,7 +63,7 @@ func (w *Server) sweepOrphans(ctx context.Context) error {
 	}
 	for _, id := range ids {
 		rec := recs[id]
-		if rec == nil || rec.State != removal.StateQueued {
+		if rec == nil || rec.State != removal.StateQueued && rec.State != removal.StateDraining {
 			continue // in a batch: its batch's tasks carry it
 		}
 		_, err := w.inspector.GetTaskInfo(tasks.Queue, tasks.RemoveNodesTaskID(id))
@@ -89,7 +90,7 @@ func (w *Server) sweepOrphans(ctx context.Context) error {
 			return err
 		}
 		w.log.Warn().Str("request_id", id).Str("cluster_id", rec.ClusterID).Time("created_at", rec.CreatedAt).
-			Msg("queued request had no task (its enqueue was cut off); enqueued its task again")
+			Str("state", string(rec.State)).Msg("request had no task (its enqueue was cut off, or it was deleted); enqueued its task again")
 	}
 	return nil
 }
