@@ -3,6 +3,8 @@ package worker_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -194,6 +196,7 @@ func TestDrainWaitsForThePDB(t *testing.T) {
 	if err != nil || after.UID != agents[0].UID {
 		t.Errorf("the DaemonSet's Pod did not stay: %v", err)
 	}
+	d.noKeyMaterial()
 	evs := strings.Join(d.events(target.Name), " ")
 	for _, want := range []string{"Draining", "HandedToCCE"} {
 		if !strings.Contains(evs, want) {
@@ -396,4 +399,74 @@ func TestDrainingRequestWithoutTaskGetsItsTask(t *testing.T) {
 	if !strings.Contains(d.logs.String(), "had no task") {
 		t.Error("the sweep did not say it gave the request its task again")
 	}
+}
+
+// noKeyMaterial fails when a client key (what a kubeconfig CCE issues
+// carries) shows in any Redis value or the worker's log.
+func (d *drainCluster) noKeyMaterial() {
+	d.tb.Helper()
+	ctx := d.tb.Context()
+	var text strings.Builder
+	keys, err := d.rdb.Keys(ctx, "*").Result()
+	if err != nil {
+		d.tb.Fatal(err)
+	}
+	for _, k := range keys {
+		switch d.rdb.Type(ctx, k).Val() {
+		case "string":
+			text.WriteString(d.rdb.Get(ctx, k).Val())
+		case "hash":
+			for f, v := range d.rdb.HGetAll(ctx, k).Val() {
+				text.WriteString(f + v)
+			}
+		case "list":
+			text.WriteString(strings.Join(d.rdb.LRange(ctx, k, 0, -1).Val(), " "))
+		case "zset":
+			text.WriteString(strings.Join(d.rdb.ZRange(ctx, k, 0, -1).Val(), " "))
+		}
+	}
+	text.WriteString(d.logs.String())
+	for _, secret := range []string{"PRIVATE KEY", "client-key-data", "LS0tLS1CRUdJTi", "certificate-authority-data"} {
+		if strings.Contains(text.String(), secret) {
+			d.tb.Errorf("%q in Redis or the worker's log", secret)
+		}
+	}
+}
+
+// TestDirAccessDrains: with KUBE_ACCESS=dir the worker reads the cluster's
+// kubeconfig from KUBECONFIG_DIR (a client certificate, as a mounted
+// Secret holds) and drains through it; no key material reaches Redis or
+// the log.
+func TestDirAccessDrains(t *testing.T) {
+	cp := kubetest.Shared(t)
+	dir := t.TempDir()
+	cluster := kubetest.Name(t, "c")
+	cfg, err := cp.Kubeconfig("noderemover", []string{"system:masters"}, time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, cluster), cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	access, err := kube.New(kube.Options{Mode: kube.ModeDir, Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, func(c *worker.Config, _ *ccetest.Options) {
+		c.Kube, c.DrainInterval, c.DrainIntervalMax = access, 200*time.Millisecond, 500*time.Millisecond
+	})
+	h.dumpLogsOnFailure()
+	d := &drainCluster{harness: h, cp: cp, kc: cp.Client(t), cluster: cluster, ns: cp.Namespace(t)}
+	d.enq = enqueuer.New(h.rdb, enqueuer.Options{Drain: enqueuer.DrainDefaults{Access: enqueuer.KubeAccessDir, Enabled: true}})
+	t.Cleanup(func() { _ = d.enq.Close() })
+	uid := uids(0xd9, 1)[0]
+	n := d.node(uid, nil)
+	d.cp.Deployment(t, d.ns, kubetest.Workload{Name: "web", Placement: kubetest.Placement{Nodes: []string{n.Name, d.node(uids(0xd9, 2)[1], nil).Name}}})
+	d.cp.WaitPodsRunning(t, d.ns, "app=web", 1)
+	d.start()
+	d.enqueueDrain("drain-dir", []string{uid}, nil)
+	if st := d.waitFinal("drain-dir", 60*time.Second); st.State != removal.StateSucceeded {
+		t.Fatalf("status %+v", st)
+	}
+	d.noKeyMaterial()
 }
