@@ -57,6 +57,10 @@ func (s *server) routes() []route {
 		{http.MethodGet, removalsPath, false, s.list},
 		{http.MethodGet, removalPath, false, s.get},
 		{http.MethodDelete, removalPath, false, s.cancel},
+		{http.MethodPost, pausePath, false, s.pauseSwitch(false)},
+		{http.MethodPost, resumePath, false, s.pauseSwitch(true)},
+		{http.MethodPost, clusterPausePath, false, s.pauseSwitch(false)},
+		{http.MethodPost, clusterResumePath, false, s.pauseSwitch(true)},
 		{http.MethodGet, openAPIPath, true, serveOpenAPI},
 		// Served by health.Register; listed for the 405 answers.
 		{http.MethodGet, health.LivePath, true, nil},

@@ -28,6 +28,10 @@ func TestRedisDown(t *testing.T) {
 		{http.MethodGet, "/v1/removals/before", ""},
 		{http.MethodDelete, "/v1/removals/before", ""},
 		{http.MethodGet, "/v1/removals?state=queued", ""},
+		{http.MethodPost, "/v1/pause", ""},
+		{http.MethodPost, "/v1/resume", ""},
+		{http.MethodPost, "/v1/clusters/c1/pause", ""},
+		{http.MethodPost, "/v1/clusters/c1/resume", ""},
 	}
 	for _, c := range calls {
 		a := h.do(c.method, c.path, c.body)
@@ -92,6 +96,10 @@ func TestPanicIsRecovered(t *testing.T) {
 		{http.MethodGet, "/v1/removals", ""},
 		{http.MethodGet, "/v1/removals/x1", ""},
 		{http.MethodDelete, "/v1/removals/x1", ""},
+		{http.MethodPost, "/v1/pause", ""},
+		{http.MethodPost, "/v1/resume", ""},
+		{http.MethodPost, "/v1/clusters/c1/pause", ""},
+		{http.MethodPost, "/v1/clusters/c1/resume", ""},
 	}
 	for _, c := range calls {
 		a := h.do(c.method, c.path, c.body)

@@ -32,9 +32,17 @@ type records interface {
 	List(ctx context.Context, f removal.ListFilter) ([]*removal.Record, error)
 }
 
+// pauseSwitch is the pause switch in the store (*store.Store).
+type pauseSwitch interface {
+	Pause(ctx context.Context, cluster string) error
+	Resume(ctx context.Context, cluster string) error
+	Paused(ctx context.Context) (map[string]time.Time, error)
+}
+
 // Client enqueues removal requests and reads their status.
 type Client struct {
 	store     records
+	pauses    pauseSwitch
 	queue     *asynq.Client
 	inspector *asynq.Inspector
 	drain     DrainDefaults
@@ -57,8 +65,10 @@ type Options struct {
 
 // New returns a client on rdb. Close it when done; rdb stays open.
 func New(rdb redis.UniversalClient, o Options) *Client {
+	st := store.New(rdb, store.Options{TTL: o.RecordTTL, Now: o.Now, Corrupt: o.Corrupt})
 	return &Client{
-		store:     store.New(rdb, store.Options{TTL: o.RecordTTL, Now: o.Now, Corrupt: o.Corrupt}),
+		store:     st,
+		pauses:    st,
 		queue:     asynq.NewClientFromRedisClient(rdb),
 		inspector: asynq.NewInspectorFromRedisClient(rdb),
 		drain:     o.Drain,

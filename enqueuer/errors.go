@@ -56,4 +56,6 @@ const (
 	leftNothing      = "nothing was stored; enqueueing the same request id again is safe"
 	leftNothingRead  = "" // a read leaves nothing
 	leftNotCancelled = "the request is as it was"
+	// A pause or resume either happened or did not; doing it again is safe.
+	leftNothingChanged = "the pause switch may or may not have moved; doing it again is safe"
 )

@@ -42,6 +42,8 @@ type Options struct {
 	OpenRequests func(ctx context.Context) (int64, error)
 	// Inspector, when set, adds asynq's queue metrics.
 	Inspector *asynq.Inspector
+	// Paused, when set, says what is paused (cluster ids, "*" for all).
+	Paused func(ctx context.Context) (map[string]time.Time, error)
 }
 
 // scrapeTimeout bounds the Redis reads of one scrape.
@@ -110,6 +112,35 @@ func New(reg prometheus.Registerer, o Options) *Metrics {
 			}
 			return float64(n)
 		}))
+	}
+	if o.Paused != nil {
+		count := func(all bool) func() float64 {
+			return func() float64 {
+				ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
+				defer cancel()
+				p, err := o.Paused(ctx)
+				if err != nil {
+					return -1
+				}
+				_, every := p["*"]
+				switch {
+				case all && every:
+					return 1
+				case all:
+					return 0
+				case every:
+					return float64(len(p) - 1)
+				}
+				return float64(len(p))
+			}
+		}
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "noderemover_paused_all",
+			Help: "1 while every cluster is paused (noderemover pause), else 0; -1 when Redis does not answer.",
+		}, count(true)), prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "noderemover_paused_clusters",
+			Help: "Clusters paused one by one (noderemover pause --cluster-id); -1 when Redis does not answer.",
+		}, count(false)))
 	}
 	if o.Inspector != nil {
 		reg.MustRegister(asynqmetrics.NewQueueMetricsCollector(o.Inspector))

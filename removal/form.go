@@ -91,7 +91,7 @@ func NewBatch(id, project, cluster string, p Pick, now time.Time) (*Batch, []Cha
 	for _, r := range p.Members {
 		b.Members = append(b.Members, Member{RequestID: r.RequestID, Nodes: r.OpenNodes()})
 		changes = append(changes, Change{Record: r, From: r.State})
-		r.State, r.BatchID, r.UpdatedAt = StateSubmitting, id, now
+		r.State, r.BatchID, r.UpdatedAt, r.Waiting = StateSubmitting, id, now, ""
 		if r.SubmittingAt == nil {
 			r.SubmittingAt = &now
 		}

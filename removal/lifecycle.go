@@ -212,7 +212,7 @@ func markSending(b *Batch, recs map[string]*Record, in Input) {
 	for _, m := range b.Members {
 		if r := recs[m.RequestID]; r != nil && !r.State.Final() {
 			r.Attempts++
-			r.State = StateSubmitting
+			r.State, r.Waiting = StateSubmitting, ""
 		}
 	}
 }
@@ -344,7 +344,7 @@ func Cancel(r *Record, b *Batch, now time.Time) (bool, error) {
 		r.Nodes[i].Reason = cancelReason
 		r.release(r.Nodes[i].UID)
 	}
-	r.State, r.Error, r.UpdatedAt, r.FinishedAt = StateCancelled, "cancelled", now, &now
+	r.State, r.Error, r.Waiting, r.UpdatedAt, r.FinishedAt = StateCancelled, "cancelled", "", now, &now
 	if b != nil {
 		b.DropNodes(nodeSet(b, r.RequestID))
 		if len(b.Members) == 0 {
@@ -469,6 +469,7 @@ func DrainStep(r *Record, results map[string]NodeDrainResult, now time.Time) (*C
 		return nil, fmt.Errorf("request %s is %s, not draining: %w", r.RequestID, r.State, ErrStale)
 	}
 	was, from := r.Clone(), r.State
+	r.Waiting = "" // a pass ran: nothing holds it back
 	if r.State == StateQueued {
 		r.State, r.DrainStartedAt, r.Error = StateDraining, &now, ""
 	}
@@ -556,5 +557,15 @@ func Uncordoned(r *Record, names []string, now time.Time) bool {
 		return false
 	}
 	r.UpdatedAt = now
+	return true
+}
+
+// Hold notes why open request r waits without moving on (a pause); ""
+// lifts the note. It reports whether r changed.
+func Hold(r *Record, why string, now time.Time) bool {
+	if r.State.Final() || r.Waiting == why {
+		return false
+	}
+	r.Waiting, r.UpdatedAt = why, now
 	return true
 }

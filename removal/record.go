@@ -85,6 +85,8 @@ type Record struct {
 	UpdatedAt time.Time `json:"updated_at"`
 	// Drain: the request's nodes are drained before CCE removes them.
 	Drain *Drain `json:"drain,omitempty"`
+	// Waiting says why the request is held back (a pause), "" when it is not.
+	Waiting string `json:"waiting"`
 
 	// Kept for the worker, never shown in a Status.
 	Login       Login  `json:"login"`
@@ -122,6 +124,7 @@ type Status struct {
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 	Drain     *Drain    `json:"drain,omitempty"`
+	Waiting   string    `json:"waiting"`
 }
 
 // Status returns the producer's view of the record.
@@ -138,6 +141,7 @@ func (r *Record) Status() Status {
 		CreatedAt: r.CreatedAt,
 		UpdatedAt: r.UpdatedAt,
 		Drain:     r.Drain.Clone(),
+		Waiting:   r.Waiting,
 	}
 }
 
@@ -192,7 +196,7 @@ func (r *Record) same(o *Record) bool {
 		r.CreatedAt.Equal(o.CreatedAt) && r.UpdatedAt.Equal(o.UpdatedAt) && r.Login == o.Login &&
 		r.Fingerprint == o.Fingerprint && r.BatchID == o.BatchID && r.Solo == o.Solo &&
 		sameTime(r.SubmittingAt, o.SubmittingAt) && sameTime(r.SubmittedAt, o.SubmittedAt) && sameTime(r.FinishedAt, o.FinishedAt) &&
-		r.Drain.equal(o.Drain) && sameTime(r.DrainStartedAt, o.DrainStartedAt) && sameTime(r.DrainMovedAt, o.DrainMovedAt) && maps.Equal(r.Kube, o.Kube) &&
+		r.Drain.equal(o.Drain) && r.Waiting == o.Waiting && sameTime(r.DrainStartedAt, o.DrainStartedAt) && sameTime(r.DrainMovedAt, o.DrainMovedAt) && maps.Equal(r.Kube, o.Kube) &&
 		slices.Equal(r.Uncordon, o.Uncordon)
 }
 
@@ -314,7 +318,7 @@ func (r *Record) Fail(reason string, now time.Time) {
 	for _, uid := range r.OpenNodes() {
 		r.SetNode(uid, NodeFailed, reason)
 	}
-	r.Error = reason
+	r.Error, r.Waiting = reason, ""
 	r.State = StateFailed
 	r.FinishedAt = &now
 }

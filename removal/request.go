@@ -133,6 +133,9 @@ func (r *Request) Validate() error {
 	return r.Login.Validate()
 }
 
+// ValidClusterID reports whether id can name a cluster.
+func ValidClusterID(id string) error { return validID("cluster_id", id) }
+
 func validID(field, v string) error {
 	if v == "" {
 		return invalid(field, "is missing")

@@ -40,6 +40,9 @@ func (w *Server) formAndSend(ctx context.Context, rec *removal.Record, f *store.
 			return waitFor(pick.Wait, "cluster %s: batch window open", f.Cluster)
 		}
 		if len(pick.Members) > 0 && slot == nil {
+			if err := w.heldByPause(ctx, f.Cluster, queuedIDs(f)...); err != nil {
+				return err
+			}
 			var d time.Duration
 			if slot, d, err = w.writes.Take(ctx, inlineWait); err != nil {
 				return err
@@ -94,4 +97,16 @@ func (w *Server) formAndSend(ctx context.Context, rec *removal.Record, f *store.
 // formOptions say how this worker forms batches.
 func (w *Server) formOptions() removal.FormOptions {
 	return removal.FormOptions{Merge: w.cfg.BatchWindow > 0, Window: w.cfg.BatchWindow, MaxAttempts: w.cfg.SubmitMaxAttempts}
+}
+
+// queuedIDs are the cluster's requests that wait for a batch: a pause holds
+// them all, not only those the next batch would take.
+func queuedIDs(f *store.Forming) []string {
+	var ids []string
+	for _, id := range f.IDs {
+		if r := f.Records[id]; r != nil && r.State == removal.StateQueued && r.Waiting == "" {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }

@@ -73,6 +73,11 @@ func (w *Server) carryOnce(ctx context.Context, p tasks.RemoveNodes) error {
 	case rec.State.Final():
 		return w.uncordon(ctx, rec)
 	case rec.Draining():
+		if rec.NeedsDrain() { // a drain that has not begun waits out a pause
+			if err := w.heldByPause(ctx, rec.ClusterID, rec.RequestID); err != nil {
+				return err
+			}
+		}
 		return w.drain(ctx, rec)
 	case rec.State == removal.StateQueued:
 		return errLookAgain

@@ -31,6 +31,9 @@ func (w *Server) sendReady(ctx context.Context, b *removal.Batch) error {
 		_, err := w.stepBatch(ctx, b, removal.EventGiveUp, removal.Input{Now: w.now()}, "attempts used up")
 		return err
 	}
+	if err := w.heldByPause(ctx, b.ClusterID, b.RequestIDs()...); err != nil {
+		return err
+	}
 	slot, d, err := w.writes.Take(ctx, inlineWait)
 	if err != nil {
 		return err

@@ -56,6 +56,7 @@ type Config struct {
 	Kube              KubeAccess    // Kubernetes access for drains (KUBE_ACCESS); nil: none
 	DrainInterval     time.Duration // between passes over a draining node's Pods, at first [5s]
 	DrainIntervalMax  time.Duration // ... once a drain has been blocked for long [30s]
+	PauseRecheck      time.Duration // how often a paused request looks whether it was resumed [5s]
 	Logger            zerolog.Logger
 	Metrics           *metrics.Metrics // nil: none
 	Now               func() time.Time // [time.Now]
@@ -84,6 +85,7 @@ func (c *Config) defaults() {
 	def(&c.OrphanAfter, time.Minute)
 	def(&c.DrainInterval, 5*time.Second)
 	def(&c.DrainIntervalMax, max(30*time.Second, c.DrainInterval))
+	def(&c.PauseRecheck, 5*time.Second)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -108,6 +110,7 @@ type Server struct {
 	batches   batches
 	leases    leases
 	history   jobHistory
+	pauses    pauses
 	queue     *asynq.Client
 	srv       *asynq.Server
 	inspector *asynq.Inspector
@@ -143,6 +146,7 @@ func New(rdb redis.UniversalClient, api CCE, cfg Config) *Server {
 		batches:   st,
 		leases:    st,
 		history:   st,
+		pauses:    st,
 		queue:     asynq.NewClientFromRedisClient(rdb),
 		inspector: asynq.NewInspectorFromRedisClient(rdb),
 		writes:    ratelimit.New(rdb, "write", cfg.WriteRate, limits),

@@ -42,6 +42,8 @@ func commands() map[string]command {
 		"dashboard": {"serve the asynqmon dashboard (basic auth, redacted payloads)", runDashboard},
 		"cancel":    {"cancel a request that has not reached CCE yet", runCancel},
 		"list":      {"list recent requests", runList},
+		"pause":     {"pause removals of one cluster (--cluster-id) or of all: requests wait before their drain and their RemoveNode call", runPause},
+		"resume":    {"lift a pause", runResume},
 		"api":       {"serve the HTTP API for producers (POST /v1/removals, OpenAPI at /v1/openapi.json)", runAPI},
 	}
 }

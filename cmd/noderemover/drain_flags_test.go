@@ -48,3 +48,26 @@ func TestEnqueueDrainFlags(t *testing.T) {
 		t.Errorf("--no-drain with DRAIN on by default: %+v", r)
 	}
 }
+
+func TestPauseAndResume(t *testing.T) {
+	env, _ := redisEnv(t)
+	r := runMain(t, env, "", "pause", "--cluster-id", "c1")
+	if r.code != 0 || !strings.Contains(r.stdout, `"c1"`) {
+		t.Fatalf("pause: %+v", r)
+	}
+	r = runMain(t, env, "", "pause")
+	if r.code != 0 || !strings.Contains(r.stdout, `"*"`) || !strings.Contains(r.stdout, `"c1"`) {
+		t.Fatalf("pause all: %+v", r)
+	}
+	r = runMain(t, env, "", "resume")
+	if r.code != 0 || strings.Contains(r.stdout, `"*"`) || !strings.Contains(r.stdout, `"c1"`) {
+		t.Fatalf("resume all: %+v", r)
+	}
+	r = runMain(t, env, "", "resume", "--cluster-id", "c1")
+	if r.code != 0 || r.stdout != "{\"paused\":{}}\n" {
+		t.Fatalf("resume c1: %+v", r)
+	}
+	if r := runMain(t, env, "", "pause", "--cluster-id", "not/a/cluster"); r.code != exitUsage || !strings.Contains(r.stderr, "cluster_id") {
+		t.Errorf("bad cluster id: %+v", r)
+	}
+}

@@ -44,9 +44,11 @@ func runWorker(ctx context.Context, args []string, io stdio, env config.Getenv) 
 	reg := metrics.NewRegistry()
 	inspector := asynq.NewInspectorFromRedisClient(rdb)
 	defer inspector.Close()
+	st := store.New(rdb, store.Options{})
 	m := metrics.New(reg, metrics.Options{
-		OpenRequests: store.New(rdb, store.Options{}).OpenCount,
+		OpenRequests: st.OpenCount,
 		Inspector:    inspector,
+		Paused:       st.Paused,
 	})
 	api, err := newCCEClient(cfg, m.CCECall)
 	if err != nil {
