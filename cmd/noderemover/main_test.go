@@ -92,7 +92,7 @@ func TestEnqueueThenStatus(t *testing.T) {
 		fields = append(fields, k)
 	}
 	sort.Strings(fields)
-	want := []string{"attempts", "cluster_id", "created_at", "error", "job_id", "nodes", "project_id", "request_id", "state", "updated_at"}
+	want := []string{"attempts", "cluster_id", "created_at", "error", "job_id", "nodes", "project_id", "request_id", "state", "updated_at", "waiting"}
 	if !reflect.DeepEqual(fields, want) {
 		t.Errorf("status fields %v, want %v", fields, want)
 	}
