@@ -319,7 +319,7 @@ func TestBadInputEverywhere(t *testing.T) {
 
 			t.Run("API", func(t *testing.T) {
 				nothingWritten(t)
-				status, ct, p := postRemoval(t, hs.URL, tc.json())
+				status, ct, p := postRemoval(t, hs.URL, badInputToken, tc.json())
 				want := tc.status
 				if want == 0 {
 					want = http.StatusBadRequest
@@ -372,7 +372,7 @@ func TestBadInputEverywhere(t *testing.T) {
 		if _, err := c.Enqueue(ctx, r); err != nil {
 			t.Fatalf("Go: %v", err)
 		}
-		if status, _, p := postRemoval(t, hs.URL, mustJSON(good(2))); status != http.StatusAccepted {
+		if status, _, p := postRemoval(t, hs.URL, badInputToken, mustJSON(good(2))); status != http.StatusAccepted {
 			t.Fatalf("API: %d %v", status, p)
 		}
 		args, _, _ := badInput{change: good(3)}.flags()
@@ -397,15 +397,15 @@ func TestBadInputEverywhere(t *testing.T) {
 	})
 }
 
-// postRemoval sends body to POST /v1/removals and returns the status, the
-// Content-Type and the answer as an object.
-func postRemoval(tb testing.TB, base, body string) (int, string, map[string]any) {
+// postRemoval sends body to POST /v1/removals with token and returns the
+// status, the Content-Type and the answer as an object.
+func postRemoval(tb testing.TB, base, token, body string) (int, string, map[string]any) {
 	tb.Helper()
 	req, err := http.NewRequest(http.MethodPost, base+"/v1/removals", strings.NewReader(body))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer "+badInputToken)
+	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := testHTTPClient.Do(req)
 	if err != nil {

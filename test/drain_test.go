@@ -245,26 +245,8 @@ func waitRequestFinal(tb testing.TB, enq *enqueuer.Client, id string, limit time
 // status and the answer.
 func post(tb testing.TB, apiAddr, body string) (int, map[string]any) {
 	tb.Helper()
-	req, err := http.NewRequest(http.MethodPost, "http://"+apiAddr+"/v1/removals", strings.NewReader(body))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+drainAPIToken)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := testHTTPClient.Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(raw, &m); err != nil {
-		tb.Fatalf("answer %d is not a JSON object: %q", resp.StatusCode, raw)
-	}
-	return resp.StatusCode, m
+	status, _, m := postRemoval(tb, "http://"+apiAddr, drainAPIToken, body)
+	return status, m
 }
 
 // TestDrainFromCLIAPIAndGo: a removal with a drain asked for through each

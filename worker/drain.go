@@ -171,9 +171,7 @@ func (w *Server) startNodeDrain(ctx context.Context, kc kubernetes.Interface, re
 	if !mine {
 		how = "found it cordoned by someone else, and will leave it cordoned"
 	}
-	kn := &corev1.Node{}
-	kn.Name = name
-	w.nodeEvent(ctx, kc, kn, corev1.EventTypeNormal, "Draining",
+	w.nodeEvent(ctx, kc, name, corev1.EventTypeNormal, "Draining",
 		fmt.Sprintf("noderemover request %s drains this node before CCE removes it (node %s): %s", rec.RequestID, uid, how))
 	return w.stepNodeDrain(ctx, kc, name, o)
 }
@@ -259,18 +257,16 @@ func (w *Server) drainEvents(ctx context.Context, kc kubernetes.Interface, befor
 		if name == "" || before.Nodes[i].State == n.State {
 			continue
 		}
-		kn := &corev1.Node{}
-		kn.Name = name
 		switch {
 		case n.State == removal.NodeDrained && n.Drain != nil && n.Drain.TimedOut:
-			w.nodeEvent(ctx, kc, kn, corev1.EventTypeWarning, "HandedToCCE", fmt.Sprintf(
+			w.nodeEvent(ctx, kc, name, corev1.EventTypeWarning, "HandedToCCE", fmt.Sprintf(
 				"drain timed out with %d Pods left (on_timeout remove): handed to CCE for removal with them on it (request %s): %s",
 				n.Drain.PodsLeft, after.RequestID, strings.Join(n.Drain.BlockedBy, "; ")))
 		case n.State == removal.NodeDrained:
-			w.nodeEvent(ctx, kc, kn, corev1.EventTypeNormal, "HandedToCCE",
+			w.nodeEvent(ctx, kc, name, corev1.EventTypeNormal, "HandedToCCE",
 				fmt.Sprintf("drained; handed to CCE for removal (request %s)", after.RequestID))
 		case n.State == removal.NodeFailed:
-			w.nodeEvent(ctx, kc, kn, corev1.EventTypeWarning, "DrainFailed",
+			w.nodeEvent(ctx, kc, name, corev1.EventTypeWarning, "DrainFailed",
 				fmt.Sprintf("request %s will not remove this node: %s", after.RequestID, n.Reason))
 		}
 	}
@@ -289,9 +285,11 @@ func (w *Server) releaseNodes(ctx context.Context, changes []removal.Change) {
 
 // nodeEvent records an Event on a Node; one that cannot be recorded is
 // logged, never a failure of the drain.
-func (w *Server) nodeEvent(ctx context.Context, kc kubernetes.Interface, n *corev1.Node, typ, reason, msg string) {
+func (w *Server) nodeEvent(ctx context.Context, kc kubernetes.Interface, name, typ, reason, msg string) {
+	n := &corev1.Node{}
+	n.Name = name
 	if err := drain.Event(ctx, kc, n, typ, reason, msg); err != nil {
-		w.log.Warn().Err(err).Str("node", n.Name).Str("reason", reason).Msg("could not record a Kubernetes Event")
+		w.log.Warn().Err(err).Str("node", name).Str("reason", reason).Msg("could not record a Kubernetes Event")
 	}
 }
 
@@ -322,9 +320,7 @@ func (w *Server) uncordon(ctx context.Context, rec *removal.Record) error {
 		}
 		done = append(done, name)
 		if undone {
-			kn := &corev1.Node{}
-			kn.Name = name
-			w.nodeEvent(ctx, kc, kn, corev1.EventTypeNormal, "Uncordoned",
+			w.nodeEvent(ctx, kc, name, corev1.EventTypeNormal, "Uncordoned",
 				fmt.Sprintf("request %s ended without removing this node (%s): uncordoned", rec.RequestID, rec.State))
 		}
 		w.log.Info().Str("request_id", rec.RequestID).Str("node", name).Bool("uncordoned", undone).

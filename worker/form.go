@@ -40,7 +40,7 @@ func (w *Server) formAndSend(ctx context.Context, rec *removal.Record, f *store.
 			return waitFor(pick.Wait, "cluster %s: batch window open", f.Cluster)
 		}
 		if len(pick.Members) > 0 && slot == nil {
-			if err := w.heldByPause(ctx, f.Cluster, queuedIDs(f)...); err != nil {
+			if err := w.holdForPause(ctx, f.Cluster, f.Paused, queuedIDs(f)); err != nil { // read with the waiting requests
 				return err
 			}
 			var d time.Duration

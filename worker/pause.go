@@ -17,20 +17,28 @@ import (
 
 // pauses is what the worker reads of the pause switch.
 type pauses interface {
-	PausedFor(ctx context.Context, cluster string) (scope string, since time.Time, paused bool, err error)
+	PausedFor(ctx context.Context, cluster string) (*store.Pause, error)
 	Hold(ctx context.Context, id, why string) error
 }
 
 // heldByPause returns a wait when cluster is paused, having noted why on
 // the records of ids; nil when it is not.
 func (w *Server) heldByPause(ctx context.Context, cluster string, ids ...string) error {
-	scope, since, paused, err := w.pauses.PausedFor(ctx, cluster)
-	if err != nil || !paused {
+	p, err := w.pauses.PausedFor(ctx, cluster)
+	if err != nil {
 		return err
 	}
-	why := fmt.Sprintf("paused: cluster %s since %s (noderemover resume --cluster-id %s)", cluster, since.Format(time.RFC3339), cluster)
-	if scope == store.AllClusters {
-		why = fmt.Sprintf("paused: every cluster since %s (noderemover resume)", since.Format(time.RFC3339))
+	return w.holdForPause(ctx, cluster, p, ids)
+}
+
+// holdForPause is heldByPause with the pause read already (nil: none).
+func (w *Server) holdForPause(ctx context.Context, cluster string, p *store.Pause, ids []string) error {
+	if p == nil {
+		return nil
+	}
+	why := fmt.Sprintf("paused: cluster %s since %s (noderemover resume --cluster-id %s)", cluster, p.Since.Format(time.RFC3339), cluster)
+	if p.Scope == store.AllClusters {
+		why = fmt.Sprintf("paused: every cluster since %s (noderemover resume)", p.Since.Format(time.RFC3339))
 	}
 	for _, id := range ids {
 		if err := w.pauses.Hold(ctx, id, why); err != nil {

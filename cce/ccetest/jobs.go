@@ -185,12 +185,9 @@ func (f *Fake) AddNodes(projectID, clusterID string, uids ...string) {
 	}
 }
 
-// SetNodePhase sets a node's phase, adding the node if it does not exist;
-// its status.jobID stays what it was (its create job, for a new node), as
-// when CCE puts a node into Error or Abnormal by itself.
-func (f *Fake) SetNodePhase(projectID, clusterID, uid string, phase cce.NodePhase) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+// ensureNode returns node uid, added (and no longer removed) if it does not
+// exist, with the clock moved on first; f.mu is held.
+func (f *Fake) ensureNode(projectID, clusterID, uid string) *node {
 	f.advance(f.now())
 	c := f.clusterOf(projectID, clusterID, true)
 	n := c.nodes[uid]
@@ -199,6 +196,16 @@ func (f *Fake) SetNodePhase(projectID, clusterID, uid string, phase cce.NodePhas
 		c.nodes[uid] = n
 		delete(c.removed, uid)
 	}
+	return n
+}
+
+// SetNodePhase sets a node's phase, adding the node if it does not exist;
+// its status.jobID stays what it was (its create job, for a new node), as
+// when CCE puts a node into Error or Abnormal by itself.
+func (f *Fake) SetNodePhase(projectID, clusterID, uid string, phase cce.NodePhase) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := f.ensureNode(projectID, clusterID, uid)
 	n.phase = phase
 }
 
@@ -208,14 +215,7 @@ func (f *Fake) SetNodePhase(projectID, clusterID, uid string, phase cce.NodePhas
 func (f *Fake) SetNodeAddress(projectID, clusterID, uid, name, privateIP string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.advance(f.now())
-	c := f.clusterOf(projectID, clusterID, true)
-	n := c.nodes[uid]
-	if n == nil {
-		n = f.newNode(projectID, clusterID, uid)
-		c.nodes[uid] = n
-		delete(c.removed, uid)
-	}
+	n := f.ensureNode(projectID, clusterID, uid)
 	n.name, n.ip = name, privateIP
 }
 

@@ -36,6 +36,9 @@ type Forming struct {
 	// JobTimes, when asked for, are how long the cluster's recent jobs
 	// took, read with the rest (see TypicalJobDuration).
 	JobTimes *JobTimes
+	// Paused, read with the rest, is what pauses the cluster; nil when
+	// nothing does (see PausedFor).
+	Paused *Pause
 }
 
 // JobTimes is a cluster's typical job duration; Known is false without
@@ -47,8 +50,8 @@ type JobTimes struct {
 
 // BeginForming reads request id (of the given cluster) and, in the same
 // round trip, takes the cluster's lease to form its next batch for ttl,
-// reads the cluster's waiting requests and, with jobTimes, how long its
-// recent jobs took. The Forming is nil when the request is not queued, or
+// reads the cluster's waiting requests, whether it is paused and, with
+// jobTimes, how long its recent jobs took. The Forming is nil when the request is not queued, or
 // is queued to be drained first (there is nothing to form for it: the
 // lease is not kept); an error
 // wrapping *BusyError says another batch or worker has the cluster. A
@@ -59,6 +62,7 @@ func (s *Store) BeginForming(ctx context.Context, id, project, cluster string, t
 	var take *redis.Cmd
 	var waiting *redis.StringSliceCmd
 	var times [2]*redis.StringSliceCmd
+	var paused *redis.SliceCmd
 	read := func(byHash bool) {
 		_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			get = p.Get(ctx, requestKey(id))
@@ -69,6 +73,7 @@ func (s *Store) BeginForming(ctx context.Context, id, project, cluster string, t
 				take = takeFormingScript.Eval(ctx, p, keys, args...)
 			}
 			waiting = p.ZRange(ctx, waitingKey(project, cluster), 0, removal.MaxNodes-1)
+			paused = readPause(ctx, p, cluster)
 			if jobTimes {
 				times = readJobTimes(ctx, p, project, cluster)
 			}
@@ -111,6 +116,14 @@ func (s *Store) BeginForming(ctx context.Context, id, project, cluster string, t
 	}
 	f := &Forming{Project: project, Cluster: cluster, Token: token,
 		Records: map[string]*removal.Record{id: &r}, raws: map[string]string{id: raw}}
+	vals, perr := paused.Result()
+	if perr == nil {
+		f.Paused, perr = pauseOf(cluster, vals)
+	}
+	if perr != nil {
+		_ = s.ReleaseForming(ctx, f)
+		return nil, nil, perr
+	}
 	if jobTimes {
 		if d, ok, err := typicalOf(times); err == nil {
 			f.JobTimes = &JobTimes{Typical: d, Known: ok}

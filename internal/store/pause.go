@@ -57,26 +57,46 @@ func (s *Store) Paused(ctx context.Context) (map[string]time.Time, error) {
 	return out, nil
 }
 
+// Pause is what holds a cluster: its own switch or the one of everything
+// (Scope is the cluster id or AllClusters), on since Since.
+type Pause struct {
+	Scope string
+	Since time.Time
+}
+
 // PausedFor says whether cluster is paused, by its own switch or by the
-// one of everything, and since when; scope is the cluster id or
-// AllClusters.
-func (s *Store) PausedFor(ctx context.Context, cluster string) (scope string, since time.Time, paused bool, err error) {
+// one of everything; nil when it is not.
+func (s *Store) PausedFor(ctx context.Context, cluster string) (*Pause, error) {
 	vals, err := s.rdb.HMGet(ctx, pausedKey, AllClusters, cluster).Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return "", time.Time{}, false, fmt.Errorf("read whether %s is paused: %w", cluster, err)
+		return nil, fmt.Errorf("read whether %s is paused: %w", cluster, err)
 	}
+	return pauseOf(cluster, vals)
+}
+
+// readPause adds to pipeline p the read pauseOf takes.
+func readPause(ctx context.Context, p redis.Pipeliner, cluster string) *redis.SliceCmd {
+	return p.HMGet(ctx, pausedKey, AllClusters, cluster)
+}
+
+// pauseOf reads the values of fields AllClusters and cluster of the pause
+// hash: the pause of everything first.
+func pauseOf(cluster string, vals []any) (*Pause, error) {
 	for i, scope := range []string{AllClusters, cluster} {
+		if i >= len(vals) {
+			break
+		}
 		v, ok := vals[i].(string)
 		if !ok {
 			continue
 		}
 		var ms int64
 		if _, err := fmt.Sscan(v, &ms); err != nil {
-			return "", time.Time{}, false, fmt.Errorf("read whether %s is paused: %q is not a time", cluster, v)
+			return nil, fmt.Errorf("read whether %s is paused: %q is not a time", cluster, v)
 		}
-		return scope, time.UnixMilli(ms).UTC(), true, nil
+		return &Pause{Scope: scope, Since: time.UnixMilli(ms).UTC()}, nil
 	}
-	return "", time.Time{}, false, nil
+	return nil, nil
 }
 
 // Hold notes on request id's record why it waits ("" lifts the note),
