@@ -41,12 +41,17 @@ type Options struct {
 	// on first sight (for standalone use). Otherwise only nodes added with
 	// AddNodes exist, and unknown clusters answer 404.
 	AutoNodes bool
+	// AutoClusterNodes is how many nodes a cluster that AutoNodes makes on
+	// first sight has besides those named (Active, ListNodes shows them):
+	// a percentage of the cluster means something; 0 means 100.
+	AutoClusterNodes int
 	// WriteRate is how many RemoveNodes calls per second the whole fake
 	// allows before answering 429 APIG.0308 with Retry-After, counted as the
 	// gateway does: at most ⌊rate⌋ calls in any second (one call in any
 	// 1/rate seconds below 1/s); 0 is unlimited.
 	WriteRate float64
-	// ReadRate is the same for ShowJob, ShowNode and ClusterCert together
+	// ReadRate is the same for ShowJob, ShowNode, ShowCluster, ListNodes
+	// and ClusterCert together
 	// (ClusterCert is a POST, but IAM counts it as cce:cluster:get).
 	ReadRate float64
 	// Now is the clock of every lifecycle, rate-limit and X-Sdk-Date
@@ -193,12 +198,16 @@ func (f *Fake) handle(r *http.Request, rt route) answer {
 		return f.removeNodes(r, rt, body, now)
 	case OpShowJob:
 		return f.showJob(rt, now)
+	case OpShowCluster:
+		return f.showCluster(rt)
+	case OpListNodes:
+		return f.listNodes(rt, r.URL.Query())
 	default:
 		return f.showNode(rt, r.URL.Query())
 	}
 }
 
-// parseRoute matches the four CCE routes on the escaped path, so that an
+// parseRoute matches the CCE routes on the escaped path, so that an
 // id holding an escaped "/" stays one segment.
 func parseRoute(r *http.Request) route {
 	var s []string
@@ -223,6 +232,10 @@ func parseRoute(r *http.Request) route {
 	case len(s) == 7 && s[4] == "clusters" && s[6] == "clustercert":
 		rt = route{op: OpClusterCert, project: s[3], cluster: s[5]}
 		method = http.MethodPost
+	case len(s) == 6 && s[4] == "clusters":
+		rt = route{op: OpShowCluster, project: s[3], cluster: s[5]}
+	case len(s) == 7 && s[4] == "clusters" && s[6] == "nodes":
+		rt = route{op: OpListNodes, project: s[3], cluster: s[5]}
 	case len(s) == 8 && s[4] == "clusters" && s[6] == "nodes":
 		rt = route{op: OpShowNode, project: s[3], cluster: s[5], node: s[7]}
 	default:

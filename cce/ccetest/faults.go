@@ -16,6 +16,8 @@ const (
 	OpShowJob     Op = "ShowJob"
 	OpShowNode    Op = "ShowNode"
 	OpClusterCert Op = "ClusterCert"
+	OpShowCluster Op = "ShowCluster"
+	OpListNodes   Op = "ListNodes"
 	OpAny         Op = ""
 )
 

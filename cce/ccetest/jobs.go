@@ -1,6 +1,10 @@
 package ccetest
 
 import (
+	"cmp"
+	"crypto/sha1"
+	"encoding/hex"
+	"fmt"
 	"regexp"
 	"sort"
 	"time"
@@ -11,6 +15,7 @@ import (
 type clusterKey struct{ project, cluster string }
 
 type cluster struct {
+	phase   cce.ClusterPhase // "" is Available
 	nodes   map[string]*node
 	removed map[string]bool                          // removed by a job: AutoNodes does not bring them back
 	lockJob string                                   // the job holding the cluster, "" when free
@@ -57,8 +62,36 @@ func (f *Fake) clusterOf(project, id string, create bool) *cluster {
 	if c == nil && (create || f.opts.AutoNodes) {
 		c = &cluster{nodes: map[string]*node{}, removed: map[string]bool{}}
 		f.clusters[key] = c
+		if !create {
+			for i := range cmp.Or(f.opts.AutoClusterNodes, 100) {
+				uid := autoUID(project, id, i)
+				c.nodes[uid] = f.newNode(project, id, uid)
+			}
+		}
 	}
 	return c
+}
+
+// phaseOf is the cluster's phase.
+func (c *cluster) phaseOf() cce.ClusterPhase { return cmp.Or(c.phase, cce.ClusterAvailable) }
+
+// autoUID is the uid of the i-th node a cluster made by AutoNodes has
+// besides those named: a UUID drawn from the project, cluster and i.
+func autoUID(project, cluster string, i int) string {
+	h := sha1.Sum([]byte(fmt.Sprintf("%s/%s/%d", project, cluster, i)))
+	h[6] = h[6]&0x0f | 0x50 // version 5
+	h[8] = h[8]&0x3f | 0x80
+	x := hex.EncodeToString(h[:16])
+	return x[:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:32]
+}
+
+// SetClusterPhase sets a cluster's phase (it is Available until set),
+// making the cluster if it is new. RemoveNode is refused while the phase
+// is neither Available nor Unavailable.
+func (f *Fake) SetClusterPhase(projectID, clusterID string, phase cce.ClusterPhase) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.clusterOf(projectID, clusterID, true).phase = phase
 }
 
 // nodeOf returns a node of c; with AutoNodes a well-formed uid never removed

@@ -53,6 +53,10 @@ func (f *Fake) removeNodes(r *http.Request, rt route, body []byte, now time.Time
 	if c == nil {
 		return cceError(http.StatusNotFound, "CCE.01404001", "cluster %s not found", rt.cluster)
 	}
+	if p := c.phaseOf(); !p.Removable() {
+		return cceError(http.StatusForbidden, "CCE.01403003",
+			"cluster %s is %s: its status does not allow the operation", rt.cluster, p)
+	}
 	if c.lockJob != "" {
 		return cceError(http.StatusTooManyRequests, "CCE.01429002",
 			"cluster %s is locked by job %s, try again later", rt.cluster, c.lockJob)

@@ -3,8 +3,10 @@ package ccetest
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/noderemover/noderemover/cce"
@@ -39,20 +41,52 @@ func (f *Fake) showNode(rt route, query url.Values) answer {
 	if n == nil {
 		return cceError(http.StatusNotFound, "CCE.01404001", "node %s not found in cluster %s", rt.node, rt.cluster)
 	}
+	return jsonAnswer(http.StatusOK, renderNode(rt.node, n, query))
+}
+
+// renderNode draws a node as ShowNode and ListNodes show it: as CCE does
+// for compatibility, a node in Error shows as Deleting unless the query
+// carries a non-empty errorStatus.
+func renderNode(uid string, n *node, query url.Values) cce.Node {
 	phase := n.phase
 	if phase == cce.NodeError && query.Get("errorStatus") == "" {
 		phase = cce.NodeDeleting
 	}
 	name := n.name
 	if name == "" {
-		name = nodeName(rt.node)
+		name = nodeName(uid)
 	}
-	return jsonAnswer(http.StatusOK, cce.Node{
+	return cce.Node{
 		Kind:       "Node",
 		APIVersion: "v3",
-		Metadata:   cce.NodeMetadata{UID: rt.node, Name: name},
+		Metadata:   cce.NodeMetadata{UID: uid, Name: name},
 		Status:     cce.NodeStatus{Phase: phase, JobID: n.jobID, ServerID: n.serverID, PrivateIP: n.ip},
-	})
+	}
+}
+
+// showCluster answers GET .../clusters/{cluster_id}.
+func (f *Fake) showCluster(rt route) answer {
+	c := f.clusterOf(rt.project, rt.cluster, false)
+	if c == nil {
+		return cceError(http.StatusNotFound, "CCE.01404001", "cluster %s not found", rt.cluster)
+	}
+	return jsonAnswer(http.StatusOK, cce.Cluster{Kind: "Cluster", APIVersion: "v3",
+		Metadata: cce.ClusterMetadata{UID: rt.cluster, Name: "cluster-" + rt.cluster[:min(len(rt.cluster), 8)]},
+		Status:   cce.ClusterStatus{Phase: c.phaseOf()}})
+}
+
+// listNodes answers GET .../clusters/{cluster_id}/nodes: every node of the
+// cluster, by uid, drawn as showNode draws it.
+func (f *Fake) listNodes(rt route, query url.Values) answer {
+	c := f.clusterOf(rt.project, rt.cluster, false)
+	if c == nil {
+		return cceError(http.StatusNotFound, "CCE.01404001", "cluster %s not found", rt.cluster)
+	}
+	list := cce.NodeList{Kind: "List", APIVersion: "v3", Items: make([]cce.Node, 0, len(c.nodes))}
+	for _, uid := range slices.Sorted(maps.Keys(c.nodes)) {
+		list.Items = append(list.Items, renderNode(uid, c.nodes[uid], query))
+	}
+	return jsonAnswer(http.StatusOK, list)
 }
 
 // renderJob draws a job as CCE shows it: a removal with one sub-job per
