@@ -6,10 +6,12 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -27,13 +29,17 @@ type Options struct {
 	// Logger gets one access line per request and every error a caller
 	// cannot see. Request bodies and the Authorization header are never logged.
 	Logger zerolog.Logger
+	// DryRunTimeout bounds how long a dry run waits for a worker's answer
+	// (default 20s).
+	DryRunTimeout time.Duration
 }
 
 // server holds what the handlers share.
 type server struct {
-	c      *enqueuer.Client
-	tokens tokens
-	log    zerolog.Logger
+	c             *enqueuer.Client
+	tokens        tokens
+	log           zerolog.Logger
+	dryRunTimeout time.Duration
 }
 
 // route is one operation the handler serves. Every route appears in
@@ -61,6 +67,8 @@ func (s *server) routes() []route {
 		{http.MethodPost, resumePath, false, s.pauseSwitch(true)},
 		{http.MethodPost, clusterPausePath, false, s.pauseSwitch(false)},
 		{http.MethodPost, clusterResumePath, false, s.pauseSwitch(true)},
+		{http.MethodGet, clusterPath, false, s.getCluster},
+		{http.MethodPut, clusterPath, false, s.putCluster},
 		{http.MethodGet, openAPIPath, true, serveOpenAPI},
 		// Served by health.Register; listed for the 405 answers.
 		{http.MethodGet, health.LivePath, true, nil},
@@ -70,7 +78,7 @@ func (s *server) routes() []route {
 
 // New returns the API's handler on c.
 func New(c *enqueuer.Client, o Options) http.Handler {
-	s := &server{c: c, tokens: newTokens(o.Tokens), log: o.Logger}
+	s := &server{c: c, tokens: newTokens(o.Tokens), log: o.Logger, dryRunTimeout: cmp.Or(o.DryRunTimeout, defaultDryRunTimeout)}
 	mux := http.NewServeMux()
 	var checks []health.Check
 	if o.Ping != nil {

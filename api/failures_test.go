@@ -32,6 +32,9 @@ func TestRedisDown(t *testing.T) {
 		{http.MethodPost, "/v1/resume", ""},
 		{http.MethodPost, "/v1/clusters/c1/pause", ""},
 		{http.MethodPost, "/v1/clusters/c1/resume", ""},
+		{http.MethodGet, "/v1/clusters/c1", ""},
+		{http.MethodPut, "/v1/clusters/c1", `{"min_nodes": 2}`},
+		{http.MethodPost, "/v1/removals?dry_run=true", body(map[string]any{"nodes": []string{uid(9)}})},
 	}
 	for _, c := range calls {
 		a := h.do(c.method, c.path, c.body)
@@ -100,6 +103,8 @@ func TestPanicIsRecovered(t *testing.T) {
 		{http.MethodPost, "/v1/resume", ""},
 		{http.MethodPost, "/v1/clusters/c1/pause", ""},
 		{http.MethodPost, "/v1/clusters/c1/resume", ""},
+		{http.MethodGet, "/v1/clusters/c1", ""},
+		{http.MethodPut, "/v1/clusters/c1", `{}`},
 	}
 	for _, c := range calls {
 		a := h.do(c.method, c.path, c.body)

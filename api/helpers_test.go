@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
@@ -105,6 +106,7 @@ type harnessOptions struct {
 	redis  redistest.Options
 	client func(*enqueuer.Client) *enqueuer.Client // replaces the client (nil for the panic test)
 	drain  enqueuer.DrainDefaults                  // the fleet's drain settings (none: no Kubernetes access)
+	dryRun time.Duration                           // Options.DryRunTimeout
 }
 
 func newHarness(tb testing.TB, o harnessOptions) *harness {
@@ -119,9 +121,10 @@ func newHarness(tb testing.TB, o harnessOptions) *harness {
 	}
 	logs := &syncBuffer{}
 	h := api.New(c, api.Options{
-		Tokens: []string{token, otherToken},
-		Ping:   func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
-		Logger: zerolog.New(logs).Level(zerolog.DebugLevel),
+		Tokens:        []string{token, otherToken},
+		Ping:          func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
+		Logger:        zerolog.New(logs).Level(zerolog.DebugLevel),
+		DryRunTimeout: o.dryRun,
 	})
 	hs := httptest.NewServer(h)
 	tb.Cleanup(hs.Close)

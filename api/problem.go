@@ -55,6 +55,7 @@ const (
 	typeIDConflict       = problemBase + "request-id-conflict"
 	typeNotCancellable   = problemBase + "not-cancellable"
 	typeUnavailable      = problemBase + "redis-unavailable"
+	typeNoWorker         = problemBase + "no-worker"
 	typeInternal         = problemBase + "internal-error"
 )
 

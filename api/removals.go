@@ -27,7 +27,8 @@ type listBody struct {
 // whose answer it lost. Location names the request either way.
 func (s *server) create(w http.ResponseWriter, r *http.Request) {
 	x := s.exchangeOf(r)
-	if err := checkQuery(r); err != nil {
+	dryRun, err := dryRunParam(r)
+	if err != nil {
 		s.fail(w, r, "", err)
 		return
 	}
@@ -42,6 +43,10 @@ func (s *server) create(w http.ResponseWriter, r *http.Request) {
 	req, err := s.c.Prepare(in)
 	if err != nil {
 		s.fail(w, r, "", err)
+		return
+	}
+	if dryRun {
+		s.dryRun(w, r, req)
 		return
 	}
 	// A problem names the request only when the caller named it: an id made

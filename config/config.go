@@ -83,6 +83,11 @@ type Config struct {
 	DrainForce bool
 	// DrainInterval is DRAIN_INTERVAL (default 5s).
 	DrainInterval time.Duration
+	// ClusterMaxDisrupting is CLUSTER_MAX_DISRUPTING (default "10%"): a
+	// count ("3") or a percentage of a cluster's nodes ("10%").
+	ClusterMaxDisrupting string
+	// ClusterMinNodes is CLUSTER_MIN_NODES (default 1).
+	ClusterMinNodes int
 
 	// HTTPAddr is HTTP_ADDR (default :9090): the worker's /metrics, /healthz and /readyz.
 	HTTPAddr string

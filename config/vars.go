@@ -133,6 +133,10 @@ var vars = []Var{
 			c.DrainInterval, err = duration(v, 10*time.Millisecond, time.Minute)
 			return err
 		}},
+	{Name: "CLUSTER_MAX_DISRUPTING", Default: "10%", Help: "at most this many nodes of a cluster draining or removing at once, over every worker: a count, or a percentage of the cluster's nodes (CCE ListNodes, rounded up, at least 1 unless `0%`); `0` lets none go; others wait, in order (a cluster's own setting wins: `noderemover cluster set`)",
+		set: func(c *Config, v string) (err error) { c.ClusterMaxDisrupting, err = budget(v); return err }},
+	{Name: "CLUSTER_MIN_NODES", Default: "1", Help: "removals never leave a cluster with fewer nodes; a request that would is refused at once, with the numbers",
+		set: func(c *Config, v string) (err error) { c.ClusterMinNodes, err = integer(v, 0, 100000); return err }},
 	{Name: "HTTP_ADDR", Default: ":9090", Help: "worker's `/metrics`, `/healthz` and `/readyz`",
 		set: func(c *Config, v string) (err error) { c.HTTPAddr, err = address(v); return err }},
 	{Name: "SHUTDOWN_TIMEOUT", Default: "25s", Help: "after SIGTERM, how long running handlers may finish (keep it below the pod's grace period)",
@@ -200,6 +204,20 @@ func duration(v string, min, max time.Duration) (time.Duration, error) {
 		return 0, fmt.Errorf("must be between %v and %v", min, max)
 	}
 	return d, nil
+}
+
+// budget checks a count of nodes or a percentage of them ("3", "10%"); the
+// worker reads it as removal.ParseBudget does.
+func budget(v string) (string, error) {
+	n, pct := strings.CutSuffix(v, "%")
+	limit := 100000
+	if pct {
+		limit = 100
+	}
+	if _, err := integer(n, 0, limit); err != nil || strings.HasPrefix(n, "+") {
+		return "", errors.New("not a count of nodes (3) nor a percentage of a cluster's nodes (10%)")
+	}
+	return v, nil
 }
 
 func integer(v string, min, max int) (int, error) {

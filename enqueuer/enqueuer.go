@@ -30,6 +30,7 @@ type records interface {
 	Get(ctx context.Context, id string) (*removal.Record, error)
 	Cancel(ctx context.Context, id string) (*removal.Record, *removal.Change, error)
 	List(ctx context.Context, f removal.ListFilter) ([]*removal.Record, error)
+	Ask(ctx context.Context, q removal.Question) (*removal.DryRun, error)
 }
 
 // pauseSwitch is the pause switch in the store (*store.Store).
@@ -46,6 +47,8 @@ type Client struct {
 	queue     *asynq.Client
 	inspector *asynq.Inspector
 	drain     DrainDefaults
+	settings  settings
+	guard     Guard
 }
 
 // Options configure a Client.
@@ -61,18 +64,28 @@ type Options struct {
 	// cmd/noderemover fills it from the environment (DRAIN, DRAIN_TIMEOUT,
 	// ...); a producer of its own should give the workers' settings.
 	Drain DrainDefaults
+	// Guard are the fleet's guardrails (CLUSTER_MAX_DISRUPTING,
+	// CLUSTER_MIN_NODES), shown as what is in force where a cluster sets
+	// nothing; the zero value is DefaultGuard.
+	Guard *Guard
 }
 
 // New returns a client on rdb. Close it when done; rdb stays open.
 func New(rdb redis.UniversalClient, o Options) *Client {
 	st := store.New(rdb, store.Options{TTL: o.RecordTTL, Now: o.Now, Corrupt: o.Corrupt})
-	return &Client{
+	c := &Client{
 		store:     st,
 		pauses:    st,
 		queue:     asynq.NewClientFromRedisClient(rdb),
 		inspector: asynq.NewInspectorFromRedisClient(rdb),
 		drain:     o.Drain,
+		settings:  st,
+		guard:     DefaultGuard,
 	}
+	if o.Guard != nil {
+		c.guard = *o.Guard
+	}
+	return c
 }
 
 // Close releases the client's queue connections.

@@ -24,6 +24,16 @@ type FormOptions struct {
 	// MaxAttempts: a request that used this many RemoveNode calls fails
 	// instead of joining (0: no bound).
 	MaxAttempts int
+	// Admission, when set, admits each member to the cluster's disruption
+	// budget (a request drained before was admitted then); one it does not
+	// admit waits or is refused.
+	Admission *Admission
+}
+
+// Held is a waiting request that a guardrail keeps out of the batch, and why.
+type Held struct {
+	Record *Record
+	Why    string
 }
 
 // Pick is what forming found among the waiting requests.
@@ -37,6 +47,9 @@ type Pick struct {
 	// Wait, when above zero, is how long the window stays open: nothing
 	// joins yet.
 	Wait time.Duration
+	// Held wait for room in the cluster's budget (or its minimum);
+	// Refused can never go (alone they would break the minimum).
+	Held, Refused []Held
 }
 
 // Empty reports whether nothing is to be written.
@@ -61,6 +74,17 @@ func PickMembers(ids []string, recs map[string]*Record, o FormOptions, now time.
 		case len(p.Members) > 0 && (!o.Merge || r.Solo || p.Members[0].Solo || r.Login.Key() != p.Members[0].Login.Key()):
 			// another login, or alone: a later batch
 		case nodes+len(r.OpenNodes()) <= maxNodes:
+			if o.Admission != nil {
+				v := o.Admission.Decide(r.RequestID, r.OpenNodes())
+				switch {
+				case v.Refuse != "":
+					p.Refused = append(p.Refused, Held{r, v.Refuse})
+					continue
+				case !v.Go:
+					p.Held = append(p.Held, Held{r, v.Wait})
+					continue
+				}
+			}
 			p.Members = append(p.Members, r)
 			nodes += len(r.OpenNodes())
 		}

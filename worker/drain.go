@@ -132,10 +132,14 @@ func (w *Server) drainPass(ctx context.Context, kc kubernetes.Interface, rec *re
 // findNode finds node uid's Kubernetes Node by the name and private IP CCE
 // gives, and refuses a protected one.
 func (w *Server) findNode(ctx context.Context, kc kubernetes.Interface, rec *removal.Record, uid string) (removal.NodeDrainResult, error) {
-	if err := w.readSlot(ctx, "ShowNode"); err != nil {
-		return removal.NodeDrainResult{}, err
+	cn, seen := w.seenNode(rec.ProjectID, rec.ClusterID, uid) // ListNodes, as the guardrails read it
+	var err error
+	if !seen {
+		if err := w.readSlot(ctx, "ShowNode"); err != nil {
+			return removal.NodeDrainResult{}, err
+		}
+		cn, err = w.cce.ShowNode(ctx, rec.ProjectID, rec.ClusterID, uid)
 	}
-	cn, err := w.cce.ShowNode(ctx, rec.ProjectID, rec.ClusterID, uid)
 	if cce.IsNotFound(err) {
 		return removal.NodeDrainResult{Failed: fmt.Sprintf("CCE has no node %s in cluster %s", uid, rec.ClusterID)}, nil
 	}

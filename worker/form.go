@@ -33,16 +33,59 @@ func (w *Server) formAndSend(ctx context.Context, rec *removal.Record, f *store.
 		}
 		slot.Return(context.WithoutCancel(ctx)) // nil once a call used it
 	}()
+	var adm *removal.Admission // what CCE showed before this call, once something would go
 	for range formTries {
 		now := w.now()
-		pick := removal.PickMembers(f.IDs, f.Records, w.formOptions(), now)
+		o := w.formOptions()
+		if adm != nil {
+			o.Admission = &removal.Admission{ClusterID: adm.ClusterID, Guard: adm.Guard, Nodes: adm.Nodes, Use: f.Disruption}
+		}
+		pick := removal.PickMembers(f.IDs, f.Records, o, now)
 		if pick.Wait > 0 {
 			return waitFor(pick.Wait, "cluster %s: batch window open", f.Cluster)
 		}
-		if len(pick.Members) > 0 && slot == nil {
+		if len(pick.Members) > 0 && adm == nil { // the guardrails, before anything is sent
 			if err := w.holdForPause(ctx, f.Cluster, f.Paused, queuedIDs(f)); err != nil { // read with the waiting requests
 				return err
 			}
+			g := w.guardOf(f.Settings)
+			if err := w.windowHold(ctx, g, f.Cluster, queuedIDs(f)...); err != nil {
+				return err
+			}
+			a, refused, err := w.preflight(ctx, f, g)
+			if err != nil {
+				return err
+			}
+			if !refused {
+				adm = a
+			} else if err := w.batches.ReadWaiting(ctx, f); err != nil {
+				return err
+			}
+			continue // pick again, admitted to the budget
+		}
+		if len(pick.Refused) > 0 {
+			for _, h := range pick.Refused {
+				w.abandon(ctx, h.Record.RequestID, h.Why, "refused: under the cluster's minimum")
+			}
+			if err := w.batches.ReadWaiting(ctx, f); err != nil {
+				return err
+			}
+			continue
+		}
+		for _, h := range pick.Held {
+			if h.Record.Waiting != h.Why {
+				if err := w.pauses.Hold(ctx, h.Why, h.Record.RequestID); err != nil {
+					w.log.Warn().Err(err).Str("request_id", h.Record.RequestID).Msg("could not note why the request waits")
+				}
+			}
+		}
+		if len(pick.Members) == 0 && len(pick.Held) > 0 {
+			return waitFor(w.cfg.GuardRecheck, "cluster %s: %s", f.Cluster, pick.Held[0].Why)
+		}
+		if o.Admission != nil {
+			f.Admit = o.Admission.Added()
+		}
+		if len(pick.Members) > 0 && slot == nil {
 			var d time.Duration
 			if slot, d, err = w.writes.Take(ctx, inlineWait); err != nil {
 				return err
@@ -99,12 +142,12 @@ func (w *Server) formOptions() removal.FormOptions {
 	return removal.FormOptions{Merge: w.cfg.BatchWindow > 0, Window: w.cfg.BatchWindow, MaxAttempts: w.cfg.SubmitMaxAttempts}
 }
 
-// queuedIDs are the cluster's requests that wait for a batch: a pause holds
-// them all, not only those the next batch would take.
+// queuedIDs are the cluster's requests that wait for a batch: a pause or a
+// closed window holds them all, not only those the next batch would take.
 func queuedIDs(f *store.Forming) []string {
 	var ids []string
 	for _, id := range f.IDs {
-		if r := f.Records[id]; r != nil && r.State == removal.StateQueued && r.Waiting == "" {
+		if r := f.Records[id]; r != nil && r.State == removal.StateQueued && !r.NeedsDrain() {
 			ids = append(ids, id)
 		}
 	}

@@ -18,7 +18,7 @@ import (
 // pauses is what the worker reads of the pause switch.
 type pauses interface {
 	PausedFor(ctx context.Context, cluster string) (*store.Pause, error)
-	Hold(ctx context.Context, id, why string) error
+	Hold(ctx context.Context, why string, ids ...string) error
 }
 
 // heldByPause returns a wait when cluster is paused, having noted why on
@@ -36,14 +36,17 @@ func (w *Server) holdForPause(ctx context.Context, cluster string, p *store.Paus
 	if p == nil {
 		return nil
 	}
-	why := fmt.Sprintf("paused: cluster %s since %s (noderemover resume --cluster-id %s)", cluster, p.Since.Format(time.RFC3339), cluster)
+	why := pauseReason(cluster, p)
+	if err := w.pauses.Hold(ctx, why, ids...); err != nil {
+		w.log.Warn().Err(err).Strs("request_ids", ids).Msg("could not note the pause on the requests")
+	}
+	return wait(w.cfg.GuardRecheck, "cluster %s: %s", cluster, why)
+}
+
+// pauseReason says what pause p holds cluster with.
+func pauseReason(cluster string, p *store.Pause) string {
 	if p.Scope == store.AllClusters {
-		why = fmt.Sprintf("paused: every cluster since %s (noderemover resume)", p.Since.Format(time.RFC3339))
+		return fmt.Sprintf("paused: every cluster since %s (noderemover resume)", p.Since.Format(time.RFC3339))
 	}
-	for _, id := range ids {
-		if err := w.pauses.Hold(ctx, id, why); err != nil {
-			w.log.Warn().Err(err).Str("request_id", id).Msg("could not note the pause on the request")
-		}
-	}
-	return wait(w.cfg.PauseRecheck, "cluster %s: %s", cluster, why)
+	return fmt.Sprintf("paused: cluster %s since %s (noderemover resume --cluster-id %s)", cluster, p.Since.Format(time.RFC3339), cluster)
 }

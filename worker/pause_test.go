@@ -13,7 +13,7 @@ import (
 	"github.com/noderemover/noderemover/worker"
 )
 
-func withPauseRecheck(c *worker.Config, _ *ccetest.Options) { c.PauseRecheck = 200 * time.Millisecond }
+func withPauseRecheck(c *worker.Config, _ *ccetest.Options) { c.GuardRecheck = 200 * time.Millisecond }
 
 // TestPauseHoldsAndResumeLosesNothing: requests of a paused cluster wait,
 // saying why, and none reaches CCE; another cluster goes on; once resumed

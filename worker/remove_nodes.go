@@ -73,8 +73,8 @@ func (w *Server) carryOnce(ctx context.Context, p tasks.RemoveNodes) error {
 	case rec.State.Final():
 		return w.uncordon(ctx, rec)
 	case rec.Draining():
-		if rec.NeedsDrain() { // a drain that has not begun waits out a pause
-			if err := w.heldByPause(ctx, rec.ClusterID, rec.RequestID); err != nil {
+		if rec.NeedsDrain() { // a drain that has not begun passes the guardrails first
+			if err := w.admitDrain(ctx, rec); err != nil {
 				return err
 			}
 		}

@@ -34,6 +34,9 @@ func (w *Server) sendReady(ctx context.Context, b *removal.Batch) error {
 	if err := w.heldByPause(ctx, b.ClusterID, b.RequestIDs()...); err != nil {
 		return err
 	}
+	if err := w.readyHold(ctx, b); err != nil {
+		return err
+	}
 	slot, d, err := w.writes.Take(ctx, inlineWait)
 	if err != nil {
 		return err

@@ -26,6 +26,7 @@ import (
 	"github.com/noderemover/noderemover/internal/ratelimit"
 	"github.com/noderemover/noderemover/internal/store"
 	"github.com/noderemover/noderemover/metrics"
+	"github.com/noderemover/noderemover/removal"
 	"github.com/noderemover/noderemover/tasks"
 )
 
@@ -34,29 +35,32 @@ type CCE interface {
 	RemoveNodes(ctx context.Context, projectID, clusterID string, login cce.Login, nodeUIDs []string) (string, error)
 	ShowJob(ctx context.Context, projectID, jobID string) (*cce.Job, error)
 	ShowNode(ctx context.Context, projectID, clusterID, nodeUID string) (*cce.Node, error)
+	ShowCluster(ctx context.Context, projectID, clusterID string) (*cce.Cluster, error)
+	ListNodes(ctx context.Context, projectID, clusterID string) ([]cce.Node, error)
 }
 
 // Config tunes a worker. Zero values take the defaults in brackets.
 type Config struct {
-	Concurrency       int           // tasks at once [10]
-	RetryBackoffMin   time.Duration // [2s]
-	RetryBackoffMax   time.Duration // [2m]
-	SubmitMaxAttempts int           // failed RemoveNode calls per request before it fails [8]
-	BatchWindow       time.Duration // how long a cluster's oldest waiting request waits for others; 0: no merging
-	WriteRate         float64       // RemoveNode calls per second, all workers together; 0: unlimited
-	ReadRate          float64       // ShowJob and ShowNode calls per second, all workers together; 0: unlimited
-	PollIntervalMin   time.Duration // [10s]
-	PollIntervalMax   time.Duration // [20s]
-	PollFirstDelay    time.Duration // [3 × PollIntervalMin]
-	PollTimeout       time.Duration // [30m]
-	CCETimeout        time.Duration // limit of one CCE call [30s]
-	RecordTTL         time.Duration // [7 days]
-	ShutdownTimeout   time.Duration // [25s]
-	OrphanAfter       time.Duration // a queued request with no task this long gets its task again [1m]
-	Kube              KubeAccess    // Kubernetes access for drains (KUBE_ACCESS); nil: none
-	DrainInterval     time.Duration // between passes over a draining node's Pods, at first [5s]
-	DrainIntervalMax  time.Duration // ... once a drain has been blocked for long [30s]
-	PauseRecheck      time.Duration // how often a paused request looks whether it was resumed [5s]
+	Concurrency       int            // tasks at once [10]
+	RetryBackoffMin   time.Duration  // [2s]
+	RetryBackoffMax   time.Duration  // [2m]
+	SubmitMaxAttempts int            // failed RemoveNode calls per request before it fails [8]
+	BatchWindow       time.Duration  // how long a cluster's oldest waiting request waits for others; 0: no merging
+	WriteRate         float64        // RemoveNode calls per second, all workers together; 0: unlimited
+	ReadRate          float64        // ShowJob and ShowNode calls per second, all workers together; 0: unlimited
+	PollIntervalMin   time.Duration  // [10s]
+	PollIntervalMax   time.Duration  // [20s]
+	PollFirstDelay    time.Duration  // [3 × PollIntervalMin]
+	PollTimeout       time.Duration  // [30m]
+	CCETimeout        time.Duration  // limit of one CCE call [30s]
+	RecordTTL         time.Duration  // [7 days]
+	ShutdownTimeout   time.Duration  // [25s]
+	OrphanAfter       time.Duration  // a queued request with no task this long gets its task again [1m]
+	Kube              KubeAccess     // Kubernetes access for drains (KUBE_ACCESS); nil: none
+	DrainInterval     time.Duration  // between passes over a draining node's Pods, at first [5s]
+	DrainIntervalMax  time.Duration  // ... once a drain has been blocked for long [30s]
+	GuardRecheck      time.Duration  // how often a request a guardrail holds (pause, window, budget, cluster phase) looks again [5s]
+	Guard             *removal.Guard // the fleet's guardrails (CLUSTER_MAX_DISRUPTING, CLUSTER_MIN_NODES); nil: no budget, no minimum
 	Logger            zerolog.Logger
 	Metrics           *metrics.Metrics // nil: none
 	Now               func() time.Time // [time.Now]
@@ -85,7 +89,7 @@ func (c *Config) defaults() {
 	def(&c.OrphanAfter, time.Minute)
 	def(&c.DrainInterval, 5*time.Second)
 	def(&c.DrainIntervalMax, max(30*time.Second, c.DrainInterval))
-	def(&c.PauseRecheck, 5*time.Second)
+	def(&c.GuardRecheck, 5*time.Second)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -94,11 +98,12 @@ func (c *Config) defaults() {
 // PoolSize is how many Redis connections a worker of the given concurrency
 // needs: one for each running handler (no handler holds one while it waits
 // for another, or for anything else), one more each for the wake-ups and
-// sweeps that may run beside them, and room for asynq's own loops (fetch,
+// sweeps that may run beside them, one for the dry-run listener and one
+// for each dry run it answers at once, and room for asynq's own loops (fetch,
 // heartbeat, forwarding, recovery, its subscriber) and the metrics scrape.
 // go-redis sizes its pool by GOMAXPROCS instead (10 per CPU), which a
 // concurrency above that starves.
-func PoolSize(concurrency int) int { return 2*max(concurrency, 1) + 32 }
+func PoolSize(concurrency int) int { return 2*max(concurrency, 1) + 32 + 1 + dryRunsAtOnce }
 
 // Server is one worker process's asynq server and its handlers.
 type Server struct {
@@ -111,6 +116,9 @@ type Server struct {
 	leases    leases
 	history   jobHistory
 	pauses    pauses
+	guards    guards
+	dryRuns   dryRuns
+	views     views
 	queue     *asynq.Client
 	srv       *asynq.Server
 	inspector *asynq.Inspector
@@ -147,6 +155,8 @@ func New(rdb redis.UniversalClient, api CCE, cfg Config) *Server {
 		leases:    st,
 		history:   st,
 		pauses:    st,
+		guards:    st,
+		dryRuns:   st,
 		queue:     asynq.NewClientFromRedisClient(rdb),
 		inspector: asynq.NewInspectorFromRedisClient(rdb),
 		writes:    ratelimit.New(rdb, "write", cfg.WriteRate, limits),
@@ -189,6 +199,7 @@ func (w *Server) Start() error {
 	w.stopLoops = cancel
 	w.loops.Go(func() { w.watchRedis(ctx) })
 	w.loops.Go(func() { w.sweepOrphansEvery(ctx) })
+	w.loops.Go(func() { w.answerDryRuns(ctx) })
 	return nil
 }
 

@@ -33,7 +33,7 @@ func runAPI(ctx context.Context, args []string, io stdio, env config.Getenv) int
 	log := newLogger(cfg, io.err)
 	rdb := redisconn.New(cfg.Redis)
 	defer rdb.Close()
-	client := enqueuer.New(rdb, enqueuer.Options{RecordTTL: cfg.RecordTTL, Corrupt: store.NewCorruptLog(log).Report, Drain: drainDefaults(cfg)})
+	client := enqueuer.New(rdb, enqueuer.Options{RecordTTL: cfg.RecordTTL, Corrupt: store.NewCorruptLog(log).Report, Drain: drainDefaults(cfg), Guard: fleetGuard(cfg)})
 	defer client.Close()
 
 	tokens := make([]string, len(cfg.APITokens))

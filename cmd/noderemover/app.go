@@ -44,6 +44,7 @@ func commands() map[string]command {
 		"list":      {"list recent requests", runList},
 		"pause":     {"pause removals of one cluster (--cluster-id) or of all: requests wait before their drain and their RemoveNode call", runPause},
 		"resume":    {"lift a pause", runResume},
+		"cluster":   {"show (get CLUSTER_ID) or change (set CLUSTER_ID ...) a cluster's guardrails: budget, minimum, maintenance windows", runCluster},
 		"api":       {"serve the HTTP API for producers (POST /v1/removals, OpenAPI at /v1/openapi.json)", runAPI},
 	}
 }

@@ -32,6 +32,7 @@ func runEnqueue(ctx context.Context, args []string, io stdio, env config.Getenv)
 	f.StringVar(&r.Username, "username", "", "user of that password (default root)")
 	f.StringVar(&r.ID, "request-id", "", "name for the request; enqueueing it again is one removal (default: a new uuid)")
 	fromFile := f.String("from-file", "", "JSON lines of requests to enqueue, or - for stdin")
+	dryRun := f.Bool("dry-run", false, "store nothing: print what would happen if this were asked now\n(a worker answers; exit 0 when every node would go, 1 when one is blocked)")
 	drainFlags := addDrainFlags(f.FlagSet)
 	f.env("redis-url", "REDIS_URL", "Redis URL")
 	if code, ok := f.parse(args); !ok {
@@ -77,7 +78,7 @@ func runEnqueue(ctx context.Context, args []string, io stdio, env config.Getenv)
 	}
 	rdb := redisconn.New(cfg.Redis)
 	defer rdb.Close()
-	client := enqueuer.New(rdb, enqueuer.Options{RecordTTL: cfg.RecordTTL, Drain: drainDefaults(cfg)})
+	client := enqueuer.New(rdb, enqueuer.Options{RecordTTL: cfg.RecordTTL, Drain: drainDefaults(cfg), Guard: fleetGuard(cfg)})
 	defer client.Close()
 	// Validate (and hash) everything before anything touches Redis.
 	prepared := make([]enqueuer.Prepared, len(reqs))
@@ -93,6 +94,9 @@ func runEnqueue(ctx context.Context, args []string, io stdio, env config.Getenv)
 	}
 
 	out := json.NewEncoder(io.out)
+	if *dryRun {
+		return dryRunAll(ctx, client, prepared, io)
+	}
 	for i, req := range prepared {
 		st, _, err := client.EnqueuePrepared(ctx, req)
 		if err != nil {
@@ -110,6 +114,33 @@ func runEnqueue(ctx context.Context, args []string, io stdio, env config.Getenv)
 		}
 	}
 	return exitOK
+}
+
+// dryRunAll prints the dry run of each request: exit 0 when every node of
+// every request would go, 1 when one is blocked or no worker answered.
+func dryRunAll(ctx context.Context, client *enqueuer.Client, reqs []enqueuer.Prepared, io stdio) int {
+	out := json.NewEncoder(io.out)
+	code := exitOK
+	for i, req := range reqs {
+		d, err := func() (*enqueuer.DryRun, error) {
+			ctx, cancel := context.WithTimeout(ctx, enqueuer.DefaultDryRunTimeout)
+			defer cancel()
+			return client.PreflightPrepared(ctx, req)
+		}()
+		if err != nil {
+			if len(reqs) > 1 {
+				return fail(io, exitFailure, "enqueue --dry-run: request %d: %v", i+1, err)
+			}
+			return fail(io, exitFailure, "enqueue --dry-run: %v", err)
+		}
+		if err := out.Encode(d); err != nil {
+			return fail(io, exitFailure, "enqueue: %v", err)
+		}
+		if !d.OK {
+			code = exitFailure
+		}
+	}
+	return code
 }
 
 // readPassword reads the first line of r, without its line ending.

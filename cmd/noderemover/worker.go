@@ -105,6 +105,7 @@ func workerConfig(cfg config.Config, log zerolog.Logger) worker.Config {
 		RecordTTL:         cfg.RecordTTL,
 		ShutdownTimeout:   cfg.ShutdownTimeout,
 		DrainInterval:     cfg.DrainInterval,
+		Guard:             fleetGuard(cfg),
 		Logger:            log,
 	}
 }

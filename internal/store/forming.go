@@ -39,6 +39,15 @@ type Forming struct {
 	// Paused, read with the rest, is what pauses the cluster; nil when
 	// nothing does (see PausedFor).
 	Paused *Pause
+	// Settings are the cluster's own guardrail settings, and Disruption
+	// how its budget is used, read with the rest (ReadWaiting reads the
+	// budget again).
+	Settings   removal.ClusterSettings
+	Disruption removal.Disruption
+	// Admit, set by the caller before Form, are the requests admitted to
+	// the budget with the batch (removal.Admission.Added): Form writes them
+	// only if no other admission came in since Disruption was read.
+	Admit map[string][]string
 }
 
 // JobTimes is a cluster's typical job duration; Known is false without
@@ -63,6 +72,8 @@ func (s *Store) BeginForming(ctx context.Context, id, project, cluster string, t
 	var waiting *redis.StringSliceCmd
 	var times [2]*redis.StringSliceCmd
 	var paused *redis.SliceCmd
+	var settings *redis.StringCmd
+	var budget *redis.MapStringStringCmd
 	read := func(byHash bool) {
 		_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			get = p.Get(ctx, requestKey(id))
@@ -74,6 +85,8 @@ func (s *Store) BeginForming(ctx context.Context, id, project, cluster string, t
 			}
 			waiting = p.ZRange(ctx, waitingKey(project, cluster), 0, removal.MaxNodes-1)
 			paused = readPause(ctx, p, cluster)
+			settings = readSettings(ctx, p, cluster)
+			budget = readBudget(ctx, p, project, cluster)
 			if jobTimes {
 				times = readJobTimes(ctx, p, project, cluster)
 			}
@@ -120,6 +133,12 @@ func (s *Store) BeginForming(ctx context.Context, id, project, cluster string, t
 	if perr == nil {
 		f.Paused, perr = pauseOf(cluster, vals)
 	}
+	if perr == nil {
+		f.Settings, perr = settingsOf(settings)
+	}
+	if perr == nil {
+		f.Disruption, perr = budgetOf(project, cluster, budget)
+	}
 	if perr != nil {
 		_ = s.ReleaseForming(ctx, f)
 		return nil, nil, perr
@@ -150,11 +169,21 @@ func (s *Store) BeginForming(ctx context.Context, id, project, cluster string, t
 // ReadWaiting reads f's cluster's waiting requests and their records again,
 // after Form found them changed.
 func (s *Store) ReadWaiting(ctx context.Context, f *Forming) error {
-	ids, err := s.rdb.ZRange(ctx, waitingKey(f.Project, f.Cluster), 0, removal.MaxNodes-1).Result()
+	var waiting *redis.StringSliceCmd
+	var budget *redis.MapStringStringCmd
+	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		waiting = p.ZRange(ctx, waitingKey(f.Project, f.Cluster), 0, removal.MaxNodes-1)
+		budget = readBudget(ctx, p, f.Project, f.Cluster)
+		return nil
+	})
+	ids, err := waiting.Result()
 	if err != nil {
 		return fmt.Errorf("read waiting requests of cluster %s: %w", f.Cluster, err)
 	}
-	f.IDs = ids
+	if f.Disruption, err = budgetOf(f.Project, f.Cluster, budget); err != nil {
+		return err
+	}
+	f.IDs, f.Admit = ids, nil
 	return s.readForming(ctx, f, true)
 }
 
@@ -190,6 +219,7 @@ func (s *Store) Form(ctx context.Context, f *Forming, b *removal.Batch, changes 
 	p := newPlan()
 	lease := leaseKey(f.Project, f.Cluster)
 	p.holds(lease, f.Token)
+	admitCheck(p, f.Project, f.Cluster, f.Disruption, f.Admit)
 	for _, c := range changes {
 		id := c.Record.RequestID
 		if f.raws[id] == "" {
@@ -214,6 +244,9 @@ func (s *Store) Form(ctx context.Context, f *Forming, b *removal.Batch, changes 
 	for _, id := range stale {
 		p.zrem(waitingKey(f.Project, f.Cluster), id)
 	}
+	if err := admitWrites(p, f.Project, f.Cluster, f.Admit); err != nil {
+		return err
+	}
 	if b != nil {
 		raw, err := s.putBatch(p, b)
 		if err != nil {
@@ -229,6 +262,7 @@ func (s *Store) Form(ctx context.Context, f *Forming, b *removal.Batch, changes 
 	case err != nil:
 		return fmt.Errorf("form batch for cluster %s: %w", f.Cluster, err)
 	}
+	f.Admit = nil
 	if b != nil {
 		f.Token = "" // the batch holds the lease now
 		s.snaps.keep(b.ID, next)

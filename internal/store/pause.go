@@ -99,23 +99,44 @@ func pauseOf(cluster string, vals []any) (*Pause, error) {
 	return nil, nil
 }
 
-// Hold notes on request id's record why it waits ("" lifts the note),
-// written only when it changes.
-func (s *Store) Hold(ctx context.Context, id, why string) error {
-	return again("hold request "+id, func() error {
-		r, raw, err := s.readRecord(ctx, id)
-		if err != nil {
+// Hold notes on the records of ids why they wait ("" lifts the note),
+// each written only when it changes: one read when none does.
+func (s *Store) Hold(ctx context.Context, why string, ids ...string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	recs, raws, err := s.readRecords(ctx, ids)
+	if err != nil {
+		return fmt.Errorf("hold requests: %w", err)
+	}
+	for _, id := range ids {
+		r := recs[id]
+		if r == nil || r.Waiting == why {
+			continue
+		}
+		raw := raws[id]
+		err := again("hold request "+id, func() error {
+			if r == nil {
+				var err error
+				if r, raw, err = s.readRecord(ctx, id); err != nil {
+					return err
+				}
+			}
+			defer func() { r = nil }() // a plan gone stale reads again
+			if !removal.Hold(r, why, s.now()) {
+				return nil
+			}
+			p := newPlan()
+			p.holds(requestKey(id), raw)
+			if _, err := s.putRecord(p, r); err != nil {
+				return err
+			}
+			_, err := p.run(ctx, s.rdb)
+			return err
+		})
+		if err != nil && !errors.Is(err, removal.ErrNotFound) {
 			return err
 		}
-		if !removal.Hold(r, why, s.now()) {
-			return nil
-		}
-		p := newPlan()
-		p.holds(requestKey(id), raw)
-		if _, err := s.putRecord(p, r); err != nil {
-			return err
-		}
-		_, err = p.run(ctx, s.rdb)
-		return err
-	})
+	}
+	return nil
 }

@@ -60,6 +60,9 @@ func (p *plan) holds(k, val string) {
 	p.check("eq", k, val)
 }
 
+// hholds: field f of hash k still holds val ("" expects it missing).
+func (p *plan) hholds(k, f, val string) { p.check("heq", k, f, val) }
+
 // Writes.
 
 func (p *plan) set(k, val string, ttl time.Duration) { p.do("set", k, val, ttl.Milliseconds()) }
@@ -77,6 +80,10 @@ func (p *plan) lpushCapped(k string, val string, n int, ttl time.Duration) {
 	p.do("lpushcap", k, val, n, ttl.Milliseconds())
 }
 
+func (p *plan) hset(k, f, val string) { p.do("hset", k, f, val) }
+func (p *plan) hdel(k, f string)      { p.do("hdel", k, f) }
+func (p *plan) hincr(k, f string)     { p.do("hincr", k, f) }
+
 // first asks for the first member of sorted set k after the writes.
 func (p *plan) first(k string) {
 	p.do("first", k)
@@ -88,6 +95,7 @@ func (p *plan) first(k string) {
 //
 //	eq K V        GET K == V
 //	missing K     K does not exist
+//	heq K F V     HGET K F == V ("" V: F is missing)
 //
 // then writes:
 //
@@ -98,6 +106,9 @@ func (p *plan) first(k string) {
 //	zrem K M              ZREM K M
 //	zremrangebyscore K MIN MAX
 //	lpushcap K V N MS     LPUSH K V, LTRIM K 0 N-1, PEXPIRE K MS
+//	hset K F V            HSET K F V
+//	hdel K F              HDEL K F
+//	hincr K F             HINCRBY K F 1
 //	first K               the first member of K (ZRANGE K 0 0) is returned
 //
 // Returns 0 when a check failed (nothing written), else {1, first} with
@@ -112,6 +123,9 @@ while i <= n do
   elseif op == 'missing' then
     if redis.call('EXISTS', k) == 1 then return 0 end
     i = i + 2
+  elseif op == 'heq' then
+    if (redis.call('HGET', k, ARGV[i + 2]) or '') ~= ARGV[i + 3] then return 0 end
+    i = i + 4
   else
     break
   end
@@ -131,6 +145,12 @@ while i <= n do
     redis.call('ZREM', k, ARGV[i + 2]); i = i + 3
   elseif op == 'zremrangebyscore' then
     redis.call('ZREMRANGEBYSCORE', k, ARGV[i + 2], ARGV[i + 3]); i = i + 4
+  elseif op == 'hset' then
+    redis.call('HSET', k, ARGV[i + 2], ARGV[i + 3]); i = i + 4
+  elseif op == 'hdel' then
+    redis.call('HDEL', k, ARGV[i + 2]); i = i + 3
+  elseif op == 'hincr' then
+    redis.call('HINCRBY', k, ARGV[i + 2], 1); i = i + 3
   elseif op == 'lpushcap' then
     redis.call('LPUSH', k, ARGV[i + 2])
     redis.call('LTRIM', k, 0, tonumber(ARGV[i + 3]) - 1)

@@ -218,6 +218,7 @@ func moved(p *plan, r *removal.Record, from removal.State) {
 	waiting := waitingKey(r.ProjectID, r.ClusterID)
 	if r.State.Final() {
 		p.zrem(openKey, r.RequestID)
+		p.hdel(budgetKey(r.ProjectID, r.ClusterID), r.RequestID) // its nodes no longer count against the budget
 		for _, n := range r.Nodes {
 			p.delIf(claimKey(r.ProjectID, r.ClusterID, n.UID), r.RequestID)
 		}
