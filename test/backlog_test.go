@@ -63,7 +63,7 @@ func runBacklog(tb testing.TB, b backlog) backlogResult {
 	env := []string{
 		"REDIS_URL=" + srv.URL, "CCE_ENDPOINT=" + fake.URL, "CCE_AUTH_TOKEN=" + token,
 		fmt.Sprintf("CCE_WRITE_RATE=%g/s", b.WriteRate), fmt.Sprintf("CCE_READ_RATE=%g/s", b.ReadRate),
-		"BATCH_WINDOW=" + b.Window.String(), "WORKER_CONCURRENCY=20",
+		"CLUSTER_MAX_DISRUPTING=100%", "CLUSTER_MIN_NODES=0", "BATCH_WINDOW=" + b.Window.String(), "WORKER_CONCURRENCY=20",
 		"POLL_INTERVAL_MIN=200ms", "POLL_INTERVAL_MAX=1s", "POLL_FIRST_DELAY=" + b.JobDuration.String(),
 		"RETRY_BACKOFF_MIN=200ms", "RETRY_BACKOFF_MAX=2s", "LOG_LEVEL=warn", "HTTP_ADDR=127.0.0.1:0",
 	}

@@ -145,7 +145,7 @@ func runDrain(b *testing.B, cp *kubetest.ControlPlane) drainRun {
 	rdb := srv.Client(b)
 	env := []string{
 		"REDIS_URL=" + srv.URL, "CCE_AUTH_TOKEN=" + token,
-		"CCE_WRITE_RATE=off", "CCE_READ_RATE=off", "BATCH_WINDOW=2s", "WORKER_CONCURRENCY=10",
+		"CCE_WRITE_RATE=off", "CCE_READ_RATE=off", "CLUSTER_MAX_DISRUPTING=100%", "CLUSTER_MIN_NODES=0", "BATCH_WINDOW=2s", "WORKER_CONCURRENCY=10",
 		"POLL_INTERVAL_MIN=200ms", "POLL_INTERVAL_MAX=1s", "POLL_FIRST_DELAY=10ms",
 		"RETRY_BACKOFF_MIN=200ms", "RETRY_BACKOFF_MAX=2s", "LOG_LEVEL=warn",
 		// external: the cluster entry that skips TLS verification, so the

@@ -30,7 +30,7 @@ func BenchmarkRemovalsProcess(b *testing.B) {
 	b.Cleanup(fake.Close)
 	proctest.Start(b, proctest.Binary(b, false), []string{
 		"REDIS_URL=" + srv.URL, "CCE_ENDPOINT=" + fake.URL, "CCE_AUTH_TOKEN=" + token,
-		"CCE_WRITE_RATE=off", "CCE_READ_RATE=off", "BATCH_WINDOW=0", fmt.Sprintf("WORKER_CONCURRENCY=%d", concurrency),
+		"CCE_WRITE_RATE=off", "CCE_READ_RATE=off", "CLUSTER_MAX_DISRUPTING=100%", "CLUSTER_MIN_NODES=0", "BATCH_WINDOW=0", fmt.Sprintf("WORKER_CONCURRENCY=%d", concurrency),
 		"POLL_INTERVAL_MIN=200ms", "POLL_INTERVAL_MAX=1s", "POLL_FIRST_DELAY=10ms", "LOG_LEVEL=info", "HTTP_ADDR=127.0.0.1:0",
 	}, "worker")
 	api, err := cce.New(cce.Config{Endpoint: fake.URL, Auth: cce.TokenAuth{Token: token}})

@@ -114,7 +114,7 @@ func auditSecrets(t *testing.T, bin string, fakeOpts ccetest.Options, authEnv []
 		"REDIS_URL=" + redisURL, "CCE_ENDPOINT=" + fake.URL, "LOG_LEVEL=trace",
 		"API_ADDR=" + apiAddr, "API_TOKENS=" + auditAPIToken,
 		"DASHBOARD_ADDR=" + dashAddr, "DASHBOARD_USER=" + auditDashboardUser, "DASHBOARD_PASSWORD=" + auditDashboardPass,
-		"HTTP_ADDR=" + workerHTTP, "BATCH_WINDOW=0", "CCE_WRITE_RATE=50/s", "CCE_READ_RATE=50/s",
+		"HTTP_ADDR=" + workerHTTP, "CLUSTER_MAX_DISRUPTING=100%", "CLUSTER_MIN_NODES=0", "BATCH_WINDOW=0", "CCE_WRITE_RATE=50/s", "CCE_READ_RATE=50/s",
 		"POLL_INTERVAL_MIN=200ms", "POLL_INTERVAL_MAX=500ms", "POLL_FIRST_DELAY=300ms",
 		"RETRY_BACKOFF_MIN=100ms", "RETRY_BACKOFF_MAX=500ms",
 	}, authEnv...)

@@ -46,7 +46,7 @@ func TestSmallPodUnderThrottling(t *testing.T) {
 			env := []string{
 				"REDIS_URL=" + srv.URL, "CCE_ENDPOINT=" + fake.URL, "CCE_AUTH_TOKEN=" + token,
 				fmt.Sprintf("GOMAXPROCS=%d", tc.procs), fmt.Sprintf("WORKER_CONCURRENCY=%d", tc.concurrency),
-				"CCE_WRITE_RATE=20/s", "CCE_READ_RATE=50/s", "BATCH_WINDOW=0",
+				"CCE_WRITE_RATE=20/s", "CCE_READ_RATE=50/s", "CLUSTER_MAX_DISRUPTING=100%", "CLUSTER_MIN_NODES=0", "BATCH_WINDOW=0",
 				"POLL_INTERVAL_MIN=200ms", "POLL_INTERVAL_MAX=1s", "POLL_FIRST_DELAY=200ms",
 				"RETRY_BACKOFF_MIN=200ms", "RETRY_BACKOFF_MAX=2s", "LOG_LEVEL=warn", "HTTP_ADDR=127.0.0.1:0",
 			}

@@ -123,7 +123,11 @@ func (w *Server) dryRun(ctx context.Context, q *removal.Question) (*removal.DryR
 			return removal.NewDryRun(q.Nodes, reasons), nil
 		}
 	}
-	failed := v.nodeFailures(q.ClusterID, q.Nodes)
+	v, notFound, err := w.confirmNodes(ctx, v, q.ProjectID, q.ClusterID, q.Nodes)
+	if err != nil {
+		return nil, err
+	}
+	failed := v.nodeFailures(q.ClusterID, q.Nodes, notFound)
 	var here []string // the nodes CCE could remove
 	for _, uid := range q.Nodes {
 		if why, ok := failed[uid]; ok {

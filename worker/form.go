@@ -52,7 +52,7 @@ func (w *Server) formAndSend(ctx context.Context, rec *removal.Record, f *store.
 			if err := w.windowHold(ctx, g, f.Cluster, queuedIDs(f)...); err != nil {
 				return err
 			}
-			a, refused, err := w.preflight(ctx, f, g)
+			a, refused, err := w.preflight(ctx, f, g, rec.RequestID)
 			if err != nil {
 				return err
 			}
@@ -66,6 +66,9 @@ func (w *Server) formAndSend(ctx context.Context, rec *removal.Record, f *store.
 		if len(pick.Refused) > 0 {
 			for _, h := range pick.Refused {
 				w.abandon(ctx, h.Record.RequestID, h.Why, "refused: under the cluster's minimum")
+				if h.Record.RequestID == rec.RequestID {
+					return giveUp("request %s: refused: %s", rec.RequestID, h.Why)
+				}
 			}
 			if err := w.batches.ReadWaiting(ctx, f); err != nil {
 				return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
@@ -85,16 +86,20 @@ func (v *clusterView) clusterWait(project, cluster string) (why string, forGood 
 }
 
 // nodeFailures are the reasons the nodes uids cannot be removed, as the
-// view shows them: not in the cluster, or in a phase CCE cannot remove.
-func (v *clusterView) nodeFailures(cluster string, uids []string) map[string]string {
+// view shows them (with ShowNode's answers for those it does not list):
+// not in the cluster, or in a phase CCE cannot remove.
+func (v *clusterView) nodeFailures(cluster string, uids []string, notFound map[string]string) map[string]string {
 	out := map[string]string{}
 	for _, uid := range uids {
 		n, ok := v.nodes[uid]
 		switch {
 		case !ok:
-			out[uid] = fmt.Sprintf("not in cluster %s (CCE ListNodes)", cluster)
+			out[uid] = fmt.Sprintf("node %s is not in cluster %s", uid, cluster)
+			if why := notFound[uid]; why != "" {
+				out[uid] += ": " + why
+			}
 		case !n.Status.Phase.Removable():
-			out[uid] = fmt.Sprintf("node is %s in CCE; RemoveNode needs it Active, Abnormal or Error", n.Status.Phase)
+			out[uid] = fmt.Sprintf("node %s is %s in CCE; RemoveNode needs it Active, Abnormal or Error", uid, n.Status.Phase)
 		}
 	}
 	return out
@@ -149,6 +154,49 @@ func (w *Server) view(ctx context.Context, project, cluster string, maxAge time.
 	w.views.m[key] = v
 	w.views.mu.Unlock()
 	return v, nil
+}
+
+// confirmNodes asks CCE again (ShowNode) about the nodes uids the view
+// does not list, before anything fails them for not being in the cluster:
+// a list can lag behind a node just made. It returns the view with those
+// found added (a copy: views are shared), and CCE's answer for each that
+// is not found.
+func (w *Server) confirmNodes(ctx context.Context, v *clusterView, project, cluster string, uids []string) (*clusterView, map[string]string, error) {
+	notFound := map[string]string{}
+	if v.missing {
+		return v, notFound, nil
+	}
+	var found []*cce.Node
+	for _, uid := range uids {
+		if _, ok := v.nodes[uid]; ok {
+			continue
+		}
+		if err := w.readSlot(ctx, "ShowNode"); err != nil {
+			return nil, nil, err
+		}
+		n, err := w.cce.ShowNode(ctx, project, cluster, uid)
+		switch {
+		case cce.IsNotFound(err):
+			notFound[uid] = failureReason(err)
+			continue
+		case err != nil:
+			return nil, nil, w.readFailed(ctx, "ShowNode", err)
+		}
+		found = append(found, n)
+	}
+	if len(found) == 0 {
+		return v, notFound, nil
+	}
+	nv := &clusterView{at: v.at, phase: v.phase, nodes: maps.Clone(v.nodes)}
+	for _, n := range found {
+		nv.nodes[n.Metadata.UID] = *n
+	}
+	w.views.mu.Lock()
+	if w.views.m[project+"/"+cluster] == v {
+		w.views.m[project+"/"+cluster] = nv
+	}
+	w.views.mu.Unlock()
+	return nv, notFound, nil
 }
 
 // readFailed is the error of a CCE read that failed: a throttled one is a
@@ -215,17 +263,21 @@ func (w *Server) admitDrain(ctx context.Context, rec *removal.Record) error {
 	}
 	if why, forGood := v.clusterWait(rec.ProjectID, rec.ClusterID); forGood {
 		w.abandon(ctx, rec.RequestID, why, "cluster gone")
-		return errLookAgain
+		return giveUp("request %s: %s", rec.RequestID, why)
 	} else if why != "" {
 		return w.hold(ctx, w.cfg.GuardRecheck, why, rec.RequestID)
 	}
-	if failed := v.nodeFailures(rec.ClusterID, rec.OpenNodes()); len(failed) > 0 {
+	v, notFound, err := w.confirmNodes(ctx, v, rec.ProjectID, rec.ClusterID, rec.OpenNodes())
+	if err != nil {
+		return err
+	}
+	if failed := v.nodeFailures(rec.ClusterID, rec.OpenNodes(), notFound); len(failed) > 0 {
 		after, err := w.failNodes(ctx, rec.RequestID, failed)
 		if err != nil {
 			return err
 		}
 		if after.State.Final() {
-			return errLookAgain
+			return giveUp("request %s: preflight: %s", rec.RequestID, after.Error)
 		}
 		*rec = *after
 	}
@@ -239,7 +291,7 @@ func (w *Server) admitDrain(ctx context.Context, rec *removal.Record) error {
 		switch {
 		case verdict.Refuse != "":
 			w.abandon(ctx, rec.RequestID, verdict.Refuse, "refused: under the cluster's minimum")
-			return errLookAgain
+			return giveUp("request %s: refused: %s", rec.RequestID, verdict.Refuse)
 		case !verdict.Go:
 			return w.hold(ctx, w.cfg.GuardRecheck, verdict.Wait, rec.RequestID)
 		case verdict.Before:
@@ -262,8 +314,9 @@ func (w *Server) admitDrain(ctx context.Context, rec *removal.Record) error {
 // CCE shows of the cluster and of the nodes of its queued requests, and
 // sets the admission the batch is picked with. It returns the view, or the
 // wait; refused is true when it failed nodes or requests (read the waiting
-// requests again and pick again).
-func (w *Server) preflight(ctx context.Context, f *store.Forming, g removal.Guard) (a *removal.Admission, refused bool, err error) {
+// requests again and pick again). When it ended request self (the task's
+// own), the error gives the task up with the reason.
+func (w *Server) preflight(ctx context.Context, f *store.Forming, g removal.Guard, self string) (a *removal.Admission, refused bool, err error) {
 	ids := queuedIDs(f)
 	v, err := w.view(ctx, f.Project, f.Cluster, viewFresh)
 	if err != nil {
@@ -273,23 +326,36 @@ func (w *Server) preflight(ctx context.Context, f *store.Forming, g removal.Guar
 		for _, id := range ids {
 			w.abandon(ctx, id, why, "cluster gone")
 		}
-		return nil, true, nil
+		return nil, true, giveUp("request %s: %s", self, why)
 	} else if why != "" {
 		return nil, false, w.hold(ctx, w.cfg.GuardRecheck, why, ids...)
 	}
+	var all []string
+	for _, id := range ids {
+		all = append(all, f.Records[id].OpenNodes()...)
+	}
+	var ended error // the task's own request failed
+	v, notFound, err := w.confirmNodes(ctx, v, f.Project, f.Cluster, all)
+	if err != nil {
+		return nil, false, err
+	}
 	for _, id := range ids {
 		r := f.Records[id]
-		failed := v.nodeFailures(f.Cluster, r.OpenNodes())
+		failed := v.nodeFailures(f.Cluster, r.OpenNodes(), notFound)
 		if len(failed) == 0 {
 			continue
 		}
-		if _, err := w.failNodes(ctx, id, failed); err != nil {
+		after, err := w.failNodes(ctx, id, failed)
+		if err != nil {
 			return nil, false, err
 		}
 		refused = true
+		if id == self && after.State.Final() {
+			ended = giveUp("request %s: preflight: %s", self, after.Error)
+		}
 	}
 	if refused {
-		return nil, true, nil
+		return nil, true, ended
 	}
 	return &removal.Admission{ClusterID: f.Cluster, Guard: g, Nodes: v.clusterNodes(), Use: f.Disruption}, false, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+	"strings"
 
 	"github.com/noderemover/noderemover/config"
 	"github.com/noderemover/noderemover/enqueuer"
@@ -17,6 +18,16 @@ import (
 //	noderemover cluster set CLUSTER_ID [--max-disrupting N|N%|default] [--min-nodes N|default]
 //	                                   [--window "CRON DURATION TZ"]... [--no-windows]
 func runCluster(ctx context.Context, args []string, io stdio, env config.Getenv) int {
+	if len(args) > 0 && strings.HasPrefix(args[0], "-") { // -h, or a flag before the verb: as every command answers
+		f := newFlags("cluster", io)
+		f.String("max-disrupting", "", "(cluster set) at most this many of its nodes draining or removing at once: N, N%, or default")
+		f.String("min-nodes", "", "(cluster set) never fewer nodes left: N, or default")
+		f.String("window", "", "(cluster set) a maintenance window, \"CRON DURATION TZ\"; repeat for more")
+		f.Bool("no-windows", false, "(cluster set) remove the cluster's windows")
+		if code, ok := f.parse(args); !ok {
+			return code
+		}
+	}
 	if len(args) == 0 || (args[0] != "get" && args[0] != "set") {
 		return fail(io, exitUsage, "cluster: say get CLUSTER_ID or set CLUSTER_ID [--max-disrupting N|N%%] [--min-nodes N] [--window \"CRON DURATION TZ\"]... [--no-windows]")
 	}
@@ -87,7 +98,7 @@ func settingsChange(maxDisrupting, minNodes string, windows []string, noWindows 
 	if maxDisrupting != "" && maxDisrupting != "default" {
 		b, err := enqueuer.ParseBudget(maxDisrupting)
 		if err != nil {
-			return nil, errors.New("--max-disrupting: " + err.(*enqueuer.InvalidError).Problem)
+			return nil, flagError("--max-disrupting", err)
 		}
 		budget = &b
 	}
@@ -103,7 +114,7 @@ func settingsChange(maxDisrupting, minNodes string, windows []string, noWindows 
 	for _, s := range windows {
 		w, err := enqueuer.ParseWindow(s)
 		if err != nil {
-			return nil, errors.New("--window: " + err.(*enqueuer.InvalidError).Problem)
+			return nil, flagError("--window", err)
 		}
 		ws = append(ws, w)
 	}
@@ -130,4 +141,13 @@ func fleetGuard(cfg config.Config) *enqueuer.Guard {
 	}
 	g.MinNodes = cfg.ClusterMinNodes
 	return &g
+}
+
+// flagError says which flag a parser's error is about.
+func flagError(flag string, err error) error {
+	var inv *enqueuer.InvalidError
+	if errors.As(err, &inv) {
+		return errors.New(flag + ": " + inv.Problem)
+	}
+	return errors.New(flag + ": " + err.Error())
 }
