@@ -33,7 +33,9 @@ func TestParseBudget(t *testing.T) {
 
 func TestWindowOpen(t *testing.T) {
 	berlin, _ := time.LoadLocation("Europe/Berlin")
-	at := func(loc *time.Location, y int, mo time.Month, d, h, mi int) time.Time { return time.Date(y, mo, d, h, mi, 0, 0, loc) }
+	at := func(loc *time.Location, y int, mo time.Month, d, h, mi int) time.Time {
+		return time.Date(y, mo, d, h, mi, 0, 0, loc)
+	}
 	cases := []struct {
 		window   string
 		now      time.Time
@@ -110,7 +112,7 @@ func TestDecodeClusterSettings(t *testing.T) {
 	}
 	for in, field := range map[string]string{
 		`{"max_disrupting":"x"}`: "max_disrupting", `{"min_nodes":-2}`: "min_nodes", `{"min_nodes":"2"}`: "min_nodes",
-		`{"windows":[{"cron":"x","duration":"1h","time_zone":"UTC"}]}`: "windows[0].cron",
+		`{"windows":[{"cron":"x","duration":"1h","time_zone":"UTC"}]}`:      "windows[0].cron",
 		`{"windows":[{"cron":"0 2 * * *","duration":"1h","time_zone":""}]}`: "windows[0].time_zone",
 		`{"other":1}`: "other", `[]`: "", `{} 1`: "",
 	} {

@@ -16,7 +16,7 @@ func TestClusterGetAndSet(t *testing.T) {
 	r = runMain(t, env, "", "cluster", "set", "c1", "--max-disrupting", "20%", "--window", "0 2 * * 1-5 4h Europe/Berlin", "--window", "@daily 30m")
 	var v struct {
 		Settings struct {
-			MaxDisrupting string `json:"max_disrupting"`
+			MaxDisrupting string                                      `json:"max_disrupting"`
 			Windows       []struct{ Cron, Duration, TimeZone string } `json:"windows"`
 		} `json:"settings"`
 	}
