@@ -58,7 +58,8 @@ func TestWorkerProcess(t *testing.T) {
 			httpAddr := freeAddr(t)
 			env := []string{"REDIS_URL=" + srv.URL, "CCE_ENDPOINT=" + fake.URL, "CCE_AUTH_TOKEN=process-token-0123",
 				"HTTP_ADDR=" + httpAddr, "SHUTDOWN_TIMEOUT=" + tc.shutdownTimeout, "CCE_TIMEOUT=3s",
-				"POLL_INTERVAL_MIN=200ms", "POLL_INTERVAL_MAX=500ms", "RETRY_BACKOFF_MIN=100ms"}
+				"POLL_INTERVAL_MIN=200ms", "POLL_INTERVAL_MAX=500ms", "RETRY_BACKOFF_MIN=100ms",
+				"CLUSTER_MAX_DISRUPTING=100%", "CLUSTER_MIN_NODES=0"} // both nodes of a two-node cluster
 			w := startProc(t, env, "worker")
 			testkit.WaitFor(t, 20*time.Second, "worker ready", func() bool {
 				code, _ := httpGet(t, "http://"+httpAddr+"/readyz")
