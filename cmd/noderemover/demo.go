@@ -113,6 +113,14 @@ func runDemo(ctx context.Context, args []string, std stdio, _ config.Getenv) int
 		step("refused a new request for a node already being removed: %v", err)
 	}
 
+	dry := enqueuer.Request{ProjectID: demoProject, ClusterID: "cluster-a", SSHKey: "ops-keypair",
+		Nodes: []string{demoRequests[0].Nodes[0], "a0000000-0000-4000-8000-00000000dead"}}
+	if d, err := client.Preflight(ctx, dry); err == nil {
+		for _, n := range d.Nodes {
+			step("dry run (nothing stored): node %s %s: %s", n.UID, n.Verdict, strings.Join(n.Reasons, "; "))
+		}
+	}
+
 	final, err := waitAllFinal(ctx, client)
 	if err != nil {
 		return fail(std, exitFailure, "demo: %v", err)
