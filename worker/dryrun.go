@@ -166,7 +166,7 @@ func (w *Server) dryRunKube(ctx context.Context, q *removal.Question, v *cluster
 	}
 	kc, err := w.cfg.Kube.Client(ctx, q.ProjectID, q.ClusterID)
 	if err != nil {
-		return fmt.Errorf("Kubernetes access: %w", err)
+		return fmt.Errorf("reach the cluster's Kubernetes API: %w", err)
 	}
 	names := map[string]string{} // Node name → uid
 	for _, uid := range here {
