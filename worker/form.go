@@ -19,10 +19,13 @@ const formTries = 5
 
 // formAndSend forms the next batch of request rec's cluster from its
 // waiting requests (f, read with the cluster's forming lease held) and
-// sends it, in this order: pick the members (no Redis), take the call's
-// write slot (outside any transaction), write the batch marked sending
-// (nothing is written if what was picked from changed: then read and pick
-// again, keeping the slot), call. A slot no call follows is given back.
+// sends it, in this order: pick the members (no Redis); once some would go,
+// the guardrails (pause, windows, what CCE shows of the cluster and its
+// nodes: guard.go) and pick again admitted to the cluster's budget (over it:
+// wait; under the minimum: refused); take the call's write slot (outside any
+// transaction); write the batch marked sending with the admissions (nothing
+// is written if what was picked from changed: then read and pick again,
+// keeping the slot); call. A slot no call follows is given back.
 func (w *Server) formAndSend(ctx context.Context, rec *removal.Record, f *store.Forming) (err error) {
 	var slot *ratelimit.Slot
 	defer func() {
