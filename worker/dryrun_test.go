@@ -199,3 +199,32 @@ func TestDryRunDrainCountsBudgetsOverTheRequest(t *testing.T) {
 	}
 	d.noKeyMaterial()
 }
+
+// TestProtectedNodeWithoutDrainIsRefused: a request that does not drain is
+// still refused for a protected Node when the worker reaches the cluster's
+// Kubernetes, before RemoveNode; its other node goes.
+func TestProtectedNodeWithoutDrainIsRefused(t *testing.T) {
+	d := newDrainCluster(t)
+	u := uids(0xda, 2)
+	p := d.node(u[0], nil)
+	d.node(u[1], nil)
+	if _, err := d.kc.CoreV1().Nodes().Patch(t.Context(), p.Name, "application/merge-patch+json",
+		[]byte(`{"metadata":{"annotations":{"cluster-autoscaler.kubernetes.io/scale-down-disabled":"true"}}}`), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	d.start()
+	if _, err := d.enq.Enqueue(t.Context(), enqueuer.Request{ID: "no-drain", ProjectID: project, ClusterID: d.cluster, Nodes: u,
+		SSHKey: "k", Drain: &enqueuer.DrainOptions{Enabled: ptr(false)}}); err != nil {
+		t.Fatal(err)
+	}
+	st := d.waitFinal("no-drain", 60*time.Second)
+	if st.State != enqueuer.StateFailed || st.Nodes[0].State != enqueuer.NodeFailed || st.Nodes[1].State != enqueuer.NodeRemoved ||
+		!strings.Contains(st.Nodes[0].Reason, "protected by its annotation cluster-autoscaler.kubernetes.io/scale-down-disabled=true") {
+		t.Fatalf("%+v", st)
+	}
+	for _, r := range d.fake.Removals() {
+		if slices.Contains(r.Nodes, u[0]) {
+			t.Error("the protected node was sent to CCE")
+		}
+	}
+}

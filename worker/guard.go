@@ -8,7 +8,10 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/client-go/kubernetes"
+
 	"github.com/noderemover/noderemover/cce"
+	"github.com/noderemover/noderemover/internal/drain"
 	"github.com/noderemover/noderemover/internal/store"
 	"github.com/noderemover/noderemover/removal"
 )
@@ -354,10 +357,67 @@ func (w *Server) preflight(ctx context.Context, f *store.Forming, g removal.Guar
 			ended = giveUp("request %s: preflight: %s", self, after.Error)
 		}
 	}
+	for id, failed := range w.protectedNodes(ctx, f, v, ids) {
+		after, err := w.failNodes(ctx, id, failed)
+		if err != nil {
+			return nil, false, err
+		}
+		refused = true
+		if id == self && after.State.Final() {
+			ended = giveUp("request %s: preflight: %s", self, after.Error)
+		}
+	}
 	if refused {
 		return nil, true, ended
 	}
 	return &removal.Admission{ClusterID: f.Cluster, Guard: g, Nodes: v.clusterNodes(), Use: f.Disruption}, false, nil
+}
+
+// protectedNodes finds, when this worker reaches the cluster's Kubernetes
+// API, the nodes of the requests ids that do not drain whose Kubernetes
+// Node is protected from removal (a drain looks at its own before it
+// cordons), by request and node, with the reason. It is best effort: a
+// request without a drain does not need Kubernetes, so a Node not found, or
+// Kubernetes out of reach, holds nothing back (and is logged).
+func (w *Server) protectedNodes(ctx context.Context, f *store.Forming, v *clusterView, ids []string) map[string]map[string]string {
+	if w.cfg.Kube == nil || !w.cfg.Kube.Enabled() {
+		return nil
+	}
+	var kc kubernetes.Interface
+	out := map[string]map[string]string{}
+	for _, id := range ids {
+		r := f.Records[id]
+		if r.Drain != nil {
+			continue
+		}
+		for _, uid := range r.OpenNodes() {
+			cn, ok := v.nodes[uid]
+			if !ok {
+				continue
+			}
+			if kc == nil {
+				var err error
+				if kc, err = w.cfg.Kube.Client(ctx, f.Project, f.Cluster); err != nil {
+					w.log.Warn().Err(err).Str("cluster_id", f.Cluster).Msg("preflight: Kubernetes out of reach; protected Nodes not looked at")
+					return out
+				}
+			}
+			kn, err := drain.FindNode(ctx, kc, cn.Metadata.Name, cn.Status.PrivateIP)
+			if err != nil {
+				if !errors.Is(err, drain.ErrNodeNotFound) {
+					w.log.Warn().Err(err).Str("cluster_id", f.Cluster).Str("node_uid", uid).Msg("preflight: could not look at the Kubernetes Node")
+				}
+				continue
+			}
+			if a := drain.Protected(kn); a != "" {
+				if out[id] == nil {
+					out[id] = map[string]string{}
+				}
+				out[id][uid] = fmt.Sprintf("Kubernetes Node %s is protected by its annotation %s=true; nothing was touched", kn.Name, a)
+			}
+		}
+	}
+	return out
 }
 
 // readyHold returns the wait of a ready batch (formed, found not sent) whose
