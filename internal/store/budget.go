@@ -57,14 +57,7 @@ func budgetOf(project, cluster string, cmd *redis.MapStringStringCmd) (removal.D
 
 // Disruption reads how cluster's budget is used.
 func (s *Store) Disruption(ctx context.Context, project, cluster string) (removal.Disruption, error) {
-	var cmd *redis.MapStringStringCmd
-	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		cmd = readBudget(ctx, p, project, cluster)
-		return nil
-	}); err != nil && !errors.Is(err, redis.Nil) {
-		return removal.Disruption{}, fmt.Errorf("read the disruption budget of cluster %s: %w", cluster, err)
-	}
-	return budgetOf(project, cluster, cmd)
+	return budgetOf(project, cluster, s.rdb.HGetAll(ctx, budgetKey(project, cluster)))
 }
 
 // admitCheck adds to plan p the check that no admission to cluster's
