@@ -25,21 +25,30 @@ const maxBodyBytes = 1 << 20
 // members and JSON kinds, never values, so a password cannot come back in
 // one.
 func readRequest(w http.ResponseWriter, r *http.Request) (enqueuer.Request, error) {
-	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
+	body, err := readBody(w, r)
+	if err != nil {
 		return enqueuer.Request{}, err
 	}
+	return enqueuer.DecodeRequest(body)
+}
+
+// readBody reads a JSON body of at most maxBodyBytes.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
+		return nil, err
+	}
 	if r.ContentLength > maxBodyBytes {
-		return enqueuer.Request{}, &http.MaxBytesError{Limit: maxBodyBytes}
+		return nil, &http.MaxBytesError{Limit: maxBodyBytes}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return enqueuer.Request{}, err
+			return nil, err
 		}
-		return enqueuer.Request{}, invalidInput("the body could not be read: %v", err)
+		return nil, invalidInput("the body could not be read: %v", err)
 	}
-	return enqueuer.DecodeRequest(body)
+	return body, nil
 }
 
 // checkContentType accepts application/json, in UTF-8.

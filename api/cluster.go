@@ -2,8 +2,6 @@ package api
 
 import (
 	"context"
-	"errors"
-	"io"
 	"net/http"
 
 	"github.com/noderemover/noderemover/enqueuer"
@@ -36,16 +34,8 @@ func (s *server) putCluster(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, "", err)
 		return
 	}
-	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
-		s.fail(w, r, "", err)
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	body, err := readBody(w, r)
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if !errors.As(err, &tooLarge) {
-			err = invalidInput("the body could not be read: %v", err)
-		}
 		s.fail(w, r, "", err)
 		return
 	}

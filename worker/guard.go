@@ -337,28 +337,20 @@ func (w *Server) preflight(ctx context.Context, f *store.Forming, g removal.Guar
 	for _, id := range ids {
 		all = append(all, f.Records[id].OpenNodes()...)
 	}
-	var ended error // the task's own request failed
 	v, notFound, err := w.confirmNodes(ctx, v, f.Project, f.Cluster, all)
 	if err != nil {
 		return nil, false, err
 	}
+	failed := map[string]map[string]string{} // request → node → why
 	for _, id := range ids {
-		r := f.Records[id]
-		failed := v.nodeFailures(f.Cluster, r.OpenNodes(), notFound)
-		if len(failed) == 0 {
-			continue
-		}
-		after, err := w.failNodes(ctx, id, failed)
-		if err != nil {
-			return nil, false, err
-		}
-		refused = true
-		if id == self && after.State.Final() {
-			ended = giveUp("request %s: preflight: %s", self, after.Error)
+		if why := v.nodeFailures(f.Cluster, f.Records[id].OpenNodes(), notFound); len(why) > 0 {
+			failed[id] = why
 		}
 	}
-	for id, failed := range w.protectedNodes(ctx, f, v, ids) {
-		after, err := w.failNodes(ctx, id, failed)
+	w.protectedNodes(ctx, f, v, ids, failed)
+	var ended error // the task's own request failed
+	for id, why := range failed {
+		after, err := w.failNodes(ctx, id, why)
 		if err != nil {
 			return nil, false, err
 		}
@@ -373,18 +365,18 @@ func (w *Server) preflight(ctx context.Context, f *store.Forming, g removal.Guar
 	return &removal.Admission{ClusterID: f.Cluster, Guard: g, Nodes: v.clusterNodes(), Use: f.Disruption}, false, nil
 }
 
-// protectedNodes finds, when this worker reaches the cluster's Kubernetes
-// API, the nodes of the requests ids that do not drain whose Kubernetes
-// Node is protected from removal (a drain looks at its own before it
-// cordons), by request and node, with the reason. It is best effort: a
-// request without a drain does not need Kubernetes, so a Node not found, or
-// Kubernetes out of reach, holds nothing back (and is logged).
-func (w *Server) protectedNodes(ctx context.Context, f *store.Forming, v *clusterView, ids []string) map[string]map[string]string {
+// protectedNodes adds to failed (request → node → why), when this worker
+// reaches the cluster's Kubernetes API, the nodes of the requests ids that
+// do not drain whose Kubernetes Node is protected from removal (a drain
+// looks at its own before it cordons); nodes failed already are not looked
+// at. It is best effort: a request without a drain does not need
+// Kubernetes, so a Node not found, or Kubernetes out of reach, holds
+// nothing back (and is logged).
+func (w *Server) protectedNodes(ctx context.Context, f *store.Forming, v *clusterView, ids []string, failed map[string]map[string]string) {
 	if w.cfg.Kube == nil || !w.cfg.Kube.Enabled() {
-		return nil
+		return
 	}
 	var kc kubernetes.Interface
-	out := map[string]map[string]string{}
 	for _, id := range ids {
 		r := f.Records[id]
 		if r.Drain != nil {
@@ -392,14 +384,14 @@ func (w *Server) protectedNodes(ctx context.Context, f *store.Forming, v *cluste
 		}
 		for _, uid := range r.OpenNodes() {
 			cn, ok := v.nodes[uid]
-			if !ok {
+			if _, gone := failed[id][uid]; !ok || gone {
 				continue
 			}
 			if kc == nil {
 				var err error
 				if kc, err = w.cfg.Kube.Client(ctx, f.Project, f.Cluster); err != nil {
 					w.log.Warn().Err(err).Str("cluster_id", f.Cluster).Msg("preflight: Kubernetes out of reach; protected Nodes not looked at")
-					return out
+					return
 				}
 			}
 			kn, err := drain.FindNode(ctx, kc, cn.Metadata.Name, cn.Status.PrivateIP)
@@ -410,14 +402,13 @@ func (w *Server) protectedNodes(ctx context.Context, f *store.Forming, v *cluste
 				continue
 			}
 			if a := drain.Protected(kn); a != "" {
-				if out[id] == nil {
-					out[id] = map[string]string{}
+				if failed[id] == nil {
+					failed[id] = map[string]string{}
 				}
-				out[id][uid] = fmt.Sprintf("Kubernetes Node %s is protected by its annotation %s=true; nothing was touched", kn.Name, a)
+				failed[id][uid] = fmt.Sprintf("Kubernetes Node %s is protected by its annotation %s=true; nothing was touched", kn.Name, a)
 			}
 		}
 	}
-	return out
 }
 
 // readyHold returns the wait of a ready batch (formed, found not sent) whose

@@ -123,32 +123,7 @@ func (s *Store) Admit(ctx context.Context, id string, d removal.Disruption) (*re
 // preflight found them gone or in a phase CCE cannot remove), ending the
 // request when none is left: read fresh and written in one plan.
 func (s *Store) FailNodes(ctx context.Context, id string, reasons map[string]string) (*removal.Record, *removal.Change, error) {
-	var rec *removal.Record
-	var change *removal.Change
-	err := again("fail nodes of request "+id, func() error {
-		r, raw, err := s.readRecord(ctx, id)
-		if err != nil {
-			return err
-		}
-		from := r.State
-		if !removal.FailNodes(r, reasons, s.now()) {
-			rec, change = r, nil
-			return nil
-		}
-		p := newPlan()
-		p.holds(requestKey(id), raw)
-		if _, err := s.putRecord(p, r); err != nil {
-			return err
-		}
-		moved(p, r, from)
-		if _, err := p.run(ctx, s.rdb); err != nil {
-			return err
-		}
-		rec, change = r, nil
-		if r.State != from {
-			change = &removal.Change{Record: r, From: from}
-		}
-		return nil
+	return s.update(ctx, "fail nodes of request "+id, id, func(r *removal.Record) (bool, error) {
+		return removal.FailNodes(r, reasons, s.now()), nil
 	})
-	return rec, change, err
 }

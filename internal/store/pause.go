@@ -105,34 +105,16 @@ func (s *Store) Hold(ctx context.Context, why string, ids ...string) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	recs, raws, err := s.readRecords(ctx, ids)
+	recs, _, err := s.readRecords(ctx, ids)
 	if err != nil {
 		return fmt.Errorf("hold requests: %w", err)
 	}
 	for _, id := range ids {
-		r := recs[id]
-		if r == nil || r.Waiting == why {
+		if r := recs[id]; r == nil || r.Waiting == why || r.State.Final() {
 			continue
 		}
-		raw := raws[id]
-		err := again("hold request "+id, func() error {
-			if r == nil {
-				var err error
-				if r, raw, err = s.readRecord(ctx, id); err != nil {
-					return err
-				}
-			}
-			defer func() { r = nil }() // a plan gone stale reads again
-			if !removal.Hold(r, why, s.now()) {
-				return nil
-			}
-			p := newPlan()
-			p.holds(requestKey(id), raw)
-			if _, err := s.putRecord(p, r); err != nil {
-				return err
-			}
-			_, err := p.run(ctx, s.rdb)
-			return err
+		_, _, err := s.update(ctx, "hold request "+id, id, func(r *removal.Record) (bool, error) {
+			return removal.Hold(r, why, s.now()), nil
 		})
 		if err != nil && !errors.Is(err, removal.ErrNotFound) {
 			return err

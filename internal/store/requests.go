@@ -210,37 +210,46 @@ func (s *Store) discard(ctx context.Context, id string) error {
 // or its batch is lost) and frees its nodes. The change is nil when the
 // request was final already.
 func (s *Store) Abandon(ctx context.Context, id, reason string) (*removal.Record, *removal.Change, error) {
+	return s.update(ctx, "abandon request "+id, id, func(r *removal.Record) (bool, error) {
+		return removal.Abandon(r, reason, s.now()), nil
+	})
+}
+
+// update reads request id fresh, lets apply change it (false: nothing to
+// write) and writes it in one plan, with the moves of its change of state
+// (moved), reading and applying again while the plan goes stale. The change
+// is nil when the state stayed.
+func (s *Store) update(ctx context.Context, what, id string, apply func(*removal.Record) (bool, error)) (*removal.Record, *removal.Change, error) {
 	var rec *removal.Record
 	var change *removal.Change
-	err := again("abandon request "+id, func() (err error) {
-		rec, change, err = s.abandon(ctx, id, reason)
-		return err
+	err := again(what, func() error {
+		r, raw, err := s.readRecord(ctx, id)
+		if err != nil {
+			return err
+		}
+		from := r.State
+		rec, change = r, nil
+		if ok, err := apply(r); err != nil || !ok {
+			return err
+		}
+		p := newPlan()
+		p.holds(requestKey(id), raw)
+		if _, err := s.putRecord(p, r); err != nil {
+			return err
+		}
+		moved(p, r, from)
+		if _, err := p.run(ctx, s.rdb); err != nil {
+			return err
+		}
+		if r.State != from {
+			change = &removal.Change{Record: r, From: from}
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, nil, err
 	}
 	return rec, change, nil
-}
-
-func (s *Store) abandon(ctx context.Context, id, reason string) (*removal.Record, *removal.Change, error) {
-	r, raw, err := s.readRecord(ctx, id)
-	if err != nil {
-		return nil, nil, err
-	}
-	from := r.State
-	if !removal.Abandon(r, reason, s.now()) {
-		return r, nil, nil
-	}
-	p := newPlan()
-	p.holds(requestKey(id), raw)
-	if _, err := s.putRecord(p, r); err != nil {
-		return nil, nil, err
-	}
-	moved(p, r, from)
-	if _, err := p.run(ctx, s.rdb); err != nil {
-		return nil, nil, err
-	}
-	return r, &removal.Change{Record: r, From: from}, nil
 }
 
 // ensureWaiting puts a queued request in its cluster's waiting set, in its
