@@ -38,6 +38,7 @@ type backlogResult struct {
 	Accepted  int           // RemoveNode calls CCE accepted
 	Calls     int           // RemoveNode calls CCE received
 	Answers   int           // 429 answers, any call
+	Throttled string        // which calls got them
 	Rounds    int           // the most accepted calls one cluster took
 	Polls     int           // ShowJob calls
 	NodesSent int           // nodes in accepted calls
@@ -140,6 +141,11 @@ func runBacklog(tb testing.TB, b backlog) backlogResult {
 	res.Accepted = len(fake.Removals())
 	res.Calls = fake.Calls(ccetest.OpRemoveNodes)
 	res.Answers = fake.Answers(ccetest.OpAny, 429)
+	for _, op := range []ccetest.Op{ccetest.OpRemoveNodes, ccetest.OpShowJob, ccetest.OpShowNode, ccetest.OpShowCluster, ccetest.OpListNodes} {
+		if n := fake.Answers(op, 429); n > 0 {
+			res.Throttled += fmt.Sprintf("%s:%d ", op, n)
+		}
+	}
 	res.Polls = fake.Calls(ccetest.OpShowJob)
 	return res
 }
@@ -159,7 +165,7 @@ func TestBacklogThreeWorkers(t *testing.T) {
 		WriteRate: 5, ReadRate: 50, JobDuration: time.Second, Race: true})
 	t.Logf("%+v", res)
 	if res.Answers != 0 {
-		t.Errorf("CCE answered 429 %d times", res.Answers)
+		t.Errorf("CCE answered 429 %d times (%s)", res.Answers, res.Throttled)
 	}
 	if res.NodesSent != 600 {
 		t.Errorf("%d nodes sent in accepted calls, want each of the 600 once", res.NodesSent)
