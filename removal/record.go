@@ -87,6 +87,8 @@ type Record struct {
 	Drain *Drain `json:"drain,omitempty"`
 	// Waiting says why the request is held back (a pause), "" when it is not.
 	Waiting string `json:"waiting"`
+	// Callback is where its events are POSTed; nil for none.
+	Callback *Callback `json:"callback,omitempty"`
 
 	// Kept for the worker, never shown in a Status.
 	Login       Login  `json:"login"`
@@ -125,11 +127,15 @@ type Status struct {
 	UpdatedAt time.Time `json:"updated_at"`
 	Drain     *Drain    `json:"drain,omitempty"`
 	Waiting   string    `json:"waiting"`
+	// CallbackURL and CallbackEvents say where the request's events are
+	// POSTed, and which (absent: none).
+	CallbackURL    string `json:"callback_url,omitempty"`
+	CallbackEvents string `json:"callback_events,omitempty"`
 }
 
 // Status returns the producer's view of the record.
 func (r *Record) Status() Status {
-	return Status{
+	st := Status{
 		RequestID: r.RequestID,
 		State:     r.State,
 		ProjectID: r.ProjectID,
@@ -143,6 +149,10 @@ func (r *Record) Status() Status {
 		Drain:     r.Drain.Clone(),
 		Waiting:   r.Waiting,
 	}
+	if r.Callback != nil {
+		st.CallbackURL, st.CallbackEvents = r.Callback.URL, r.Callback.Events
+	}
+	return st
 }
 
 // NewRecord starts the record of a validated request.
@@ -162,6 +172,7 @@ func NewRecord(req Request, now time.Time) *Record {
 		Login:       req.Login,
 		Fingerprint: req.Fingerprint(),
 		Drain:       req.Drain.Clone(),
+		Callback:    req.Callback.clone(),
 	}
 }
 
@@ -172,6 +183,7 @@ func (r *Record) Clone() *Record {
 	c.SubmittingAt, c.SubmittedAt, c.FinishedAt = cloneTime(r.SubmittingAt), cloneTime(r.SubmittedAt), cloneTime(r.FinishedAt)
 	c.DrainStartedAt, c.DrainMovedAt, c.Drain = cloneTime(r.DrainStartedAt), cloneTime(r.DrainMovedAt), r.Drain.Clone()
 	c.Uncordon = append([]string(nil), r.Uncordon...)
+	c.Callback = r.Callback.clone()
 	if r.Kube != nil {
 		c.Kube = make(map[string]string, len(r.Kube))
 		for k, v := range r.Kube {
@@ -197,7 +209,7 @@ func (r *Record) same(o *Record) bool {
 		r.Fingerprint == o.Fingerprint && r.BatchID == o.BatchID && r.Solo == o.Solo &&
 		sameTime(r.SubmittingAt, o.SubmittingAt) && sameTime(r.SubmittedAt, o.SubmittedAt) && sameTime(r.FinishedAt, o.FinishedAt) &&
 		r.Drain.equal(o.Drain) && r.Waiting == o.Waiting && sameTime(r.DrainStartedAt, o.DrainStartedAt) && sameTime(r.DrainMovedAt, o.DrainMovedAt) && maps.Equal(r.Kube, o.Kube) &&
-		slices.Equal(r.Uncordon, o.Uncordon)
+		slices.Equal(r.Uncordon, o.Uncordon) && r.Callback.key() == o.Callback.key()
 }
 
 func sameTime(a, b *time.Time) bool { return (a == nil) == (b == nil) && (a == nil || a.Equal(*b)) }

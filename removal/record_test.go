@@ -67,8 +67,8 @@ func TestStatusLeavesLoginOut(t *testing.T) {
 // TestSameLooksAtEveryField: a field added to Record must be compared by
 // same, or a step that changes only it would not count as a change.
 func TestSameLooksAtEveryField(t *testing.T) {
-	if n := reflect.TypeFor[Record]().NumField(); n != 23 {
-		t.Fatalf("Record has %d fields; same (and Clone) know 23: add the new one to both, then this count", n)
+	if n := reflect.TypeFor[Record]().NumField(); n != 24 {
+		t.Fatalf("Record has %d fields; same (and Clone) know 24: add the new one to both, then this count", n)
 	}
 	now := time.Now()
 	base := NewRecord(Request{ID: "r", ProjectID: "p", ClusterID: "c", Nodes: []string{"a"}, Login: Login{SSHKey: "k"}}, now)
@@ -92,6 +92,7 @@ func TestSameLooksAtEveryField(t *testing.T) {
 		func(r *Record) { r.Kube = map[string]string{"a": "192.168.0.1"} },
 		func(r *Record) { r.Uncordon = []string{"192.168.0.1"} },
 		func(r *Record) { r.Nodes[0].Drain = &NodeDrain{PodsLeft: 1} },
+		func(r *Record) { r.Callback = &Callback{URL: "https://h/x", Events: CallbackAll} },
 	}
 	for i, change := range changes {
 		c := base.Clone()

@@ -31,6 +31,8 @@ type Request struct {
 	// resolved to against the fleet's defaults (nil: no drain).
 	DrainAsk *DrainAsk `json:"drain_ask,omitempty"`
 	Drain    *Drain    `json:"drain,omitempty"`
+	// Callback is where the request's events are POSTed; nil for none.
+	Callback *Callback `json:"callback,omitempty"`
 }
 
 // Login is how CCE logs in to a node after it left the cluster: an SSH key
@@ -130,6 +132,9 @@ func (r *Request) Validate() error {
 	if err := r.Drain.Validate(); err != nil {
 		return err
 	}
+	if err := r.Callback.Validate(); err != nil {
+		return err
+	}
 	return r.Login.Validate()
 }
 
@@ -210,6 +215,9 @@ func (r *Request) Fingerprint() string {
 	parts := []string{r.ProjectID, r.ClusterID, login, strings.Join(nodes, ",")}
 	if r.Drain != nil { // requests without a drain keep the fingerprint they had before drains
 		parts = append(parts, r.Drain.key())
+	}
+	if r.Callback != nil { // nor do requests without a callback
+		parts = append(parts, "callback "+r.Callback.key())
 	}
 	sum := sha256.Sum256([]byte(strings.Join(parts, "\n")))
 	return hex.EncodeToString(sum[:16])

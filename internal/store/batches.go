@@ -64,9 +64,9 @@ func (s *Store) step(ctx context.Context, seen *removal.Batch, ev removal.Event,
 // stepFrom makes the step from cur and writes it.
 func (s *Store) stepFrom(ctx context.Context, cur *current, seen *removal.Batch, ev removal.Event, in removal.Input, took time.Duration) (Result, error) {
 	b := cur.batch
-	before := make(map[string]removal.State, len(cur.recs))
+	before := make(map[string]removal.Shape, len(cur.recs))
 	for id, r := range cur.recs {
-		before[id] = r.State
+		before[id] = r.Shape()
 	}
 	changes, err := removal.Step(b, seen, cur.recs, ev, in)
 	if err != nil {
@@ -90,7 +90,10 @@ func (s *Store) stepFrom(ctx context.Context, cur *current, seen *removal.Batch,
 		}
 		if string(raw) != cur.raws[id] {
 			p.set(requestKey(id), string(raw), s.ttl)
-			moved(p, r, before[id])
+			if err := s.putEvents(p, before[id], r); err != nil {
+				return Result{}, err
+			}
+			moved(p, r, before[id].State)
 		}
 		next.add(r, string(raw))
 	}

@@ -101,8 +101,8 @@ func (s *Store) Admit(ctx context.Context, id string, d removal.Disruption) (*re
 	p := newPlan()
 	p.holds(requestKey(id), raw)
 	admitCheck(p, r.ProjectID, r.ClusterID, d, map[string][]string{id: nil})
-	if removal.Hold(r, "", s.now()) {
-		if _, err := s.putRecord(p, r); err != nil {
+	if before := r.Shape(); removal.Hold(r, "", s.now()) {
+		if _, err := s.putRecord(p, before, r); err != nil {
 			return nil, err
 		}
 	}

@@ -63,7 +63,7 @@ func (s *Store) cancel(ctx context.Context, id string) (*removal.Record, *remova
 			rawBatch = vals[1].(string)
 		}
 	}
-	from := r.State
+	from, before := r.State, r.Shape()
 	changed, err := removal.Cancel(&r, b, s.now())
 	if err != nil || !changed {
 		return &r, nil, err
@@ -73,7 +73,7 @@ func (s *Store) cancel(ctx context.Context, id string) (*removal.Record, *remova
 	if b != nil {
 		p.holds(batchKey(b.ID), rawBatch)
 	}
-	if _, err := s.putRecord(p, &r); err != nil {
+	if _, err := s.putRecord(p, before, &r); err != nil {
 		return nil, nil, err
 	}
 	moved(p, &r, from)

@@ -33,6 +33,7 @@ type Forming struct {
 	// Records are the records of IDs that exist and could be read.
 	Records map[string]*removal.Record
 	raws    map[string]string
+	shapes  map[string]removal.Shape // of Records as read, for their events
 	// JobTimes, when asked for, are how long the cluster's recent jobs
 	// took, read with the rest (see TypicalJobDuration).
 	JobTimes *JobTimes
@@ -128,7 +129,8 @@ func (s *Store) BeginForming(ctx context.Context, id, project, cluster string, t
 		}
 	}
 	f := &Forming{Project: project, Cluster: cluster, Token: token,
-		Records: map[string]*removal.Record{id: &r}, raws: map[string]string{id: raw}}
+		Records: map[string]*removal.Record{id: &r}, raws: map[string]string{id: raw},
+		shapes: map[string]removal.Shape{id: r.Shape()}}
 	vals, perr := paused.Result()
 	if perr == nil {
 		f.Paused, perr = pauseOf(cluster, vals)
@@ -191,7 +193,7 @@ func (s *Store) ReadWaiting(ctx context.Context, f *Forming) error {
 // again).
 func (s *Store) readForming(ctx context.Context, f *Forming, again bool) error {
 	if again {
-		f.Records, f.raws = map[string]*removal.Record{}, map[string]string{}
+		f.Records, f.raws, f.shapes = map[string]*removal.Record{}, map[string]string{}, map[string]removal.Shape{}
 	}
 	var missing []string
 	for _, id := range f.IDs {
@@ -204,7 +206,7 @@ func (s *Store) readForming(ctx context.Context, f *Forming, again bool) error {
 		return fmt.Errorf("read waiting requests of cluster %s: %w", f.Cluster, err)
 	}
 	for id, r := range recs {
-		f.Records[id], f.raws[id] = r, raws[id]
+		f.Records[id], f.raws[id], f.shapes[id] = r, raws[id], r.Shape()
 	}
 	return nil
 }
@@ -232,7 +234,7 @@ func (s *Store) Form(ctx context.Context, f *Forming, b *removal.Batch, changes 
 		next = newSnapshot(b)
 	}
 	for _, c := range changes {
-		raw, err := s.putRecord(p, c.Record)
+		raw, err := s.putRecord(p, f.shapes[c.Record.RequestID], c.Record)
 		if err != nil {
 			return err
 		}

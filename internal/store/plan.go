@@ -84,6 +84,11 @@ func (p *plan) hset(k, f, val string) { p.do("hset", k, f, val) }
 func (p *plan) hdel(k, f string)      { p.do("hdel", k, f) }
 func (p *plan) hincr(k, f string)     { p.do("hincr", k, f) }
 
+// xadd appends an entry to stream k, trimmed to about maxLen entries.
+func (p *plan) xadd(k string, maxLen int64, subject, cluster, hook, event string) {
+	p.do("xadd", k, maxLen, subject, cluster, hook, event)
+}
+
 // first asks for the first member of sorted set k after the writes.
 func (p *plan) first(k string) {
 	p.do("first", k)
@@ -109,6 +114,7 @@ func (p *plan) first(k string) {
 //	hset K F V            HSET K F V
 //	hdel K F              HDEL K F
 //	hincr K F             HINCRBY K F 1
+//	xadd K N S C H E      XADD K MAXLEN ~ N * subject S cluster C hook H event E
 //	first K               the first member of K (ZRANGE K 0 0) is returned
 //
 // Returns 0 when a check failed (nothing written), else {1, first} with
@@ -151,6 +157,9 @@ while i <= n do
     redis.call('HDEL', k, ARGV[i + 2]); i = i + 3
   elseif op == 'hincr' then
     redis.call('HINCRBY', k, ARGV[i + 2], 1); i = i + 3
+  elseif op == 'xadd' then
+    redis.call('XADD', k, 'MAXLEN', '~', ARGV[i + 2], '*', 'subject', ARGV[i + 3], 'cluster', ARGV[i + 4],
+      'hook', ARGV[i + 5], 'event', ARGV[i + 6]); i = i + 7
   elseif op == 'lpushcap' then
     redis.call('LPUSH', k, ARGV[i + 2])
     redis.call('LTRIM', k, 0, tonumber(ARGV[i + 3]) - 1)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -117,7 +118,7 @@ func (s *Store) createPlan(req removal.Request, claims, owners []string) (*remov
 	if !rec.NeedsDrain() { // a request that drains waits for a batch once drained
 		p.zadd(waitingKey(req.ProjectID, req.ClusterID), score, req.ID)
 	}
-	if _, err := s.putRecord(p, rec); err != nil {
+	if _, err := s.putRecord(p, removal.Shape{}, rec); err != nil {
 		return nil, nil, err
 	}
 	return rec, p, nil
@@ -202,6 +203,15 @@ func (s *Store) discard(ctx context.Context, id string) error {
 	for _, n := range r.Nodes {
 		p.delIf(claimKey(r.ProjectID, r.ClusterID, n.UID), id)
 	}
+	ev, err := removal.DiscardEvent(r, s.now())
+	if err != nil {
+		return err
+	}
+	raw2, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	p.xadd(eventsKey, s.eventsMaxLen, id, ClusterOf(r.ProjectID, r.ClusterID), "", string(raw2))
 	_, err = p.run(ctx, s.rdb)
 	return err
 }
@@ -227,14 +237,14 @@ func (s *Store) update(ctx context.Context, what, id string, apply func(*removal
 		if err != nil {
 			return err
 		}
-		from := r.State
+		from, before := r.State, r.Shape()
 		rec, change = r, nil
 		if ok, err := apply(r); err != nil || !ok {
 			return err
 		}
 		p := newPlan()
 		p.holds(requestKey(id), raw)
-		if _, err := s.putRecord(p, r); err != nil {
+		if _, err := s.putRecord(p, before, r); err != nil {
 			return err
 		}
 		moved(p, r, from)

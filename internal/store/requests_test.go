@@ -3,6 +3,7 @@ package store_test
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -99,9 +100,12 @@ func TestDiscard(t *testing.T) {
 	if err := s.Discard(ctx, "gone"); err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := srv.Client(t).DBSize(ctx).Result(); n != 0 {
-		keys, _ := srv.Client(t).Keys(ctx, "*").Result()
+	if keys, _ := srv.Client(t).Keys(ctx, "*").Result(); !slices.Equal(keys, []string{"{noderemover}:events"}) {
 		t.Fatalf("keys left after discard: %v", keys)
+	}
+	evs, err := s.EventsAfter(ctx, "", 10)
+	if err != nil || len(evs) != 2 || evs[1].Type != removal.EventTypePrefix+"request.discarded" {
+		t.Fatalf("events %+v (%v), want queued then discarded", evs, err)
 	}
 	if _, _, err := s.Create(ctx, request("started", 1)); err != nil {
 		t.Fatal(err)

@@ -63,6 +63,8 @@ type Store struct {
 	now     func() time.Time
 	corrupt func(key string, err error)
 	snaps   *snapCache
+	// eventsMaxLen trims the event stream.
+	eventsMaxLen int64
 }
 
 // Options configure a Store.
@@ -75,6 +77,9 @@ type Options struct {
 	// Corrupt is told of every record that is not what the store wrote
 	// (not JSON) when it is skipped by a read of many; nil ignores them.
 	Corrupt func(key string, err error)
+	// EventsMaxLen is about how many events the stream keeps; default
+	// DefaultEventsMaxLen.
+	EventsMaxLen int64
 }
 
 // New returns a store on rdb.
@@ -88,7 +93,11 @@ func New(rdb redis.UniversalClient, o Options) *Store {
 	if o.Corrupt == nil {
 		o.Corrupt = func(string, error) {}
 	}
-	return &Store{rdb: rdb, ttl: o.TTL, now: func() time.Time { return o.Now().UTC() }, corrupt: o.Corrupt, snaps: newSnapCache()}
+	if o.EventsMaxLen <= 0 {
+		o.EventsMaxLen = DefaultEventsMaxLen
+	}
+	return &Store{rdb: rdb, ttl: o.TTL, now: func() time.Time { return o.Now().UTC() }, corrupt: o.Corrupt,
+		snaps: newSnapCache(), eventsMaxLen: o.EventsMaxLen}
 }
 
 // CorruptError says a key holds what the store cannot read.
@@ -187,13 +196,18 @@ func keysOf(key func(string) string, ids []string) []string {
 	return out
 }
 
-// putRecord adds the write of r to p and returns the bytes written.
-func (s *Store) putRecord(p *plan, r *removal.Record) (string, error) {
+// putRecord adds the write of r to p, with the events of its change from
+// before (what it was read as; the zero Shape for a new request), and
+// returns the bytes written.
+func (s *Store) putRecord(p *plan, before removal.Shape, r *removal.Record) (string, error) {
 	raw, err := json.Marshal(r)
 	if err != nil {
 		return "", fmt.Errorf("encode request %s: %w", r.RequestID, err)
 	}
 	p.set(requestKey(r.RequestID), string(raw), s.ttl)
+	if err := s.putEvents(p, before, r); err != nil {
+		return "", err
+	}
 	return string(raw), nil
 }
 
