@@ -18,7 +18,7 @@ import (
 // means the same wherever it comes from.
 
 // requestFields are the members of a request's JSON.
-var requestFields = []string{"request_id", "project_id", "cluster_id", "nodes", "ssh_key", "password", "username", "drain"}
+var requestFields = []string{"request_id", "project_id", "cluster_id", "nodes", "ssh_key", "password", "username", "drain", "callback_url", "callback_events"}
 
 // drainFields are the members of a request's drain object.
 var drainFields = []string{"enabled", "timeout", "on_timeout", "grace_period", "delete_emptydir_data", "force"}
@@ -90,6 +90,10 @@ func setField(req *Request, key string, raw json.RawMessage) error {
 		req.Username, err = optionalString(key, raw)
 	case "drain":
 		req.Drain, err = decodeDrain(raw)
+	case "callback_url":
+		req.CallbackURL, err = optionalString(key, raw)
+	case "callback_events":
+		req.CallbackEvents, err = optionalString(key, raw)
 	default:
 		err = &removal.InvalidError{Field: removal.SafeFieldName(key),
 			Problem: "is not a member of a request (known: " + strings.Join(requestFields, ", ") + ")"}

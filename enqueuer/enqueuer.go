@@ -49,6 +49,8 @@ type Client struct {
 	drain     DrainDefaults
 	settings  settings
 	guard     Guard
+	hooks     removal.AllowedHosts
+	events    *hub
 }
 
 // Options configure a Client.
@@ -68,11 +70,17 @@ type Options struct {
 	// CLUSTER_MIN_NODES), shown as what is in force where a cluster sets
 	// nothing; the zero value is DefaultGuard.
 	Guard *Guard
+	// WebhookHosts are the hosts a request's callback_url may name
+	// (WEBHOOK_ALLOWED_HOSTS); none: a request with a callback is invalid.
+	WebhookHosts AllowedHosts
+	// EventsMaxLen is about how many events the stream keeps
+	// (EVENTS_MAX_LEN); default 100000. Every writer should use the same.
+	EventsMaxLen int64
 }
 
 // New returns a client on rdb. Close it when done; rdb stays open.
 func New(rdb redis.UniversalClient, o Options) *Client {
-	st := store.New(rdb, store.Options{TTL: o.RecordTTL, Now: o.Now, Corrupt: o.Corrupt})
+	st := store.New(rdb, store.Options{TTL: o.RecordTTL, Now: o.Now, Corrupt: o.Corrupt, EventsMaxLen: o.EventsMaxLen})
 	c := &Client{
 		store:     st,
 		pauses:    st,
@@ -81,6 +89,8 @@ func New(rdb redis.UniversalClient, o Options) *Client {
 		drain:     o.Drain,
 		settings:  st,
 		guard:     DefaultGuard,
+		hooks:     o.WebhookHosts,
+		events:    newHub(st),
 	}
 	if o.Guard != nil {
 		c.guard = *o.Guard
@@ -89,7 +99,10 @@ func New(rdb redis.UniversalClient, o Options) *Client {
 }
 
 // Close releases the client's queue connections.
-func (c *Client) Close() error { return errors.Join(c.queue.Close(), c.inspector.Close()) }
+func (c *Client) Close() error {
+	c.events.close()
+	return errors.Join(c.queue.Close(), c.inspector.Close())
+}
 
 // Enqueue validates r and queues it. Enqueueing a request id again is
 // harmless: the same request is one removal and its status comes back.
@@ -111,6 +124,9 @@ func (c *Client) EnqueuePrepared(ctx context.Context, req removal.Request) (st S
 		return Status{}, false, err
 	}
 	if err := req.Validate(); err != nil {
+		return Status{}, false, err
+	}
+	if err := c.checkCallback(req); err != nil {
 		return Status{}, false, err
 	}
 	return c.enqueue(ctx, req)
@@ -263,7 +279,22 @@ func (c *Client) Prepare(r Request) (Prepared, error) {
 	if err := c.resolveDrain(&req); err != nil {
 		return Prepared{}, err
 	}
+	if err := c.checkCallback(req); err != nil {
+		return Prepared{}, err
+	}
 	return req, nil
+}
+
+// checkCallback refuses a callback to a host the fleet does not allow: no
+// request can make a worker call into the cluster's network.
+func (c *Client) checkCallback(req removal.Request) error {
+	if req.Callback == nil {
+		return nil
+	}
+	if err := c.hooks.Allow(req.Callback.URL); err != nil {
+		return &removal.InvalidError{Field: "callback_url", Problem: err.Error()}
+	}
+	return nil
 }
 
 // newRequestID names a request the producer did not name.

@@ -2,6 +2,7 @@ package enqueuer
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/noderemover/noderemover/removal"
 )
@@ -26,6 +27,12 @@ type Request struct {
 	// removes them; nil, or a member left out, takes the fleet's defaults
 	// (Options.Drain).
 	Drain *DrainOptions `json:"drain,omitempty"`
+	// CallbackURL, when set, is POSTed the request's final event (or every
+	// event, with CallbackEvents "all"), signed as Standard Webhooks says.
+	// Its host must be in the fleet's WEBHOOK_ALLOWED_HOSTS
+	// (Options.WebhookHosts).
+	CallbackURL    string `json:"callback_url,omitempty"`
+	CallbackEvents string `json:"callback_events,omitempty"`
 }
 
 // String leaves the password out, so a logged Request leaks nothing.
@@ -56,6 +63,12 @@ func (r Request) Prepare() (Prepared, error) {
 		ClusterID: r.ClusterID,
 		Nodes:     append([]string(nil), r.Nodes...),
 		DrainAsk:  r.Drain,
+	}
+	switch {
+	case r.CallbackURL != "":
+		req.Callback = &removal.Callback{URL: strings.TrimSpace(r.CallbackURL), Events: r.CallbackEvents}
+	case r.CallbackEvents != "":
+		return removal.Request{}, &removal.InvalidError{Field: "callback_events", Problem: "goes with a callback_url"}
 	}
 	if req.ID == "" {
 		req.ID = newRequestID()

@@ -1,0 +1,309 @@
+package enqueuer
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/noderemover/noderemover/internal/store"
+	"github.com/noderemover/noderemover/removal"
+)
+
+// Event is one published event: a change of state of a request or of one of
+// its nodes, in CloudEvents 1.0 JSON. Its ID is its place in the stream; a
+// reader resumes after the last ID it saw.
+type Event = removal.CloudEvent
+
+// NodeEvent is the data of a node event ("dev.noderemover.node.*"); a
+// request event's data is the request's Status.
+type NodeEvent = removal.NodeEvent
+
+// AllowedHosts are the hosts callbacks may go to (WEBHOOK_ALLOWED_HOSTS).
+type AllowedHosts = removal.AllowedHosts
+
+// ParseAllowedHosts reads WEBHOOK_ALLOWED_HOSTS: "host", "host:port" or
+// "*.domain", comma-separated.
+var ParseAllowedHosts = removal.ParseAllowedHosts
+
+// EventTypePrefix starts every event's type: "dev.noderemover.request.<state>"
+// and "dev.noderemover.node.<node state>".
+const EventTypePrefix = removal.EventTypePrefix
+
+// ErrFellBehind says a reader of Events did not take events as fast as they
+// came and was let go; resume after the last event it saw.
+var ErrFellBehind = errors.New("the event reader fell behind; resume after the last event it saw")
+
+// EventFilter says which events Events gives.
+type EventFilter struct {
+	// After resumes after this event id; "" starts with the next event.
+	After string
+	// RequestIDs, when not empty, keeps the events of these requests.
+	RequestIDs []string
+	// ClusterID, when not "", keeps the events of this cluster.
+	ClusterID string
+}
+
+func (f *EventFilter) validate() error {
+	if f.After != "" {
+		if err := removal.ValidEventID(f.After); err != nil {
+			return &InvalidError{Field: "after", Problem: err.Error()}
+		}
+	}
+	for _, id := range f.RequestIDs {
+		if err := removal.ValidRequestID(id); err != nil {
+			return err
+		}
+	}
+	if f.ClusterID != "" {
+		if err := removal.ValidClusterID(f.ClusterID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *EventFilter) keeps(e *store.Event) bool {
+	if f.ClusterID != "" && !strings.HasSuffix(e.ClusterKey, "/"+f.ClusterID) {
+		return false
+	}
+	if len(f.RequestIDs) == 0 {
+		return true
+	}
+	for _, id := range f.RequestIDs {
+		if e.Subject == id {
+			return true
+		}
+	}
+	return false
+}
+
+// Events calls fn with each event f keeps, oldest first, as they happen,
+// until ctx ends (its error comes back), fn returns an error (which comes
+// back), or the reader falls behind (ErrFellBehind). With f.After it first
+// gives what followed that event, then goes on live, without a gap or a
+// repeat. Events older than the stream keeps (EVENTS_MAX_LEN) are gone.
+// Every reader of a Client shares one Redis connection that waits for news.
+func (c *Client) Events(ctx context.Context, f EventFilter, fn func(Event) error) error {
+	if err := f.validate(); err != nil {
+		return err
+	}
+	sub, pos, err := c.events.subscribe(ctx)
+	if err != nil {
+		return unavailable(err, leftNothingRead)
+	}
+	defer c.events.unsubscribe(sub)
+	last := f.After
+	if last != "" {
+		if last, err = c.history(ctx, f, last, pos, fn); err != nil {
+			return err
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case e, ok := <-sub.ch:
+			if !ok {
+				return ErrFellBehind
+			}
+			if last != "" && removal.CompareEventIDs(e.ID, last) <= 0 {
+				continue
+			}
+			last = e.ID
+			if f.keeps(&e) {
+				if err := fn(e.CloudEvent); err != nil {
+					return err
+				}
+			}
+		}
+	}
+}
+
+// history gives the events after id up to pos (where the live feed starts)
+// and returns the last id given.
+func (c *Client) history(ctx context.Context, f EventFilter, id, pos string, fn func(Event) error) (string, error) {
+	const page = 500
+	for {
+		evs, err := c.events.st.EventsAfter(ctx, id, page)
+		if err != nil {
+			return id, unavailable(err, leftNothingRead)
+		}
+		for i := range evs {
+			e := &evs[i]
+			if removal.CompareEventIDs(e.ID, pos) > 0 {
+				return id, nil // the live feed has it
+			}
+			id = e.ID
+			if f.keeps(e) {
+				if err := fn(e.CloudEvent); err != nil {
+					return id, err
+				}
+			}
+		}
+		if len(evs) < page {
+			return id, nil
+		}
+	}
+}
+
+// Wait returns request id's status once it is final (at once if it is),
+// learning of it from the event stream, not by polling. ctx bounds the
+// wait; when it ends, the error is ctx's.
+func (c *Client) Wait(ctx context.Context, id string) (Status, error) {
+	if err := removal.ValidRequestID(id); err != nil {
+		return Status{}, err
+	}
+	for {
+		sub, _, err := c.events.subscribe(ctx)
+		if err != nil {
+			return Status{}, unavailable(err, leftNothingRead)
+		}
+		st, done, err := c.waitOnce(ctx, id, sub)
+		c.events.unsubscribe(sub)
+		if done || err != nil {
+			return st, err
+		}
+	}
+}
+
+// waitOnce reads the status (after subscribing, so no event is missed in
+// between) and then waits for the request's final event; done is false when
+// the feed let this reader go (read again).
+func (c *Client) waitOnce(ctx context.Context, id string, sub *subscriber) (Status, bool, error) {
+	st, err := c.Status(ctx, id)
+	if err != nil || st.State.Final() {
+		return st, true, err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return st, true, ctx.Err()
+		case e, ok := <-sub.ch:
+			if !ok {
+				return st, false, nil
+			}
+			if e.Subject == id && e.Final() {
+				st, err := c.Status(ctx, id)
+				return st, true, err
+			}
+		}
+	}
+}
+
+// WaitFor is Wait bounded by d: the status when d passes is returned with
+// final false.
+func (c *Client) WaitFor(ctx context.Context, id string, d time.Duration) (st Status, final bool, err error) {
+	wctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	st, err = c.Wait(wctx, id)
+	if err == nil {
+		return st, true, nil
+	}
+	if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		st, err = c.Status(ctx, id)
+		return st, false, err
+	}
+	return st, false, err
+}
+
+// The hub: one goroutine per Client, running while anyone reads, waits on
+// the stream for news and hands each event to every subscriber.
+
+const (
+	hubBlock  = 2 * time.Second // one XREAD waits at most this long
+	hubBuffer = 1024            // events a subscriber may be behind before it is let go
+	hubRetry  = time.Second     // after Redis failed
+)
+
+type subscriber struct{ ch chan store.Event }
+
+type hub struct {
+	st      *store.Store
+	mu      sync.Mutex
+	subs    map[*subscriber]struct{}
+	last    string // the newest event handed out (or, when idle, seen)
+	running bool
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+func newHub(st *store.Store) *hub {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &hub{st: st, subs: map[*subscriber]struct{}{}, ctx: ctx, cancel: cancel}
+}
+
+// subscribe adds a subscriber and returns it with the id after which its
+// feed starts.
+func (h *hub) subscribe(ctx context.Context) (*subscriber, string, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.ctx.Err() != nil {
+		return nil, "", errors.New("the client is closed")
+	}
+	if !h.running {
+		last, err := h.st.LastEventID(ctx)
+		if err != nil {
+			return nil, "", err
+		}
+		h.last, h.running = last, true
+		h.wg.Add(1)
+		go h.run()
+	}
+	s := &subscriber{ch: make(chan store.Event, hubBuffer)}
+	h.subs[s] = struct{}{}
+	return s, h.last, nil
+}
+
+func (h *hub) unsubscribe(s *subscriber) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.subs, s)
+}
+
+func (h *hub) run() {
+	defer h.wg.Done()
+	for {
+		h.mu.Lock()
+		if len(h.subs) == 0 || h.ctx.Err() != nil {
+			h.running = false
+			h.mu.Unlock()
+			return
+		}
+		from := h.last
+		h.mu.Unlock()
+		evs, err := h.st.WaitEvents(h.ctx, from, hubBlock, 500)
+		if err != nil {
+			if h.ctx.Err() != nil {
+				continue
+			}
+			t := time.NewTimer(hubRetry)
+			select {
+			case <-h.ctx.Done():
+			case <-t.C:
+			}
+			t.Stop()
+			continue
+		}
+		h.mu.Lock()
+		for _, e := range evs {
+			h.last = e.ID
+			for s := range h.subs {
+				select {
+				case s.ch <- e:
+				default: // too far behind: let it go, it resumes after what it saw
+					close(s.ch)
+					delete(h.subs, s)
+				}
+			}
+		}
+		h.mu.Unlock()
+	}
+}
+
+func (h *hub) close() {
+	h.cancel()
+	h.wg.Wait()
+}
