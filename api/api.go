@@ -62,6 +62,7 @@ func (s *server) routes() []route {
 		{http.MethodPost, removalsPath, false, s.create},
 		{http.MethodGet, removalsPath, false, s.list},
 		{http.MethodGet, removalPath, false, s.get},
+		{http.MethodGet, eventsPath, false, s.events},
 		{http.MethodDelete, removalPath, false, s.cancel},
 		{http.MethodPost, pausePath, false, s.pauseSwitch(false)},
 		{http.MethodPost, resumePath, false, s.pauseSwitch(true)},

@@ -98,6 +98,7 @@ func TestPanicIsRecovered(t *testing.T) {
 		{http.MethodPost, "/v1/removals", body(nil)},
 		{http.MethodGet, "/v1/removals", ""},
 		{http.MethodGet, "/v1/removals/x1", ""},
+		{http.MethodGet, "/v1/events", ""},
 		{http.MethodDelete, "/v1/removals/x1", ""},
 		{http.MethodPost, "/v1/pause", ""},
 		{http.MethodPost, "/v1/resume", ""},

@@ -295,6 +295,8 @@ func (h *harness) redisText() string {
 			v, err = h.rdb.SMembers(ctx, k).Result()
 		case "zset":
 			v, err = h.rdb.ZRange(ctx, k, 0, -1).Result()
+		case "stream":
+			v, err = h.rdb.XRange(ctx, k, "-", "+").Result()
 		default:
 			h.tb.Fatalf("key %s has type %s", k, typ)
 		}

@@ -72,17 +72,25 @@ func (s *server) create(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, code, st)
 }
 
-// get is GET /v1/removals/{id}.
+// get is GET /v1/removals/{id}; with ?wait=30s it answers when the request
+// is final, or when the wait is over with the status then.
 func (s *server) get(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if err := checkQuery(r); err != nil {
+	wait, err := waitParam(r)
+	if err != nil {
 		s.fail(w, r, id, err)
 		return
 	}
 	s.noteRequest(r, id)
-	ctx, cancel := context.WithTimeout(r.Context(), callTimeout)
+	ctx, cancel := context.WithTimeout(r.Context(), callTimeout+wait)
 	defer cancel()
-	st, err := s.c.Status(ctx, id)
+	var st enqueuer.Status
+	if wait > 0 {
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(wait + callTimeout))
+		st, _, err = s.c.WaitFor(ctx, id, wait)
+	} else {
+		st, err = s.c.Status(ctx, id)
+	}
 	if err != nil {
 		s.fail(w, r, id, err)
 		return

@@ -45,6 +45,9 @@ type EventFilter struct {
 	ClusterID string
 }
 
+// Validate names what is wrong with the filter.
+func (f EventFilter) Validate() error { return f.validate() }
+
 func (f *EventFilter) validate() error {
 	if f.After != "" {
 		if err := removal.ValidEventID(f.After); err != nil {
@@ -81,69 +84,97 @@ func (f *EventFilter) keeps(e *store.Event) bool {
 
 // Events calls fn with each event f keeps, oldest first, as they happen,
 // until ctx ends (its error comes back), fn returns an error (which comes
-// back), or the reader falls behind (ErrFellBehind). With f.After it first
-// gives what followed that event, then goes on live, without a gap or a
-// repeat. Events older than the stream keeps (EVENTS_MAX_LEN) are gone.
-// Every reader of a Client shares one Redis connection that waits for news.
+// back), or the reader falls behind (ErrFellBehind). See Follow.
 func (c *Client) Events(ctx context.Context, f EventFilter, fn func(Event) error) error {
-	if err := f.validate(); err != nil {
+	feed, err := c.Follow(ctx, f)
+	if err != nil {
 		return err
+	}
+	defer feed.Close()
+	for {
+		e, err := feed.Next(ctx)
+		if err != nil {
+			return err
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+}
+
+// Feed is one reader's events (Follow); not for concurrent use.
+type Feed struct {
+	c       *Client
+	f       EventFilter
+	sub     *subscriber
+	pos     string // the live feed gives what follows this id
+	last    string // the last id given ("" when it started live)
+	history []store.Event
+	catchUp bool // still reading what came before pos
+}
+
+// Follow starts a reader of the events f keeps. With f.After it first gives
+// what followed that event, then goes on live, without a gap or a repeat;
+// without, it starts with the next event. Events older than the stream keeps
+// (EVENTS_MAX_LEN) are gone. Every reader of a Client shares one Redis
+// connection that waits for news. Close the Feed when done.
+func (c *Client) Follow(ctx context.Context, f EventFilter) (*Feed, error) {
+	if err := f.validate(); err != nil {
+		return nil, err
 	}
 	sub, pos, err := c.events.subscribe(ctx)
 	if err != nil {
-		return unavailable(err, leftNothingRead)
+		return nil, unavailable(err, leftNothingRead)
 	}
-	defer c.events.unsubscribe(sub)
-	last := f.After
-	if last != "" {
-		if last, err = c.history(ctx, f, last, pos, fn); err != nil {
-			return err
+	return &Feed{c: c, f: f, sub: sub, pos: pos, last: f.After, catchUp: f.After != ""}, nil
+}
+
+// Close lets the feed go.
+func (fd *Feed) Close() { fd.c.events.unsubscribe(fd.sub) }
+
+// Next waits for the next event the feed keeps, until ctx ends (its error
+// comes back) or the reader falls behind (ErrFellBehind: follow again after
+// the last event seen).
+func (fd *Feed) Next(ctx context.Context) (Event, error) {
+	for fd.catchUp {
+		if len(fd.history) == 0 {
+			const page = 500
+			evs, err := fd.c.events.st.EventsAfter(ctx, fd.last, page)
+			if err != nil {
+				return Event{}, unavailable(err, leftNothingRead)
+			}
+			fd.history = evs
+			if len(evs) == 0 {
+				fd.catchUp = false
+				break
+			}
+		}
+		e := fd.history[0]
+		fd.history = fd.history[1:]
+		if removal.CompareEventIDs(e.ID, fd.pos) > 0 {
+			fd.catchUp, fd.history = false, nil // the live feed has it
+			break
+		}
+		fd.last = e.ID
+		if fd.f.keeps(&e) {
+			return e.CloudEvent, nil
 		}
 	}
 	for {
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
-		case e, ok := <-sub.ch:
+			return Event{}, ctx.Err()
+		case e, ok := <-fd.sub.ch:
 			if !ok {
-				return ErrFellBehind
+				return Event{}, ErrFellBehind
 			}
-			if last != "" && removal.CompareEventIDs(e.ID, last) <= 0 {
+			if fd.last != "" && removal.CompareEventIDs(e.ID, fd.last) <= 0 {
 				continue
 			}
-			last = e.ID
-			if f.keeps(&e) {
-				if err := fn(e.CloudEvent); err != nil {
-					return err
-				}
+			fd.last = e.ID
+			if fd.f.keeps(&e) {
+				return e.CloudEvent, nil
 			}
-		}
-	}
-}
-
-// history gives the events after id up to pos (where the live feed starts)
-// and returns the last id given.
-func (c *Client) history(ctx context.Context, f EventFilter, id, pos string, fn func(Event) error) (string, error) {
-	const page = 500
-	for {
-		evs, err := c.events.st.EventsAfter(ctx, id, page)
-		if err != nil {
-			return id, unavailable(err, leftNothingRead)
-		}
-		for i := range evs {
-			e := &evs[i]
-			if removal.CompareEventIDs(e.ID, pos) > 0 {
-				return id, nil // the live feed has it
-			}
-			id = e.ID
-			if f.keeps(e) {
-				if err := fn(e.CloudEvent); err != nil {
-					return id, err
-				}
-			}
-		}
-		if len(evs) < page {
-			return id, nil
 		}
 	}
 }
