@@ -89,6 +89,16 @@ type Config struct {
 	// ClusterMinNodes is CLUSTER_MIN_NODES (default 1).
 	ClusterMinNodes int
 
+	// EventsMaxLen is EVENTS_MAX_LEN (default 100000).
+	EventsMaxLen int64
+	// WebhookAllowedHosts is WEBHOOK_ALLOWED_HOSTS as given (parsed by
+	// removal.ParseAllowedHosts); "" turns callbacks off.
+	WebhookAllowedHosts string
+	// WebhookSecret is WEBHOOK_SECRET, in the whsec_ form.
+	WebhookSecret Secret
+	// WebhookMaxAge is WEBHOOK_MAX_AGE (default 24h).
+	WebhookMaxAge time.Duration
+
 	// HTTPAddr is HTTP_ADDR (default :9090): the worker's /metrics, /healthz and /readyz.
 	HTTPAddr string
 	// ShutdownTimeout is SHUTDOWN_TIMEOUT (default 25s): how long running handlers get after SIGTERM.
@@ -168,6 +178,9 @@ func (c *Config) check() []error {
 	}
 	if c.KubeAccess == "dir" && c.KubeconfigDir == "" {
 		errs = append(errs, errors.New("KUBE_ACCESS=dir needs KUBECONFIG_DIR: the directory of one kubeconfig per cluster"))
+	}
+	if strings.TrimSpace(c.WebhookAllowedHosts) != "" && c.WebhookSecret == "" {
+		errs = append(errs, errors.New("WEBHOOK_ALLOWED_HOSTS needs WEBHOOK_SECRET: callbacks are signed (whsec_ and the base64 of 24 to 64 random bytes)"))
 	}
 	if c.PollTimeout < c.PollIntervalMax {
 		errs = append(errs, fmt.Errorf("POLL_TIMEOUT (%v) is below POLL_INTERVAL_MAX (%v)", c.PollTimeout, c.PollIntervalMax))

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -137,6 +138,21 @@ var vars = []Var{
 		set: func(c *Config, v string) (err error) { c.ClusterMaxDisrupting, err = budget(v); return err }},
 	{Name: "CLUSTER_MIN_NODES", Default: "1", Help: "removals never leave a cluster with fewer nodes; a request that would is refused at once, with the numbers",
 		set: func(c *Config, v string) (err error) { c.ClusterMinNodes, err = integer(v, 0, 100000); return err }},
+	{Name: "EVENTS_MAX_LEN", Default: "100000", Help: "about how many events the stream `{noderemover}:events` keeps (trimmed as it grows); a reader resuming after an older event misses what was trimmed",
+		set: func(c *Config, v string) (err error) {
+			n, err := integer(v, 1000, 100_000_000)
+			c.EventsMaxLen = int64(n)
+			return err
+		}},
+	{Name: "WEBHOOK_ALLOWED_HOSTS", Help: "comma-separated hosts a request's `callback_url` may name: `host`, `host:port` or `*.domain`; a request naming another is refused at enqueue; empty: callbacks are off",
+		set: func(c *Config, v string) error { c.WebhookAllowedHosts = v; return nil }},
+	{Name: "WEBHOOK_SECRET", Secret: true, Help: "the key that signs callbacks (Standard Webhooks): `whsec_` and the base64 of 24 to 64 random bytes; needed with WEBHOOK_ALLOWED_HOSTS",
+		set: func(c *Config, v string) (err error) { c.WebhookSecret, err = webhookSecret(v); return err }},
+	{Name: "WEBHOOK_MAX_AGE", Default: "24h", Help: "how long a callback is tried again (with backoff) after its event, before it is given up and counted as failed",
+		set: func(c *Config, v string) (err error) {
+			c.WebhookMaxAge, err = duration(v, time.Minute, 30*24*time.Hour)
+			return err
+		}},
 	{Name: "HTTP_ADDR", Default: ":9090", Help: "worker's `/metrics`, `/healthz` and `/readyz`",
 		set: func(c *Config, v string) (err error) { c.HTTPAddr, err = address(v); return err }},
 	{Name: "SHUTDOWN_TIMEOUT", Default: "25s", Help: "after SIGTERM, how long running handlers may finish (keep it below the pod's grace period)",
@@ -291,4 +307,21 @@ func oneOf(dst *string, v string, allowed ...string) error {
 		}
 	}
 	return fmt.Errorf("must be one of %s", strings.Join(allowed, ", "))
+}
+
+// webhookSecret checks a Standard Webhooks secret: "whsec_" and base64 of
+// 24 to 64 bytes. The error never quotes it.
+func webhookSecret(v string) (Secret, error) {
+	b64, ok := strings.CutPrefix(v, "whsec_")
+	if !ok {
+		return "", errors.New("must start with whsec_ (the Standard Webhooks form), then the base64 of the key")
+	}
+	key, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return "", errors.New("what follows whsec_ is not base64")
+	}
+	if len(key) < 24 || len(key) > 64 {
+		return "", fmt.Errorf("the key is %d bytes; give 24 to 64 random bytes (e.g. whsec_$(head -c 32 /dev/urandom | base64))", len(key))
+	}
+	return Secret(v), nil
 }

@@ -27,6 +27,7 @@ type Metrics struct {
 	returned   *prometheus.CounterVec
 	corrupt    prometheus.Counter
 	drain      drainMetrics
+	hooks      webhookMetrics
 }
 
 // Phases of a request whose duration is observed.
@@ -96,9 +97,11 @@ func New(reg prometheus.Registerer, o Options) *Metrics {
 			Help: "Times a record that is not what noderemover wrote (not JSON) was skipped; the worker logs each key once.",
 		}),
 		drain: newDrainMetrics(),
+		hooks: newWebhookMetrics(),
 	}
 	reg.MustRegister(m.requests, m.nodes, m.cceCalls, m.cceSeconds, m.throttled, m.jobPolls, m.phase, m.slots, m.returned, m.corrupt)
 	reg.MustRegister(m.drain.collectors()...)
+	reg.MustRegister(m.hooks.collectors()...)
 	if o.OpenRequests != nil {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "noderemover_requests_in_flight",

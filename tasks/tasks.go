@@ -26,6 +26,8 @@ const (
 	// TypeUncordon asks a worker to make schedulable again the Kubernetes
 	// Nodes a request cordoned and no longer needs (it was cancelled).
 	TypeUncordon = "node:uncordon"
+	// TypeWebhook asks a worker to POST one event to a request's callback.
+	TypeWebhook = "webhook:deliver"
 )
 
 // ErrBadPayload matches every payload that cannot be decoded. It wraps
@@ -172,4 +174,45 @@ func decode(raw []byte, v any) error {
 		return errors.New("empty payload")
 	}
 	return json.Unmarshal(raw, v) // which refuses data after the object, too
+}
+
+// Webhook is the payload of TypeWebhook: event EventID (its CloudEvent JSON,
+// Body, published at Time) for request RequestID, to be POSTed to URL.
+type Webhook struct {
+	EventID   string          `json:"event_id"`
+	RequestID string          `json:"request_id"`
+	URL       string          `json:"url"`
+	Time      time.Time       `json:"time"`
+	Body      json.RawMessage `json:"body"`
+}
+
+// WebhookMaxRetry bounds a delivery's attempts; WEBHOOK_MAX_AGE usually
+// ends them first.
+const WebhookMaxRetry = 2000
+
+// WebhookTaskID names the delivery of one event: handing the same event on
+// twice queues one task.
+func WebhookTaskID(eventID string) string { return "webhook:" + eventID }
+
+// NewWebhook builds the delivery task of one event.
+func NewWebhook(p Webhook, opts ...asynq.Option) (*asynq.Task, error) {
+	raw, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", TypeWebhook, err)
+	}
+	opts = append([]asynq.Option{asynq.Queue(Queue), asynq.TaskID(WebhookTaskID(p.EventID)),
+		asynq.MaxRetry(WebhookMaxRetry), asynq.Timeout(time.Minute)}, opts...)
+	return asynq.NewTask(TypeWebhook, raw, opts...), nil
+}
+
+// DecodeWebhook reads a TypeWebhook payload.
+func DecodeWebhook(raw []byte) (Webhook, error) {
+	var p Webhook
+	if err := decode(raw, &p); err != nil {
+		return p, fmt.Errorf("%s: %w: %v", TypeWebhook, ErrBadPayload, err)
+	}
+	if p.EventID == "" || p.URL == "" || len(p.Body) == 0 {
+		return p, fmt.Errorf("%s: %w: event_id, url or body missing", TypeWebhook, ErrBadPayload)
+	}
+	return p, nil
 }

@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +29,7 @@ import (
 	"github.com/noderemover/noderemover/metrics"
 	"github.com/noderemover/noderemover/removal"
 	"github.com/noderemover/noderemover/tasks"
+	"github.com/noderemover/noderemover/webhook"
 )
 
 // CCE is what the worker needs of CCE; *cce.Client has it.
@@ -41,26 +43,31 @@ type CCE interface {
 
 // Config tunes a worker. Zero values take the defaults in brackets.
 type Config struct {
-	Concurrency       int            // tasks at once [10]
-	RetryBackoffMin   time.Duration  // [2s]
-	RetryBackoffMax   time.Duration  // [2m]
-	SubmitMaxAttempts int            // failed RemoveNode calls per request before it fails [8]
-	BatchWindow       time.Duration  // how long a cluster's oldest waiting request waits for others; 0: no merging
-	WriteRate         float64        // RemoveNode calls per second, all workers together; 0: unlimited
-	ReadRate          float64        // ShowJob and ShowNode calls per second, all workers together; 0: unlimited
-	PollIntervalMin   time.Duration  // [10s]
-	PollIntervalMax   time.Duration  // [20s]
-	PollFirstDelay    time.Duration  // [3 × PollIntervalMin]
-	PollTimeout       time.Duration  // [30m]
-	CCETimeout        time.Duration  // limit of one CCE call [30s]
-	RecordTTL         time.Duration  // [7 days]
-	ShutdownTimeout   time.Duration  // [25s]
-	OrphanAfter       time.Duration  // a queued request with no task this long gets its task again [1m]
-	Kube              KubeAccess     // Kubernetes access for drains (KUBE_ACCESS); nil: none
-	DrainInterval     time.Duration  // between passes over a draining node's Pods, at first [5s]
-	DrainIntervalMax  time.Duration  // ... once a drain has been blocked for long [30s]
-	GuardRecheck      time.Duration  // how often a request a guardrail holds (pause, window, budget, cluster phase) looks again [5s]
-	Guard             *removal.Guard // the fleet's guardrails (CLUSTER_MAX_DISRUPTING, CLUSTER_MIN_NODES); nil: no budget, no minimum
+	Concurrency       int                  // tasks at once [10]
+	RetryBackoffMin   time.Duration        // [2s]
+	RetryBackoffMax   time.Duration        // [2m]
+	SubmitMaxAttempts int                  // failed RemoveNode calls per request before it fails [8]
+	BatchWindow       time.Duration        // how long a cluster's oldest waiting request waits for others; 0: no merging
+	WriteRate         float64              // RemoveNode calls per second, all workers together; 0: unlimited
+	ReadRate          float64              // ShowJob and ShowNode calls per second, all workers together; 0: unlimited
+	PollIntervalMin   time.Duration        // [10s]
+	PollIntervalMax   time.Duration        // [20s]
+	PollFirstDelay    time.Duration        // [3 × PollIntervalMin]
+	PollTimeout       time.Duration        // [30m]
+	CCETimeout        time.Duration        // limit of one CCE call [30s]
+	RecordTTL         time.Duration        // [7 days]
+	ShutdownTimeout   time.Duration        // [25s]
+	OrphanAfter       time.Duration        // a queued request with no task this long gets its task again [1m]
+	Kube              KubeAccess           // Kubernetes access for drains (KUBE_ACCESS); nil: none
+	DrainInterval     time.Duration        // between passes over a draining node's Pods, at first [5s]
+	DrainIntervalMax  time.Duration        // ... once a drain has been blocked for long [30s]
+	GuardRecheck      time.Duration        // how often a request a guardrail holds (pause, window, budget, cluster phase) looks again [5s]
+	Guard             *removal.Guard       // the fleet's guardrails (CLUSTER_MAX_DISRUPTING, CLUSTER_MIN_NODES); nil: no budget, no minimum
+	WebhookKey        webhook.Key          // signs callbacks (WEBHOOK_SECRET); nil: deliveries fail and are retried
+	WebhookHosts      removal.AllowedHosts // hosts callbacks may go to (WEBHOOK_ALLOWED_HOSTS), checked again at delivery
+	WebhookMaxAge     time.Duration        // a callback is tried until its event is this old [24h]
+	WebhookTimeout    time.Duration        // one POST to a callback [10s]
+	EventsMaxLen      int64                // about how many events the stream keeps [100000]
 	Logger            zerolog.Logger
 	Metrics           *metrics.Metrics // nil: none
 	Now               func() time.Time // [time.Now]
@@ -90,6 +97,8 @@ func (c *Config) defaults() {
 	def(&c.DrainInterval, 5*time.Second)
 	def(&c.DrainIntervalMax, max(30*time.Second, c.DrainInterval))
 	def(&c.GuardRecheck, 5*time.Second)
+	def(&c.WebhookMaxAge, 24*time.Hour)
+	def(&c.WebhookTimeout, 10*time.Second)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -99,37 +108,39 @@ func (c *Config) defaults() {
 // needs: one for each running handler (no handler holds one while it waits
 // for another, or for anything else), one more each for the wake-ups and
 // sweeps that may run beside them, one for the dry-run listener and one
-// for each dry run it answers at once, and room for asynq's own loops (fetch,
+// for each dry run it answers at once, one for the webhook relay, and room for asynq's own loops (fetch,
 // heartbeat, forwarding, recovery, its subscriber) and the metrics scrape.
 // go-redis sizes its pool by GOMAXPROCS instead (10 per CPU), which a
 // concurrency above that starves.
-func PoolSize(concurrency int) int { return 2*max(concurrency, 1) + 32 + 1 + dryRunsAtOnce }
+func PoolSize(concurrency int) int { return 2*max(concurrency, 1) + 32 + 1 + dryRunsAtOnce + 1 }
 
 // Server is one worker process's asynq server and its handlers.
 type Server struct {
-	cfg       Config
-	log       zerolog.Logger
-	cce       CCE
-	rdb       redis.UniversalClient
-	records   records
-	batches   batches
-	leases    leases
-	history   jobHistory
-	pauses    pauses
-	guards    guards
-	dryRuns   dryRuns
-	views     views
-	queue     *asynq.Client
-	srv       *asynq.Server
-	inspector *asynq.Inspector
-	writes    limiter
-	reads     limiter
-	backoff   Backoff
-	running   atomic.Bool
-	jobTimes  jobTimes
-	stopLoops context.CancelFunc // ends watchRedis and sweepOrphansEvery
-	loops     sync.WaitGroup
-	kicks     sync.WaitGroup // kicks waiting for a running task to go back to waiting
+	cfg        Config
+	log        zerolog.Logger
+	cce        CCE
+	rdb        redis.UniversalClient
+	records    records
+	batches    batches
+	leases     leases
+	history    jobHistory
+	pauses     pauses
+	guards     guards
+	dryRuns    dryRuns
+	hooks      hookStore
+	hookClient *http.Client
+	views      views
+	queue      *asynq.Client
+	srv        *asynq.Server
+	inspector  *asynq.Inspector
+	writes     limiter
+	reads      limiter
+	backoff    Backoff
+	running    atomic.Bool
+	jobTimes   jobTimes
+	stopLoops  context.CancelFunc // ends watchRedis and sweepOrphansEvery
+	loops      sync.WaitGroup
+	kicks      sync.WaitGroup // kicks waiting for a running task to go back to waiting
 	// orphanCursor is where the next sweep for requests without a task
 	// starts; only sweepOrphansEvery uses it.
 	orphanCursor time.Time
@@ -140,28 +151,30 @@ type Server struct {
 func New(rdb redis.UniversalClient, api CCE, cfg Config) *Server {
 	cfg.defaults()
 	corrupt := store.NewCorruptLog(cfg.Logger)
-	st := store.New(rdb, store.Options{TTL: cfg.RecordTTL, Now: cfg.Now, Corrupt: func(key string, err error) {
+	st := store.New(rdb, store.Options{TTL: cfg.RecordTTL, Now: cfg.Now, EventsMaxLen: cfg.EventsMaxLen, Corrupt: func(key string, err error) {
 		corrupt.Report(key, err)
 		cfg.Metrics.CorruptRecord()
 	}})
 	limits := ratelimit.Options{Taken: cfg.Metrics.RateSlot, Returned: cfg.Metrics.RateSlotReturned}
 	w := &Server{
-		cfg:       cfg,
-		log:       cfg.Logger,
-		cce:       api,
-		rdb:       rdb,
-		records:   st,
-		batches:   st,
-		leases:    st,
-		history:   st,
-		pauses:    st,
-		guards:    st,
-		dryRuns:   st,
-		queue:     asynq.NewClientFromRedisClient(rdb),
-		inspector: asynq.NewInspectorFromRedisClient(rdb),
-		writes:    ratelimit.New(rdb, "write", cfg.WriteRate, limits),
-		reads:     ratelimit.New(rdb, "read", cfg.ReadRate, limits),
-		backoff:   Backoff{Min: cfg.RetryBackoffMin, Max: cfg.RetryBackoffMax},
+		cfg:        cfg,
+		log:        cfg.Logger,
+		cce:        api,
+		rdb:        rdb,
+		records:    st,
+		batches:    st,
+		leases:     st,
+		history:    st,
+		pauses:     st,
+		guards:     st,
+		dryRuns:    st,
+		hooks:      st,
+		hookClient: newHookClient(cfg.WebhookTimeout),
+		queue:      asynq.NewClientFromRedisClient(rdb),
+		inspector:  asynq.NewInspectorFromRedisClient(rdb),
+		writes:     ratelimit.New(rdb, "write", cfg.WriteRate, limits),
+		reads:      ratelimit.New(rdb, "read", cfg.ReadRate, limits),
+		backoff:    Backoff{Min: cfg.RetryBackoffMin, Max: cfg.RetryBackoffMax},
 	}
 	w.srv = asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Concurrency:    cfg.Concurrency,
@@ -186,6 +199,7 @@ func (w *Server) Handler() asynq.Handler {
 	mux.HandleFunc(tasks.TypeRemoveNodes, w.handleRemoveNodes)
 	mux.HandleFunc(tasks.TypePollJob, w.handlePollJob)
 	mux.HandleFunc(tasks.TypeUncordon, w.handleUncordon)
+	mux.HandleFunc(tasks.TypeWebhook, w.handleWebhook)
 	return mux
 }
 
@@ -200,6 +214,7 @@ func (w *Server) Start() error {
 	w.loops.Go(func() { w.watchRedis(ctx) })
 	w.loops.Go(func() { w.sweepOrphansEvery(ctx) })
 	w.loops.Go(func() { w.answerDryRuns(ctx) })
+	w.loops.Go(func() { w.relayHooks(ctx) })
 	return nil
 }
 
