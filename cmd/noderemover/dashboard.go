@@ -31,7 +31,7 @@ func runDashboard(ctx context.Context, args []string, io stdio, env config.Geten
 		Ready:    func() error { return rdb.Ping(context.Background()).Err() },
 	})
 	defer h.Close()
-	hs, err := listenAndServe(cfg.DashboardAddr, h, log)
+	hs, err := listenAndServe(cfg.DashboardAddr, h, httpLimits(cfg), log)
 	if err != nil {
 		return fail(io, exitFailure, "dashboard: %v", err)
 	}
