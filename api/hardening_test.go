@@ -64,4 +64,3 @@ func TestNosniff(t *testing.T) {
 		}
 	}
 }
-
