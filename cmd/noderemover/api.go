@@ -31,6 +31,7 @@ func runAPI(ctx context.Context, args []string, io stdio, env config.Getenv) int
 		return fail(io, exitUsage, "api: %v", err)
 	}
 	log := newLogger(cfg, io.err)
+	routeStdLog(log)
 	rdb := redisconn.New(cfg.Redis)
 	defer rdb.Close()
 	client := enqueuer.New(rdb, enqueuer.Options{RecordTTL: cfg.RecordTTL, Corrupt: store.NewCorruptLog(log).Report, Drain: drainDefaults(cfg), Guard: fleetGuard(cfg)})

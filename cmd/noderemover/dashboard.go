@@ -23,6 +23,7 @@ func runDashboard(ctx context.Context, args []string, io stdio, env config.Geten
 		return fail(io, exitUsage, "dashboard: %v", err)
 	}
 	log := newLogger(cfg, io.err)
+	routeStdLog(log)
 	rdb := redisconn.New(cfg.Redis)
 	defer rdb.Close()
 	h := dashboard.New(dashboard.Options{

@@ -38,6 +38,7 @@ func runWorker(ctx context.Context, args []string, io stdio, env config.Getenv) 
 		return fail(io, exitUsage, "worker: %v", err)
 	}
 	log := newLogger(cfg, io.err)
+	routeStdLog(log)
 	rdb := redisconn.NewSized(cfg.Redis, worker.PoolSize(cfg.WorkerConcurrency))
 	defer rdb.Close()
 
