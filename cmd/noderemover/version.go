@@ -10,6 +10,7 @@ import (
 
 func runVersion(_ context.Context, args []string, io stdio, _ config.Getenv) int {
 	f := newFlags("version", io)
+	short := f.Bool("short", false, "print the module version only")
 	if code, ok := f.parse(args); !ok {
 		return code
 	}
@@ -17,6 +18,14 @@ func runVersion(_ context.Context, args []string, io stdio, _ config.Getenv) int
 		return fail(io, exitUsage, "version: unexpected argument %q", f.Arg(0))
 	}
 	info, _ := debug.ReadBuildInfo()
+	if *short {
+		v := "(devel)"
+		if info != nil && info.Main.Version != "" {
+			v = info.Main.Version
+		}
+		fmt.Fprintln(io.out, v)
+		return exitOK
+	}
 	fmt.Fprintln(io.out, versionLine(info))
 	return exitOK
 }
