@@ -5,6 +5,8 @@ import (
 	"crypto/subtle"
 	"net/http"
 	"strings"
+
+	"github.com/noderemover/noderemover/internal/httpserver"
 )
 
 // tokens are the accepted bearer tokens, kept as SHA-256 sums so every
@@ -41,16 +43,19 @@ func (ts tokens) accept(authorization string) bool {
 	return match == 1
 }
 
-// authorized lets a request through to next only with a valid token.
+// authorized lets a request through to next only with a valid token, in
+// the request's one Authorization header.
 func (s *server) authorized(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if s.tokens.accept(r.Header.Get("Authorization")) {
+		if httpserver.OneAuthorization(r) && s.tokens.accept(r.Header.Get("Authorization")) {
 			next(w, r)
 			return
 		}
 		w.Header().Set("WWW-Authenticate", `Bearer realm="noderemover"`)
 		detail := "send Authorization: Bearer TOKEN with one of the API's tokens (API_TOKENS)"
-		if r.Header.Get("Authorization") != "" {
+		if !httpserver.OneAuthorization(r) {
+			detail = "the request carries more than one Authorization header, and none is read; send exactly one: " + detail
+		} else if r.Header.Get("Authorization") != "" {
 			detail = "the Authorization header holds no valid bearer token; " + detail
 		}
 		writeProblem(w, r, problem{Type: typeUnauthorized, Title: "Unauthorized", Status: http.StatusUnauthorized, Detail: detail})

@@ -211,7 +211,7 @@ func TestAccessLog(t *testing.T) {
 	if _, ok := post["duration_ms"].(float64); !ok || post["remote"] == "" {
 		t.Errorf("access line %v", post)
 	}
-	if access[1]["http_request_id"] != made || access[1]["query"] != "limit=5" {
+	if _, ok := access[1]["query"]; access[1]["http_request_id"] != made || ok || access[1]["path"] != "/v1/removals" {
 		t.Errorf("access line %v", access[1])
 	}
 	if access[2]["level"] != "debug" || access[2]["status"] != float64(200) {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/noderemover/noderemover/api"
 	"github.com/noderemover/noderemover/enqueuer"
+	"github.com/noderemover/noderemover/internal/httpserver"
 	"github.com/noderemover/noderemover/internal/redistest"
 	"github.com/noderemover/noderemover/internal/testkit"
 )
@@ -102,6 +103,9 @@ type harness struct {
 	spec *spec
 }
 
+// harnessReadTimeout is the test servers' HTTP_READ_TIMEOUT.
+const harnessReadTimeout = 2 * time.Second
+
 type harnessOptions struct {
 	redis  redistest.Options
 	client func(*enqueuer.Client) *enqueuer.Client // replaces the client (nil for the panic test)
@@ -126,7 +130,11 @@ func newHarness(tb testing.TB, o harnessOptions) *harness {
 		Logger:        zerolog.New(logs).Level(zerolog.DebugLevel),
 		DryRunTimeout: o.dryRun,
 	})
-	hs := httptest.NewServer(h)
+	// Served by the server the binary runs (its limits), with a short read
+	// timeout for TestSlowBodiesAreCutOff.
+	hs := httptest.NewUnstartedServer(h)
+	hs.Config = api.NewServer(h, httpserver.Limits{ReadTimeout: harnessReadTimeout}, zerolog.New(logs))
+	hs.Start()
 	tb.Cleanup(hs.Close)
 	return &harness{tb: tb, srv: srv, rdb: rdb, url: hs.URL, logs: logs, spec: loadSpec(tb)}
 }

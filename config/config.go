@@ -101,6 +101,9 @@ type Config struct {
 
 	// HTTPAddr is HTTP_ADDR (default :9090): the worker's /metrics, /healthz and /readyz.
 	HTTPAddr string
+	// HTTPReadTimeout is HTTP_READ_TIMEOUT (default 30s): how long every
+	// server (worker, API, dashboard) waits for a request's headers and body.
+	HTTPReadTimeout time.Duration
 	// ShutdownTimeout is SHUTDOWN_TIMEOUT (default 25s): how long running handlers get after SIGTERM.
 	ShutdownTimeout time.Duration
 

@@ -155,6 +155,11 @@ var vars = []Var{
 		}},
 	{Name: "HTTP_ADDR", Default: ":9090", Help: "worker's `/metrics`, `/healthz` and `/readyz`",
 		set: func(c *Config, v string) (err error) { c.HTTPAddr, err = address(v); return err }},
+	{Name: "HTTP_READ_TIMEOUT", Default: "30s", Help: "every HTTP server (worker, API, dashboard): how long a client may take to send a request's headers and body; a connection that promises a body and sends nothing is closed after it (streamed answers are not cut)",
+		set: func(c *Config, v string) (err error) {
+			c.HTTPReadTimeout, err = duration(v, 100*time.Millisecond, 10*time.Minute)
+			return err
+		}},
 	{Name: "SHUTDOWN_TIMEOUT", Default: "25s", Help: "after SIGTERM, how long running handlers may finish (keep it below the pod's grace period)",
 		set: func(c *Config, v string) (err error) {
 			c.ShutdownTimeout, err = duration(v, time.Second, 10*time.Minute)

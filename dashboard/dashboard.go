@@ -13,6 +13,7 @@ import (
 	"github.com/hibiken/asynqmon"
 
 	"github.com/noderemover/noderemover/internal/health"
+	"github.com/noderemover/noderemover/internal/httpserver"
 )
 
 // Options configure the dashboard.
@@ -32,7 +33,9 @@ type Handler struct {
 }
 
 // New builds the dashboard: asynqmon at the root (its API under /api/),
-// /healthz and /readyz without authentication.
+// /healthz and /readyz without authentication. Its pages cannot be framed
+// and carry a Content-Security-Policy; a changing call from another site is
+// refused (crossSite), and so is a request with two Authorization headers.
 func New(o Options) *Handler {
 	mon := asynqmon.New(asynqmon.Options{
 		RootPath:         "",
@@ -45,6 +48,8 @@ func New(o Options) *Handler {
 	if o.User != "" || o.Password != "" {
 		app = basicAuth(o.User, o.Password, mon)
 	}
+	app = crossSite(oneAuthorization(app))
+	app = pageHeaders(contentSecurityPolicy(renderIndex(mon, mon.RootPath())), app)
 	mux := http.NewServeMux()
 	mux.Handle(mon.RootPath()+"/", app)
 	health.Register(mux, health.Check{Name: "redis", Fn: func(context.Context) error { return o.Ready() }})
@@ -66,6 +71,18 @@ func basicAuth(user, password string, next http.Handler) http.Handler {
 		if userOK&passwordOK != 1 {
 			w.Header().Set("WWW-Authenticate", `Basic realm="noderemover dashboard", charset="UTF-8"`)
 			http.Error(w, "authentication required", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// oneAuthorization refuses a request with more than one Authorization
+// header: a proxy and the dashboard could read different credentials.
+func oneAuthorization(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !httpserver.OneAuthorization(r) {
+			http.Error(w, "more than one Authorization header: send exactly one", http.StatusBadRequest)
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -99,6 +99,7 @@ func New(reg prometheus.Registerer, o Options) *Metrics {
 		drain: newDrainMetrics(),
 		hooks: newWebhookMetrics(),
 	}
+	m.zeroes()
 	reg.MustRegister(m.requests, m.nodes, m.cceCalls, m.cceSeconds, m.throttled, m.jobPolls, m.phase, m.slots, m.returned, m.corrupt)
 	reg.MustRegister(m.drain.collectors()...)
 	reg.MustRegister(m.hooks.collectors()...)
@@ -149,6 +150,41 @@ func New(reg prometheus.Registerer, o Options) *Metrics {
 		reg.MustRegister(asynqmetrics.NewQueueMetricsCollector(o.Inspector))
 	}
 	return m
+}
+
+// Label values known in advance; each series is made at 0 when the metrics
+// are registered, so rate() and alerts work from the first scrape.
+var (
+	finishedStates  = []string{"succeeded", "failed"}
+	nodeOutcomes    = []string{"removed", "failed"}
+	cceOperations   = []string{"RemoveNodes", "ShowJob", "ShowNode", "ShowCluster", "ListNodes", "ClusterCert"}
+	rateSlotKinds   = []string{"write", "read"}
+	drainOutcomes   = []string{DrainDrained, DrainTimedOut, DrainFailed}
+	evictionResults = []string{"evicted", "refused"}
+)
+
+// zeroes makes every series whose label values are known at 0. CCE and
+// Kubernetes status codes are not known in advance and are left out.
+func (m *Metrics) zeroes() {
+	for _, v := range finishedStates {
+		m.requests.WithLabelValues(v)
+	}
+	for _, v := range nodeOutcomes {
+		m.nodes.WithLabelValues(v)
+	}
+	for _, v := range cceOperations {
+		m.throttled.WithLabelValues(v)
+	}
+	for _, v := range rateSlotKinds {
+		m.slots.WithLabelValues(v)
+		m.returned.WithLabelValues(v)
+	}
+	for _, v := range evictionResults {
+		m.drain.evictions.WithLabelValues(v)
+	}
+	for _, v := range drainOutcomes {
+		m.drain.seconds.WithLabelValues(v)
+	}
 }
 
 // NewRegistry returns a registry with the Go runtime and process collectors.

@@ -31,6 +31,7 @@ func runAPI(ctx context.Context, args []string, io stdio, env config.Getenv) int
 		return fail(io, exitUsage, "api: %v", err)
 	}
 	log := newLogger(cfg, io.err)
+	routeStdLog(log)
 	rdb := redisconn.New(cfg.Redis)
 	defer rdb.Close()
 	client := enqueuer.New(rdb, enqueuer.Options{RecordTTL: cfg.RecordTTL, Corrupt: store.NewCorruptLog(log).Report, Drain: drainDefaults(cfg), Guard: fleetGuard(cfg)})
@@ -49,7 +50,7 @@ func runAPI(ctx context.Context, args []string, io stdio, env config.Getenv) int
 	if err != nil {
 		return fail(io, exitFailure, "api: listen on %s: %v", cfg.APIAddr, err)
 	}
-	srv := api.NewServer(h, log)
+	srv := api.NewServer(h, httpLimits(cfg), log)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
 	log.Info().Str("addr", l.Addr().String()).Str("redis", cfg.Redis.String()).Int("tokens", len(tokens)).Msg("api serving")

@@ -45,6 +45,7 @@ func commands() map[string]command {
 		"pause":     {"pause removals of one cluster (--cluster-id) or of all: requests wait before their drain and their RemoveNode call", runPause},
 		"resume":    {"lift a pause", runResume},
 		"cluster":   {"show (get CLUSTER_ID) or change (set CLUSTER_ID ...) a cluster's guardrails: budget, minimum, maintenance windows", runCluster},
+		"version":   {"print the version, VCS revision and Go version (also --version)", runVersion},
 		"api":       {"serve the HTTP API for producers (POST /v1/removals, OpenAPI at /v1/openapi.json)", runAPI},
 	}
 }
@@ -57,6 +58,9 @@ func run(ctx context.Context, args []string, io stdio, env config.Getenv) int {
 			return exitUsage
 		}
 		return exitOK
+	}
+	if args[0] == "--version" {
+		args = append([]string{"version"}, args[1:]...)
 	}
 	cmd, ok := commands()[args[0]]
 	if !ok {

@@ -23,6 +23,7 @@ func runDashboard(ctx context.Context, args []string, io stdio, env config.Geten
 		return fail(io, exitUsage, "dashboard: %v", err)
 	}
 	log := newLogger(cfg, io.err)
+	routeStdLog(log)
 	rdb := redisconn.New(cfg.Redis)
 	defer rdb.Close()
 	h := dashboard.New(dashboard.Options{
@@ -31,7 +32,7 @@ func runDashboard(ctx context.Context, args []string, io stdio, env config.Geten
 		Ready:    func() error { return rdb.Ping(context.Background()).Err() },
 	})
 	defer h.Close()
-	hs, err := listenAndServe(cfg.DashboardAddr, h, log)
+	hs, err := listenAndServe(cfg.DashboardAddr, h, httpLimits(cfg), log)
 	if err != nil {
 		return fail(io, exitFailure, "dashboard: %v", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/noderemover/noderemover/config"
@@ -52,12 +53,14 @@ func runEnqueue(ctx context.Context, args []string, io stdio, env config.Getenv)
 	r.Drain = drain
 
 	var reqs []enqueuer.Request
+	var lines []int          // the file line of each request, with --from-file
+	var fileBad []*lineError // lines that could not be decoded
 	if *fromFile != "" {
 		if r.ProjectID != "" || r.ClusterID != "" || len(r.Nodes) > 0 || r.SSHKey != "" || *passwordStdin || r.Username != "" || r.ID != "" || r.Drain != nil {
 			return fail(io, exitUsage, "enqueue: --from-file takes everything from the file; give no other request flags")
 		}
 		var err error
-		if reqs, err = readRequests(*fromFile, io.in); err != nil {
+		if reqs, lines, fileBad, err = readRequests(*fromFile, io.in); err != nil {
 			return fail(io, exitUsage, "enqueue: %v", err)
 		}
 	} else {
@@ -80,17 +83,23 @@ func runEnqueue(ctx context.Context, args []string, io stdio, env config.Getenv)
 	defer rdb.Close()
 	client := enqueuer.New(rdb, enqueuer.Options{RecordTTL: cfg.RecordTTL, Drain: drainDefaults(cfg), Guard: fleetGuard(cfg)})
 	defer client.Close()
-	// Validate (and hash) everything before anything touches Redis.
+	// Validate (and hash) everything before anything touches Redis; with
+	// --from-file every bad line is reported, in file order.
 	prepared := make([]enqueuer.Prepared, len(reqs))
+	bad := fileBad
 	for i, req := range reqs {
 		p, err := client.Prepare(req)
 		if err != nil {
-			if len(reqs) > 1 || *fromFile != "" {
-				return fail(io, exitUsage, "enqueue: line %d: %v", i+1, err)
+			if lines == nil {
+				return fail(io, exitUsage, "enqueue: %v", err)
 			}
-			return fail(io, exitUsage, "enqueue: %v", err)
+			bad = append(bad, &lineError{line: lines[i], err: err})
+			continue
 		}
 		prepared[i] = p
+	}
+	if len(bad) > 0 {
+		return failLines(io, bad)
 	}
 
 	out := json.NewEncoder(io.out)
@@ -157,20 +166,21 @@ func readPassword(r io.Reader) (string, error) {
 }
 
 // readRequests reads JSON lines (a path, or "-" for in), each decoded as
-// strictly as the API decodes a POST body. Errors name the line.
-func readRequests(path string, in io.Reader) ([]enqueuer.Request, error) {
+// strictly as the API decodes a POST body: the requests, the file line of
+// each, and the lines that could not be decoded, in file order. The error
+// is for a file that cannot be read at all, or holds no request.
+func readRequests(path string, in io.Reader) (reqs []enqueuer.Request, lines []int, bad []*lineError, err error) {
 	src := in
 	if path != "-" {
 		f, err := os.Open(path)
 		if err != nil {
-			return nil, err
+			return nil, nil, nil, err
 		}
 		defer f.Close()
 		src = f
 	}
 	sc := bufio.NewScanner(src)
 	sc.Buffer(make([]byte, 0, 64<<10), maxLineBytes)
-	var reqs []enqueuer.Request
 	n := 0
 	for sc.Scan() {
 		n++
@@ -180,20 +190,44 @@ func readRequests(path string, in io.Reader) ([]enqueuer.Request, error) {
 		}
 		r, err := enqueuer.DecodeRequest(line)
 		if err != nil {
-			return nil, fmt.Errorf("line %d: %w", n, err)
+			bad = append(bad, &lineError{line: n, err: err})
+			continue
 		}
 		reqs = append(reqs, r)
+		lines = append(lines, n)
 	}
 	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			return nil, fmt.Errorf("line %d: larger than %d bytes", n+1, maxLineBytes)
+		if !errors.Is(err, bufio.ErrTooLong) {
+			return nil, nil, nil, err
 		}
-		return nil, err
+		bad = append(bad, &lineError{line: n + 1, err: fmt.Errorf("larger than %d bytes (the file was read no further)", maxLineBytes)})
 	}
-	if len(reqs) == 0 {
-		return nil, errors.New("no request in the file")
+	if len(reqs) == 0 && len(bad) == 0 {
+		return nil, nil, nil, errors.New("no request in the file")
 	}
-	return reqs, nil
+	return reqs, lines, bad, nil
+}
+
+// lineError is what is wrong with one line of a --from-file file.
+type lineError struct {
+	line int
+	err  error
+}
+
+func (e *lineError) Error() string { return fmt.Sprintf("line %d: %v", e.line, e.err) }
+func (e *lineError) Unwrap() error { return e.err }
+
+// failLines prints one line per bad line, in file order, and returns
+// exitUsage: nothing was enqueued.
+func failLines(io stdio, bad []*lineError) int {
+	slices.SortStableFunc(bad, func(a, b *lineError) int { return a.line - b.line })
+	for _, err := range bad {
+		fail(io, exitUsage, "enqueue: %v", err)
+	}
+	if len(bad) > 1 {
+		fail(io, exitUsage, "enqueue: %d bad lines; nothing was enqueued", len(bad))
+	}
+	return exitUsage
 }
 
 // emptyFlag refuses an optional request flag given as "", as the API

@@ -9,14 +9,22 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/noderemover/noderemover/config"
+	"github.com/noderemover/noderemover/internal/httpserver"
 )
 
-// Server timeouts for the small HTTP servers of worker and dashboard.
-const (
-	readHeaderTimeout = 5 * time.Second
-	httpIdleTimeout   = 60 * time.Second
-	httpStopTimeout   = 5 * time.Second
-)
+// httpStopTimeout bounds the graceful stop of the worker's and the
+// dashboard's servers.
+const httpStopTimeout = 5 * time.Second
+
+// httpLimits are every server's limits (internal/httpserver), with
+// HTTP_READ_TIMEOUT.
+func httpLimits(cfg config.Config) httpserver.Limits {
+	l := httpserver.Defaults
+	l.ReadTimeout = cfg.HTTPReadTimeout
+	return l
+}
 
 // httpServer serves h on a listener until stop is called.
 type httpServer struct {
@@ -25,15 +33,14 @@ type httpServer struct {
 	done chan error
 }
 
-// listenAndServe starts serving h on addr in the background.
-func listenAndServe(addr string, h http.Handler, log zerolog.Logger) (*httpServer, error) {
+// listenAndServe starts serving h on addr in the background, with limits.
+func listenAndServe(addr string, h http.Handler, limits httpserver.Limits, log zerolog.Logger) (*httpServer, error) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	s := &httpServer{
-		srv: &http.Server{Handler: h, ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: httpIdleTimeout,
-			ErrorLog: newStdLogger(log)},
+		srv:  httpserver.New(h, limits, log),
 		addr: l.Addr(),
 		done: make(chan error, 1),
 	}

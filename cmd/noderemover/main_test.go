@@ -220,6 +220,32 @@ func TestEnqueueFromFile(t *testing.T) {
 			t.Errorf("%s: %+v", name, r)
 		}
 	}
+	t.Run("EveryBadLineInOrder", func(t *testing.T) {
+		file := strings.Join([]string{
+			fmt.Sprintf(`{"project_id":"p1","cluster_id":"c4","nodes":[%q],"ssh_key":"k"}`, uid(20)),
+			fmt.Sprintf(`{"project_id":"p1","cluster_id":"c4","nodes":[%q],"ssh_key":"k","colour":"red"}`, uid(21)),
+			``,
+			`{"project_id":"p1","cluster_id":"c4","nodes":["not-a-uuid"],"ssh_key":"k"}`,
+			fmt.Sprintf(`{"project_id":"p1","cluster_id":"c4","nodes":[%q],"ssh_key":"k"}`, uid(22)),
+			`not json`,
+			fmt.Sprintf(`{"project_id":"p1","cluster_id":"c4","nodes":[%q]}`, uid(23)),
+		}, "\n")
+		before := len(keys(t, srv))
+		r := runMain(t, env, file, "enqueue", "--from-file", "-")
+		got := strings.Split(strings.TrimSpace(r.stderr), "\n")
+		want := []string{"line 2: ", "line 4: ", "line 6: ", "line 7: ", "4 bad lines; nothing was enqueued"}
+		if r.code != exitUsage || len(got) != len(want) || r.stdout != "" {
+			t.Fatalf("code %d, stdout %q, stderr:\n%s\nwant exit 2 and %d lines", r.code, r.stdout, r.stderr, len(want))
+		}
+		for i, w := range want {
+			if !strings.HasPrefix(got[i], "noderemover: enqueue: "+w) {
+				t.Errorf("stderr line %d %q, want it to start with %q", i+1, got[i], w)
+			}
+		}
+		if after := len(keys(t, srv)); after != before {
+			t.Fatalf("a file with bad lines enqueued something: %d keys → %d", before, after)
+		}
+	})
 	if r := runMain(t, env, "", "enqueue", "--from-file", "-", "--ssh-key", "k"); r.code != exitUsage {
 		t.Errorf("--from-file with request flags: %+v", r)
 	}

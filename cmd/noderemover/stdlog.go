@@ -15,13 +15,25 @@ import (
 
 // newStdLogger sends net/http's own error lines to zerolog.
 func newStdLogger(l zerolog.Logger) *log.Logger {
-	return log.New(zerologWriter{l}, "", 0)
+	return log.New(zerologWriter{l, "http"}, "", 0)
 }
 
-type zerologWriter struct{ l zerolog.Logger }
+// routeStdLog sends what libraries print with the standard log package
+// (asynq's queue metrics collector, when Redis is away) to l as JSON
+// warnings, so a service writes nothing but JSON lines to stderr.
+func routeStdLog(l zerolog.Logger) {
+	log.SetFlags(0)
+	log.SetPrefix("")
+	log.SetOutput(zerologWriter{l, "stdlog"})
+}
+
+type zerologWriter struct {
+	l         zerolog.Logger
+	component string
+}
 
 func (w zerologWriter) Write(p []byte) (int, error) {
-	w.l.Warn().Str("component", "http").Msg(strings.TrimSpace(string(p)))
+	w.l.Warn().Str("component", w.component).Msg(strings.TrimSpace(string(p)))
 	return len(p), nil
 }
 

@@ -38,6 +38,7 @@ func runWorker(ctx context.Context, args []string, io stdio, env config.Getenv) 
 		return fail(io, exitUsage, "worker: %v", err)
 	}
 	log := newLogger(cfg, io.err)
+	routeStdLog(log)
 	rdb := redisconn.NewSized(cfg.Redis, worker.PoolSize(cfg.WorkerConcurrency))
 	defer rdb.Close()
 
@@ -65,7 +66,7 @@ func runWorker(ctx context.Context, args []string, io stdio, env config.Getenv) 
 	mux.Handle("GET "+health.MetricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: newStdLogger(log)}))
 	health.RegisterLogged(mux, func(check string, err error) { log.Warn().Str("check", check).Err(err).Msg("not ready") },
 		health.Check{Name: "worker", Fn: w.Ready})
-	hs, err := listenAndServe(cfg.HTTPAddr, mux, log)
+	hs, err := listenAndServe(cfg.HTTPAddr, mux, httpLimits(cfg), log)
 	if err != nil {
 		return fail(io, exitFailure, "worker: %v", err)
 	}
