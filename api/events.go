@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/noderemover/noderemover/enqueuer"
+	"github.com/noderemover/noderemover/internal/httpserver"
 )
 
 // eventsPath streams events as Server-Sent Events.
@@ -85,8 +86,8 @@ func ServeEvents(w http.ResponseWriter, r *http.Request, c *enqueuer.Client, f e
 		return err // nothing written yet: the caller answers with a problem
 	}
 	defer feed.Close()
+	_ = httpserver.Stream(w) // a stream lives long: no read or write deadline
 	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Time{}) // a stream lives long: no write deadline
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/noderemover/noderemover/enqueuer"
+	"github.com/noderemover/noderemover/internal/httpserver"
 )
 
 // callTimeout bounds the Redis work of one call. It stays below the server's
@@ -86,7 +87,7 @@ func (s *server) get(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	var st enqueuer.Status
 	if wait > 0 {
-		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(wait + callTimeout))
+		_ = httpserver.Stream(w) // the answer may take longer than a read timeout; ctx bounds it
 		st, _, err = s.c.WaitFor(ctx, id, wait)
 	} else {
 		st, err = s.c.Status(ctx, id)
