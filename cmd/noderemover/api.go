@@ -34,7 +34,7 @@ func runAPI(ctx context.Context, args []string, io stdio, env config.Getenv) int
 	routeStdLog(log)
 	rdb := redisconn.New(cfg.Redis)
 	defer rdb.Close()
-	client := enqueuer.New(rdb, enqueuer.Options{RecordTTL: cfg.RecordTTL, Corrupt: store.NewCorruptLog(log).Report, Drain: drainDefaults(cfg), Guard: fleetGuard(cfg)})
+	client := enqueuer.New(rdb, withCorrupt(clientOptions(cfg), store.NewCorruptLog(log).Report))
 	defer client.Close()
 
 	tokens := make([]string, len(cfg.APITokens))

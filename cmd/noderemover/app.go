@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/noderemover/noderemover/config"
+	"github.com/noderemover/noderemover/enqueuer"
 )
 
 // Exit codes.
@@ -36,6 +37,7 @@ func commands() map[string]command {
 	return map[string]command{
 		"enqueue":   {"ask for nodes to be removed", runEnqueue},
 		"status":    {"print the status of a request as JSON", runStatus},
+		"watch":     {"print events as they happen; with request ids, until each is final", runWatch},
 		"worker":    {"run a worker that carries requests to CCE", runWorker},
 		"fake-cce":  {"run a fake CCE API for trying things by hand", runFakeCCE},
 		"demo":      {"run everything in process against a fake CCE and show it working", runDemo},
@@ -132,7 +134,24 @@ func (f *flags) config(env config.Getenv) (config.Config, error) {
 			values[name] = fl.Value.String()
 		}
 	})
-	return config.Load(config.Overlay(env, values))
+	cfg, err := config.Load(config.Overlay(env, values))
+	if err == nil {
+		// The host list's form is the enqueuer's to know (config imports
+		// none of ours): checked here, once, for every subcommand.
+		if _, herr := enqueuer.ParseAllowedHosts(cfg.WebhookAllowedHosts); herr != nil {
+			err = fmt.Errorf("WEBHOOK_ALLOWED_HOSTS=%q: %w", cfg.WebhookAllowedHosts, herr)
+		}
+	}
+	return cfg, err
+}
+
+// clientOptions are the enqueuer's options from the configuration (checked
+// by flags.config): records' TTL, the drain defaults, the fleet's
+// guardrails, the callback hosts and the event stream's length.
+func clientOptions(cfg config.Config) enqueuer.Options {
+	hosts, _ := enqueuer.ParseAllowedHosts(cfg.WebhookAllowedHosts)
+	return enqueuer.Options{RecordTTL: cfg.RecordTTL, Drain: drainDefaults(cfg), Guard: fleetGuard(cfg),
+		WebhookHosts: hosts, EventsMaxLen: cfg.EventsMaxLen}
 }
 
 // stringList is a repeatable string flag.
@@ -158,4 +177,9 @@ func fail(io stdio, code int, format string, args ...any) int {
 	msg := fmt.Sprintf(format, args...)
 	fmt.Fprintln(io.err, "noderemover: "+strings.ReplaceAll(msg, "\n", "; "))
 	return code
+}
+
+func withCorrupt(o enqueuer.Options, corrupt func(key string, err error)) enqueuer.Options {
+	o.Corrupt = corrupt
+	return o
 }

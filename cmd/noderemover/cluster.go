@@ -70,7 +70,7 @@ func runCluster(ctx context.Context, args []string, io stdio, env config.Getenv)
 	}
 	rdb := redisconn.New(cfg.Redis)
 	defer rdb.Close()
-	client := enqueuer.New(rdb, enqueuer.Options{RecordTTL: cfg.RecordTTL, Guard: fleetGuard(cfg)})
+	client := enqueuer.New(rdb, clientOptions(cfg))
 	defer client.Close()
 	var v *enqueuer.ClusterView
 	if args[0] == "get" {

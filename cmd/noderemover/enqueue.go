@@ -33,6 +33,9 @@ func runEnqueue(ctx context.Context, args []string, io stdio, env config.Getenv)
 	f.StringVar(&r.Username, "username", "", "user of that password (default root)")
 	f.StringVar(&r.ID, "request-id", "", "name for the request; enqueueing it again is one removal (default: a new uuid)")
 	fromFile := f.String("from-file", "", "JSON lines of requests to enqueue, or - for stdin")
+	f.StringVar(&r.CallbackURL, "callback-url", "", "POST the request's final event there, signed (its host must be in WEBHOOK_ALLOWED_HOSTS)")
+	f.StringVar(&r.CallbackEvents, "callback-events", "", "what goes to --callback-url: final (default) or all")
+	wait := f.Bool("wait", false, "after enqueueing, wait until each request is final and print its status\n(exit 0 when every one succeeded, 1 otherwise)")
 	dryRun := f.Bool("dry-run", false, "store nothing: print what would happen if this were asked now\n(a worker answers; exit 0 when every node would go, 1 when one is blocked)")
 	drainFlags := addDrainFlags(f.FlagSet)
 	f.env("redis-url", "REDIS_URL", "Redis URL")
@@ -56,7 +59,8 @@ func runEnqueue(ctx context.Context, args []string, io stdio, env config.Getenv)
 	var lines []int          // the file line of each request, with --from-file
 	var fileBad []*lineError // lines that could not be decoded
 	if *fromFile != "" {
-		if r.ProjectID != "" || r.ClusterID != "" || len(r.Nodes) > 0 || r.SSHKey != "" || *passwordStdin || r.Username != "" || r.ID != "" || r.Drain != nil {
+		if r.ProjectID != "" || r.ClusterID != "" || len(r.Nodes) > 0 || r.SSHKey != "" || *passwordStdin || r.Username != "" || r.ID != "" || r.Drain != nil ||
+			r.CallbackURL != "" || r.CallbackEvents != "" {
 			return fail(io, exitUsage, "enqueue: --from-file takes everything from the file; give no other request flags")
 		}
 		var err error
@@ -81,7 +85,7 @@ func runEnqueue(ctx context.Context, args []string, io stdio, env config.Getenv)
 	}
 	rdb := redisconn.New(cfg.Redis)
 	defer rdb.Close()
-	client := enqueuer.New(rdb, enqueuer.Options{RecordTTL: cfg.RecordTTL, Drain: drainDefaults(cfg), Guard: fleetGuard(cfg)})
+	client := enqueuer.New(rdb, clientOptions(cfg))
 	defer client.Close()
 	// Validate (and hash) everything before anything touches Redis; with
 	// --from-file every bad line is reported, in file order.
@@ -106,6 +110,7 @@ func runEnqueue(ctx context.Context, args []string, io stdio, env config.Getenv)
 	if *dryRun {
 		return dryRunAll(ctx, client, prepared, io)
 	}
+	var ids []string
 	for i, req := range prepared {
 		st, _, err := client.EnqueuePrepared(ctx, req)
 		if err != nil {
@@ -118,11 +123,28 @@ func runEnqueue(ctx context.Context, args []string, io stdio, env config.Getenv)
 			}
 			return fail(io, code, "enqueue: %v", err)
 		}
+		if *wait {
+			ids = append(ids, st.RequestID)
+			continue
+		}
 		if err := out.Encode(st); err != nil {
 			return fail(io, exitFailure, "enqueue: %v", err)
 		}
 	}
-	return exitOK
+	code := exitOK
+	for _, id := range ids { // --wait: each final status, learnt from the event stream
+		st, err := client.Wait(ctx, id)
+		if err != nil {
+			return fail(io, exitFailure, "enqueue --wait: %s: %v", id, err)
+		}
+		if err := out.Encode(st); err != nil {
+			return fail(io, exitFailure, "enqueue: %v", err)
+		}
+		if st.State != enqueuer.StateSucceeded {
+			code = exitFailure
+		}
+	}
+	return code
 }
 
 // dryRunAll prints the dry run of each request: exit 0 when every node of

@@ -38,7 +38,7 @@ func runPauseSwitch(ctx context.Context, name string, args []string, io stdio, e
 	}
 	rdb := redisconn.New(cfg.Redis)
 	defer rdb.Close()
-	client := enqueuer.New(rdb, enqueuer.Options{RecordTTL: cfg.RecordTTL})
+	client := enqueuer.New(rdb, clientOptions(cfg))
 	defer client.Close()
 	if err := flip(client, ctx, *cluster); err != nil {
 		code := exitFailure

@@ -29,7 +29,7 @@ func runStatus(ctx context.Context, args []string, io stdio, env config.Getenv) 
 	}
 	rdb := redisconn.New(cfg.Redis)
 	defer rdb.Close()
-	client := enqueuer.New(rdb, enqueuer.Options{RecordTTL: cfg.RecordTTL})
+	client := enqueuer.New(rdb, clientOptions(cfg))
 	defer client.Close()
 
 	st, err := client.Status(ctx, f.Arg(0))

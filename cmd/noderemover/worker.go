@@ -17,6 +17,7 @@ import (
 	"github.com/noderemover/noderemover/internal/redisconn"
 	"github.com/noderemover/noderemover/internal/store"
 	"github.com/noderemover/noderemover/metrics"
+	"github.com/noderemover/noderemover/webhook"
 	"github.com/noderemover/noderemover/worker"
 )
 
@@ -107,6 +108,10 @@ func workerConfig(cfg config.Config, log zerolog.Logger) worker.Config {
 		ShutdownTimeout:   cfg.ShutdownTimeout,
 		DrainInterval:     cfg.DrainInterval,
 		Guard:             fleetGuard(cfg),
+		WebhookKey:        webhookKey(cfg),
+		WebhookHosts:      clientOptions(cfg).WebhookHosts,
+		WebhookMaxAge:     cfg.WebhookMaxAge,
+		EventsMaxLen:      cfg.EventsMaxLen,
 		Logger:            log,
 	}
 }
@@ -143,4 +148,14 @@ func newCCEClient(cfg config.Config, observe func(op string, status int, d time.
 		return nil, fmt.Errorf("CCE client: %w", err)
 	}
 	return c, nil
+}
+
+// webhookKey is WEBHOOK_SECRET decoded (its form checked by config); nil
+// without one.
+func webhookKey(cfg config.Config) webhook.Key {
+	if cfg.WebhookSecret == "" {
+		return nil
+	}
+	k, _ := webhook.ParseSecret(cfg.WebhookSecret.Reveal())
+	return k
 }
