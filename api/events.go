@@ -1,16 +1,13 @@
 package api
 
 import (
-	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"time"
 
 	"github.com/noderemover/noderemover/enqueuer"
-	"github.com/noderemover/noderemover/internal/httpserver"
+	"github.com/noderemover/noderemover/internal/sse"
 )
 
 // eventsPath streams events as Server-Sent Events.
@@ -21,10 +18,6 @@ var eventsParams = []string{"request_id", "cluster_id", "after"}
 
 // maxEventRequests bounds the request ids one stream follows.
 const maxEventRequests = 100
-
-// heartbeat keeps an idle stream's connection (and proxies on the way)
-// from closing it.
-const heartbeat = 15 * time.Second
 
 // eventsFilter reads the query of GET /v1/events and its Last-Event-ID.
 func eventsFilter(r *http.Request) (enqueuer.EventFilter, error) {
@@ -69,62 +62,15 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, "", err)
 		return
 	}
-	err = ServeEvents(w, r, s.c, f, func(err error) {
-		s.exchangeOf(r).log.Warn().Err(err).Msg("event stream ended")
-	})
+	feed, err := s.c.Follow(r.Context(), f)
 	if err != nil {
 		s.fail(w, r, "", err)
-	}
-}
-
-// ServeEvents streams what c.Follow gives for f as Server-Sent Events until
-// the client goes away; a stream that ends for another reason tells the
-// client (an "error" event) and logged. The dashboard's live page uses it.
-func ServeEvents(w http.ResponseWriter, r *http.Request, c *enqueuer.Client, f enqueuer.EventFilter, logged func(error)) error {
-	feed, err := c.Follow(r.Context(), f)
-	if err != nil {
-		return err // nothing written yet: the caller answers with a problem
+		return
 	}
 	defer feed.Close()
-	_ = httpserver.Stream(w) // a stream lives long: no read or write deadline
-	rc := http.NewResponseController(w)
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	_, _ = fmt.Fprint(w, "retry: 2000\n\n")
-	_ = rc.Flush()
-	for {
-		ctx, cancel := context.WithTimeout(r.Context(), heartbeat)
-		e, err := feed.Next(ctx)
-		cancel()
-		switch {
-		case r.Context().Err() != nil:
-			return nil // the client went away
-		case errors.Is(err, context.DeadlineExceeded):
-			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
-				return nil
-			}
-			_ = rc.Flush()
-			continue
-		case err != nil:
-			msg, _ := json.Marshal(map[string]string{"error": err.Error()})
-			_, _ = fmt.Fprintf(w, "event: error\ndata: %s\n\n", msg)
-			_ = rc.Flush()
-			logged(err)
-			return nil
-		}
-		raw, err := json.Marshal(e)
-		if err != nil {
-			continue // our own type always encodes
-		}
-		if _, err := fmt.Fprintf(w, "id: %s\nevent: %s\ndata: %s\n\n", e.ID, e.Type, raw); err != nil {
-			return nil
-		}
-		_ = rc.Flush()
-	}
+	sse.Serve(w, r, feed, true, func(err error) {
+		s.exchangeOf(r).log.Warn().Err(err).Msg("event stream ended")
+	})
 }
 
 // waitParam reads ?wait= of GET /v1/removals/{id}: how long to hold the

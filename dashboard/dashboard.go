@@ -11,6 +11,9 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynqmon"
+	"github.com/rs/zerolog"
+
+	"github.com/noderemover/noderemover/enqueuer"
 
 	"github.com/noderemover/noderemover/internal/health"
 	"github.com/noderemover/noderemover/internal/httpserver"
@@ -24,6 +27,10 @@ type Options struct {
 	ReadOnly bool
 	// Ready reports whether Redis answers, for /readyz.
 	Ready func() error
+	// Requests, when set, serves the requests pages (/requests) from it.
+	Requests *enqueuer.Client
+	// Logger gets what the requests pages cannot show.
+	Logger zerolog.Logger
 }
 
 // Handler is the dashboard; Close releases asynqmon's Redis connections.
@@ -52,6 +59,15 @@ func New(o Options) *Handler {
 	app = pageHeaders(contentSecurityPolicy(renderIndex(mon, mon.RootPath())), app)
 	mux := http.NewServeMux()
 	mux.Handle(mon.RootPath()+"/", app)
+	if o.Requests != nil {
+		pages := &requestPages{c: o.Requests, log: o.Logger, root: mon.RootPath()}
+		pages.register(mux, func(h http.Handler) http.Handler {
+			if o.User != "" || o.Password != "" {
+				h = basicAuth(o.User, o.Password, h)
+			}
+			return requestPageHeaders(oneAuthorization(h))
+		})
+	}
 	health.Register(mux, health.Check{Name: "redis", Fn: func(context.Context) error { return o.Ready() }})
 	return &Handler{Handler: mux, mon: mon}
 }

@@ -31,6 +31,9 @@ var ParseAllowedHosts = removal.ParseAllowedHosts
 // and "dev.noderemover.node.<node state>".
 const EventTypePrefix = removal.EventTypePrefix
 
+// ErrClosed says the Client's feeds were ended (CloseFeeds, Close).
+var ErrClosed = errors.New("the client's event feeds are closed")
+
 // ErrFellBehind says a reader of Events did not take events as fast as they
 // came and was let go; resume after the last event it saw.
 var ErrFellBehind = errors.New("the event reader fell behind; resume after the last event it saw")
@@ -123,6 +126,9 @@ func (c *Client) Follow(ctx context.Context, f EventFilter) (*Feed, error) {
 		return nil, err
 	}
 	sub, pos, err := c.events.subscribe(ctx)
+	if errors.Is(err, ErrClosed) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, unavailable(err, leftNothingRead)
 	}
@@ -166,6 +172,9 @@ func (fd *Feed) Next(ctx context.Context) (Event, error) {
 			return Event{}, ctx.Err()
 		case e, ok := <-fd.sub.ch:
 			if !ok {
+				if fd.c.events.ctx.Err() != nil {
+					return Event{}, ErrClosed
+				}
 				return Event{}, ErrFellBehind
 			}
 			if fd.last != "" && removal.CompareEventIDs(e.ID, fd.last) <= 0 {
@@ -188,6 +197,9 @@ func (c *Client) Wait(ctx context.Context, id string) (Status, error) {
 	}
 	for {
 		sub, _, err := c.events.subscribe(ctx)
+		if errors.Is(err, ErrClosed) {
+			return Status{}, err
+		}
 		if err != nil {
 			return Status{}, unavailable(err, leftNothingRead)
 		}
@@ -232,7 +244,7 @@ func (c *Client) WaitFor(ctx context.Context, id string, d time.Duration) (st St
 	if err == nil {
 		return st, true, nil
 	}
-	if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+	if ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrClosed)) {
 		st, err = c.Status(ctx, id)
 		return st, false, err
 	}
@@ -272,7 +284,7 @@ func (h *hub) subscribe(ctx context.Context) (*subscriber, string, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.ctx.Err() != nil {
-		return nil, "", errors.New("the client is closed")
+		return nil, "", ErrClosed
 	}
 	if !h.running {
 		last, err := h.st.LastEventID(ctx)
@@ -334,7 +346,43 @@ func (h *hub) run() {
 	}
 }
 
+// close ends every feed (their Next says ErrClosed) and the reader.
 func (h *hub) close() {
+	h.mu.Lock()
 	h.cancel()
+	for s := range h.subs {
+		close(s.ch)
+		delete(h.subs, s)
+	}
+	h.mu.Unlock()
 	h.wg.Wait()
+}
+
+// CloseFeeds ends every feed of the client (Follow, Events, Wait say
+// ErrClosed) and no new one starts, while the rest of the client goes on
+// working: a server calls it as it shuts down, so that its event streams
+// end and its other calls may finish.
+func (c *Client) CloseFeeds() { c.events.close() }
+
+// TimelineEvent is one event of a request's timeline, and whether it went
+// to the request's callback.
+type TimelineEvent struct {
+	Event
+	Hooked bool
+}
+
+// Timeline returns the events of request st that the stream still holds,
+// oldest first (at most 1000).
+func (c *Client) Timeline(ctx context.Context, st Status) ([]TimelineEvent, error) {
+	// Event ids are Redis's clock, records the writers': a minute either
+	// side covers a clock skew between them.
+	evs, err := c.events.st.EventsBetween(ctx, st.CreatedAt.Add(-time.Minute), st.UpdatedAt.Add(time.Minute), st.RequestID, 1000)
+	if err != nil {
+		return nil, unavailable(err, leftNothingRead)
+	}
+	out := make([]TimelineEvent, len(evs))
+	for i, e := range evs {
+		out[i] = TimelineEvent{Event: e.CloudEvent, Hooked: e.Hook != ""}
+	}
+	return out, nil
 }

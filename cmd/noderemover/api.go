@@ -51,6 +51,7 @@ func runAPI(ctx context.Context, args []string, io stdio, env config.Getenv) int
 		return fail(io, exitFailure, "api: listen on %s: %v", cfg.APIAddr, err)
 	}
 	srv := api.NewServer(h, httpLimits(cfg), log)
+	srv.RegisterOnShutdown(client.CloseFeeds) // event streams and long polls end; other calls may finish
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
 	log.Info().Str("addr", l.Addr().String()).Str("redis", cfg.Redis.String()).Int("tokens", len(tokens)).Msg("api serving")

@@ -5,7 +5,9 @@ import (
 
 	"github.com/noderemover/noderemover/config"
 	"github.com/noderemover/noderemover/dashboard"
+	"github.com/noderemover/noderemover/enqueuer"
 	"github.com/noderemover/noderemover/internal/redisconn"
+	"github.com/noderemover/noderemover/internal/store"
 )
 
 func runDashboard(ctx context.Context, args []string, io stdio, env config.Getenv) int {
@@ -26,16 +28,21 @@ func runDashboard(ctx context.Context, args []string, io stdio, env config.Geten
 	routeStdLog(log)
 	rdb := redisconn.New(cfg.Redis)
 	defer rdb.Close()
+	client := enqueuer.New(rdb, withCorrupt(clientOptions(cfg), store.NewCorruptLog(log).Report))
+	defer client.Close()
 	h := dashboard.New(dashboard.Options{
 		Redis: redisconn.ConnOpt(cfg.Redis), User: cfg.DashboardUser, Password: cfg.DashboardPassword.Reveal(),
 		ReadOnly: cfg.DashboardReadOnly,
 		Ready:    func() error { return rdb.Ping(context.Background()).Err() },
+		Requests: client,
+		Logger:   log,
 	})
 	defer h.Close()
 	hs, err := listenAndServe(cfg.DashboardAddr, h, httpLimits(cfg), log)
 	if err != nil {
 		return fail(io, exitFailure, "dashboard: %v", err)
 	}
+	hs.onStop(client.CloseFeeds)
 	log.Info().Str("addr", hs.addr.String()).Bool("read_only", cfg.DashboardReadOnly).
 		Bool("basic_auth", cfg.DashboardUser != "").Msg("dashboard serving")
 	<-ctx.Done()

@@ -54,6 +54,10 @@ func listenAndServe(addr string, h http.Handler, limits httpserver.Limits, log z
 	return s, nil
 }
 
+// onStop runs f when the server begins to stop (its event streams end
+// there, so that the stop need not wait for them).
+func (s *httpServer) onStop(f func()) { s.srv.RegisterOnShutdown(f) }
+
 // stop shuts the server down gracefully.
 func (s *httpServer) stop() error {
 	ctx, cancel := context.WithTimeout(context.Background(), httpStopTimeout)
