@@ -52,6 +52,12 @@ func (p *requestPages) register(mux *http.ServeMux, wrap func(http.Handler) http
 	mux.Handle("GET "+requestsPath+"/events", wrap(http.HandlerFunc(p.events)))
 	mux.Handle("GET "+requestsPath+"/static/", wrap(http.StripPrefix(requestsPath+"/static/", http.FileServerFS(mustSub(web, "web/static")))))
 	mux.Handle("GET "+requestsPath+"/{id}", wrap(http.HandlerFunc(p.one)))
+	readOnly := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "the requests pages are read-only: "+r.Method+" is not served", http.StatusMethodNotAllowed)
+	}
+	mux.Handle(requestsPath, wrap(http.HandlerFunc(readOnly)))
+	mux.Handle(requestsPath+"/", wrap(http.HandlerFunc(readOnly)))
 }
 
 // listFilter is what the list page shows: its query, checked.
