@@ -107,18 +107,22 @@ func PoolSize(concurrency int) int { return 2*max(concurrency, 1) + 32 + 1 + dry
 
 // Server is one worker process's asynq server and its handlers.
 type Server struct {
-	cfg       Config
-	log       zerolog.Logger
-	cce       CCE
-	rdb       redis.UniversalClient
-	records   records
-	batches   batches
-	leases    leases
-	history   jobHistory
-	pauses    pauses
-	guards    guards
-	dryRuns   dryRuns
-	views     views
+	cfg     Config
+	log     zerolog.Logger
+	cce     CCE
+	rdb     redis.UniversalClient
+	records records
+	batches batches
+	leases  leases
+	history jobHistory
+	pauses  pauses
+	guards  guards
+	dryRuns dryRuns
+	views   views
+	markers markers
+	// marker is the marker this worker saw in Redis, nil until it has
+	// seen one; Start sets it, then only watchRedis uses it.
+	marker    *store.Marker
 	queue     *asynq.Client
 	srv       *asynq.Server
 	inspector *asynq.Inspector
@@ -157,6 +161,7 @@ func New(rdb redis.UniversalClient, api CCE, cfg Config) *Server {
 		pauses:    st,
 		guards:    st,
 		dryRuns:   st,
+		markers:   st,
 		queue:     asynq.NewClientFromRedisClient(rdb),
 		inspector: asynq.NewInspectorFromRedisClient(rdb),
 		writes:    ratelimit.New(rdb, "write", cfg.WriteRate, limits),
@@ -195,6 +200,7 @@ func (w *Server) Start() error {
 		return fmt.Errorf("start worker: %w", err)
 	}
 	w.running.Store(true)
+	w.ensureMarker(context.Background())
 	ctx, cancel := context.WithCancel(context.Background())
 	w.stopLoops = cancel
 	w.loops.Go(func() { w.watchRedis(ctx) })
@@ -217,12 +223,24 @@ func (w *Server) Shutdown() {
 	_ = w.inspector.Close()
 }
 
-// Ready reports whether the worker processes tasks and its Redis answers.
-func (w *Server) Ready(context.Context) error {
+// Ready reports whether the worker processes tasks, its Redis answers, and
+// no loss of Redis's data waits for an operator's acknowledgement (noticed
+// by this worker or another: the loss is kept in Redis).
+func (w *Server) Ready(ctx context.Context) error {
 	if !w.running.Load() {
 		return errors.New("the asynq server is not running")
 	}
-	return w.srv.Ping()
+	if err := w.srv.Ping(); err != nil {
+		return err
+	}
+	loss, err := w.markers.DataLoss(ctx)
+	if err != nil {
+		return err
+	}
+	if loss != nil {
+		return &dataLostError{loss: *loss}
+	}
+	return nil
 }
 
 // Run processes tasks until ctx ends, then shuts down gracefully.
