@@ -70,6 +70,8 @@ func (s *server) routes() []route {
 		{http.MethodPost, clusterResumePath, false, s.pauseSwitch(true)},
 		{http.MethodGet, clusterPath, false, s.getCluster},
 		{http.MethodPut, clusterPath, false, s.putCluster},
+		{http.MethodGet, redisPath, false, s.redisLoss},
+		{http.MethodPost, redisAckPath, false, s.ackRedisLoss},
 		{http.MethodGet, openAPIPath, true, serveOpenAPI},
 		// Served by health.Register; listed for the 405 answers.
 		{http.MethodGet, health.LivePath, true, nil},

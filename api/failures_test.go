@@ -35,6 +35,8 @@ func TestRedisDown(t *testing.T) {
 		{http.MethodGet, "/v1/clusters/c1", ""},
 		{http.MethodPut, "/v1/clusters/c1", `{"min_nodes": 2}`},
 		{http.MethodPost, "/v1/removals?dry_run=true", body(map[string]any{"nodes": []string{uid(9)}})},
+		{http.MethodGet, "/v1/redis", ""},
+		{http.MethodPost, "/v1/redis/ack", ""},
 	}
 	for _, c := range calls {
 		a := h.do(c.method, c.path, c.body)
@@ -106,6 +108,8 @@ func TestPanicIsRecovered(t *testing.T) {
 		{http.MethodPost, "/v1/clusters/c1/resume", ""},
 		{http.MethodGet, "/v1/clusters/c1", ""},
 		{http.MethodPut, "/v1/clusters/c1", `{}`},
+		{http.MethodGet, "/v1/redis", ""},
+		{http.MethodPost, "/v1/redis/ack", ""},
 	}
 	for _, c := range calls {
 		a := h.do(c.method, c.path, c.body)

@@ -44,6 +44,7 @@ type pauseSwitch interface {
 type Client struct {
 	store     records
 	pauses    pauseSwitch
+	losses    dataLosses
 	queue     *asynq.Client
 	inspector *asynq.Inspector
 	drain     DrainDefaults
@@ -84,6 +85,7 @@ func New(rdb redis.UniversalClient, o Options) *Client {
 	c := &Client{
 		store:     st,
 		pauses:    st,
+		losses:    st,
 		queue:     asynq.NewClientFromRedisClient(rdb),
 		inspector: asynq.NewInspectorFromRedisClient(rdb),
 		drain:     o.Drain,

@@ -58,4 +58,6 @@ const (
 	leftNotCancelled = "the request is as it was"
 	// A pause or resume either happened or did not; doing it again is safe.
 	leftNothingChanged = "the pause switch may or may not have moved; doing it again is safe"
+	// An acknowledgement either happened or did not; doing it again is safe.
+	leftAcknowledged = "the loss may or may not be acknowledged; doing it again is safe"
 )

@@ -26,6 +26,7 @@ type Metrics struct {
 	slots      *prometheus.CounterVec
 	returned   *prometheus.CounterVec
 	corrupt    prometheus.Counter
+	dataLost   prometheus.Counter
 	drain      drainMetrics
 	hooks      webhookMetrics
 }
@@ -96,11 +97,15 @@ func New(reg prometheus.Registerer, o Options) *Metrics {
 			Name: "noderemover_records_corrupt_total",
 			Help: "Times a record that is not what noderemover wrote (not JSON) was skipped; the worker logs each key once.",
 		}),
+		dataLost: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "noderemover_redis_data_lost_total",
+			Help: "Times this worker was the first to notice that Redis lost its data (its marker gone or changed: restarted empty, flushed, failed over to a replica without it); summed over workers, the losses.",
+		}),
 		drain: newDrainMetrics(),
 		hooks: newWebhookMetrics(),
 	}
 	m.zeroes()
-	reg.MustRegister(m.requests, m.nodes, m.cceCalls, m.cceSeconds, m.throttled, m.jobPolls, m.phase, m.slots, m.returned, m.corrupt)
+	reg.MustRegister(m.requests, m.nodes, m.cceCalls, m.cceSeconds, m.throttled, m.jobPolls, m.phase, m.slots, m.returned, m.corrupt, m.dataLost)
 	reg.MustRegister(m.drain.collectors()...)
 	reg.MustRegister(m.hooks.collectors()...)
 	if o.OpenRequests != nil {
@@ -256,4 +261,12 @@ func (m *Metrics) CorruptRecord() {
 		return
 	}
 	m.corrupt.Inc()
+}
+
+// RedisDataLost records a loss of Redis's data this worker noticed first.
+func (m *Metrics) RedisDataLost() {
+	if m == nil {
+		return
+	}
+	m.dataLost.Inc()
 }

@@ -70,3 +70,12 @@ type limiter interface {
 // is waited out in the handler (holding no Redis connection), and only
 // longer ones go back to the queue.
 const inlineWait = time.Second
+
+// markers are the marker that says Redis still holds what the workers
+// wrote, and the loss of its data no operator has acknowledged.
+type markers interface {
+	EnsureMarker(ctx context.Context) (*store.Marker, bool, error)
+	Marker(ctx context.Context) (*store.Marker, error)
+	NoticeLoss(ctx context.Context, seen store.Marker) (*store.LossNotice, error)
+	DataLoss(ctx context.Context) (*store.DataLoss, error)
+}

@@ -45,8 +45,14 @@ type harnessOption func(*worker.Config, *ccetest.Options)
 // started unless a test wants to start it itself.
 func newHarness(tb testing.TB, opts ...harnessOption) *harness {
 	tb.Helper()
+	return newHarnessWith(tb, redistest.Options{}, opts...)
+}
+
+// newHarnessWith is newHarness on a Redis started with ro.
+func newHarnessWith(tb testing.TB, ro redistest.Options, opts ...harnessOption) *harness {
+	tb.Helper()
 	h := &harness{tb: tb, logs: &syncBuffer{}}
-	h.redis = redistest.Start(tb, redistest.Options{})
+	h.redis = redistest.Start(tb, ro)
 	h.rdb = h.redis.Client(tb)
 	h.store = store.New(h.rdb, store.Options{})
 	fo := ccetest.Options{JobDuration: 300 * time.Millisecond, Token: token}

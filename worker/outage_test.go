@@ -10,6 +10,7 @@ import (
 
 	"github.com/noderemover/noderemover/cce/ccetest"
 	"github.com/noderemover/noderemover/enqueuer"
+	"github.com/noderemover/noderemover/internal/redistest"
 	"github.com/noderemover/noderemover/internal/testkit"
 	"github.com/noderemover/noderemover/metrics"
 	"github.com/noderemover/noderemover/removal"
@@ -45,8 +46,10 @@ func TestQueuedRequestWithoutTaskGetsItsTask(t *testing.T) {
 
 // While Redis is down the worker keeps running and says so in a few lines,
 // not a line per failed loop; when Redis is back it says so and carries on.
+// Redis keeps its data (an append-only file): one that comes back empty is
+// a loss (TestRedisRestartedEmptyIsALoss).
 func TestWorkerRidesOutRedisOutage(t *testing.T) {
-	h := newHarness(t)
+	h := newHarnessWith(t, redistest.Options{AppendOnly: true})
 	if h.redis.Kind != "redis-server" {
 		t.Skip("needs a private redis-server to stop")
 	}

@@ -130,17 +130,21 @@ type Server struct {
 	hooks      hookStore
 	hookClient *http.Client
 	views      views
-	queue      *asynq.Client
-	srv        *asynq.Server
-	inspector  *asynq.Inspector
-	writes     limiter
-	reads      limiter
-	backoff    Backoff
-	running    atomic.Bool
-	jobTimes   jobTimes
-	stopLoops  context.CancelFunc // ends watchRedis and sweepOrphansEvery
-	loops      sync.WaitGroup
-	kicks      sync.WaitGroup // kicks waiting for a running task to go back to waiting
+	markers    markers
+	// marker is the marker this worker saw in Redis, nil until it has
+	// seen one; Start sets it, then only watchRedis uses it.
+	marker    *store.Marker
+	queue     *asynq.Client
+	srv       *asynq.Server
+	inspector *asynq.Inspector
+	writes    limiter
+	reads     limiter
+	backoff   Backoff
+	running   atomic.Bool
+	jobTimes  jobTimes
+	stopLoops context.CancelFunc // ends watchRedis and sweepOrphansEvery
+	loops     sync.WaitGroup
+	kicks     sync.WaitGroup // kicks waiting for a running task to go back to waiting
 	// orphanCursor is where the next sweep for requests without a task
 	// starts; only sweepOrphansEvery uses it.
 	orphanCursor time.Time
@@ -169,6 +173,7 @@ func New(rdb redis.UniversalClient, api CCE, cfg Config) *Server {
 		guards:     st,
 		dryRuns:    st,
 		hooks:      st,
+		markers:    st,
 		hookClient: newHookClient(cfg.WebhookTimeout),
 		queue:      asynq.NewClientFromRedisClient(rdb),
 		inspector:  asynq.NewInspectorFromRedisClient(rdb),
@@ -209,6 +214,7 @@ func (w *Server) Start() error {
 		return fmt.Errorf("start worker: %w", err)
 	}
 	w.running.Store(true)
+	w.ensureMarker(context.Background())
 	ctx, cancel := context.WithCancel(context.Background())
 	w.stopLoops = cancel
 	w.loops.Go(func() { w.watchRedis(ctx) })
@@ -232,12 +238,24 @@ func (w *Server) Shutdown() {
 	_ = w.inspector.Close()
 }
 
-// Ready reports whether the worker processes tasks and its Redis answers.
-func (w *Server) Ready(context.Context) error {
+// Ready reports whether the worker processes tasks, its Redis answers, and
+// no loss of Redis's data waits for an operator's acknowledgement (noticed
+// by this worker or another: the loss is kept in Redis).
+func (w *Server) Ready(ctx context.Context) error {
 	if !w.running.Load() {
 		return errors.New("the asynq server is not running")
 	}
-	return w.srv.Ping()
+	if err := w.srv.Ping(); err != nil {
+		return err
+	}
+	loss, err := w.markers.DataLoss(ctx)
+	if err != nil {
+		return err
+	}
+	if loss != nil {
+		return &dataLostError{loss: *loss}
+	}
+	return nil
 }
 
 // Run processes tasks until ctx ends, then shuts down gracefully.

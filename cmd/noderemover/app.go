@@ -35,20 +35,21 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"enqueue":   {"ask for nodes to be removed", runEnqueue},
-		"status":    {"print the status of a request as JSON", runStatus},
-		"watch":     {"print events as they happen; with request ids, until each is final", runWatch},
-		"worker":    {"run a worker that carries requests to CCE", runWorker},
-		"fake-cce":  {"run a fake CCE API for trying things by hand", runFakeCCE},
-		"demo":      {"run everything in process against a fake CCE and show it working", runDemo},
-		"dashboard": {"serve the asynqmon dashboard (basic auth, redacted payloads)", runDashboard},
-		"cancel":    {"cancel a request that has not reached CCE yet", runCancel},
-		"list":      {"list recent requests", runList},
-		"pause":     {"pause removals of one cluster (--cluster-id) or of all: requests wait before their drain and their RemoveNode call", runPause},
-		"resume":    {"lift a pause", runResume},
-		"cluster":   {"show (get CLUSTER_ID) or change (set CLUSTER_ID ...) a cluster's guardrails: budget, minimum, maintenance windows", runCluster},
-		"version":   {"print the version, VCS revision and Go version (also --version)", runVersion},
-		"api":       {"serve the HTTP API for producers (POST /v1/removals, OpenAPI at /v1/openapi.json)", runAPI},
+		"enqueue":    {"ask for nodes to be removed", runEnqueue},
+		"status":     {"print the status of a request as JSON", runStatus},
+		"watch":      {"print events as they happen; with request ids, until each is final", runWatch},
+		"worker":     {"run a worker that carries requests to CCE", runWorker},
+		"fake-cce":   {"run a fake CCE API for trying things by hand", runFakeCCE},
+		"demo":       {"run everything in process against a fake CCE and show it working", runDemo},
+		"dashboard":  {"serve the asynqmon dashboard (basic auth, redacted payloads)", runDashboard},
+		"cancel":     {"cancel a request that has not reached CCE yet", runCancel},
+		"list":       {"list recent requests", runList},
+		"pause":      {"pause removals of one cluster (--cluster-id) or of all: requests wait before their drain and their RemoveNode call", runPause},
+		"resume":     {"lift a pause", runResume},
+		"cluster":    {"show (get CLUSTER_ID) or change (set CLUSTER_ID ...) a cluster's guardrails: budget, minimum, maintenance windows", runCluster},
+		"version":    {"print the version, VCS revision and Go version (also --version)", runVersion},
+		"redis-loss": {"show (show) or acknowledge (ack) a loss of Redis's data a worker noticed; workers are not ready until it is acknowledged", runRedisLoss},
+		"api":        {"serve the HTTP API for producers (POST /v1/removals, OpenAPI at /v1/openapi.json)", runAPI},
 	}
 }
 

@@ -4,6 +4,7 @@ package health
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -20,6 +21,10 @@ const (
 // checkTimeout bounds one readiness check.
 const checkTimeout = 2 * time.Second
 
+// reason is an error readiness may show: what it says names no host and
+// no secret.
+type reason interface{ Reason() string }
+
 // Check is one readiness condition: nil when it holds.
 type Check struct {
 	Name string
@@ -29,7 +34,9 @@ type Check struct {
 // Register adds the liveness and readiness handlers to mux. Readiness runs
 // every check and answers 503 naming those that fail; it does not show their
 // errors (the probes need no authentication, and a Redis error names hosts):
-// onFail, when set, gets them for the log.
+// onFail, when set, gets them for the log. An error that has a Reason
+// (an operator must act, and it says how) is shown by that Reason, after
+// the check's name.
 func Register(mux *http.ServeMux, checks ...Check) {
 	RegisterLogged(mux, nil, checks...)
 }
@@ -47,7 +54,12 @@ func RegisterLogged(mux *http.ServeMux, onFail func(check string, err error), ch
 			err := c.Fn(ctx)
 			cancel()
 			if err != nil {
-				failed = append(failed, c.Name)
+				name := c.Name
+				var r reason
+				if errors.As(err, &r) {
+					name += " (" + r.Reason() + ")"
+				}
+				failed = append(failed, name)
 				if onFail != nil {
 					onFail(c.Name, err)
 				}
