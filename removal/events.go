@@ -34,6 +34,10 @@ func DiscardEvent(r *Record, now time.Time) (*CloudEvent, error) {
 		Subject: r.RequestID, Time: now, DataContentType: "application/json", Data: raw}, nil
 }
 
+// DataLostEventType is the type of the event a worker publishes when it
+// noticed that Redis lost its data (see the worker's redis_loss.go).
+const DataLostEventType = EventTypePrefix + "redis.data_lost"
+
 // NodeEventType is the type of the event of a node entering state s.
 func NodeEventType(s NodeState) string { return EventTypePrefix + "node." + string(s) }
 

@@ -78,4 +78,5 @@ type markers interface {
 	Marker(ctx context.Context) (*store.Marker, error)
 	NoticeLoss(ctx context.Context, seen store.Marker) (*store.LossNotice, error)
 	DataLoss(ctx context.Context) (*store.DataLoss, error)
+	PublishDataLoss(ctx context.Context, loss store.DataLoss) error
 }

@@ -49,6 +49,11 @@ func (w *Server) noticeDataLoss(ctx context.Context, downFor time.Duration) {
 	w.marker = &n.Marker
 	if n.First {
 		w.cfg.Metrics.RedisDataLost()
+		if n.Loss != nil {
+			if err := w.markers.PublishDataLoss(ctx, *n.Loss); err != nil {
+				w.log.Warn().Err(err).Msg("the loss of Redis's data could not be published as an event")
+			}
+		}
 	}
 	ev := w.log.Error().Str("lost_marker", lost.ID).Time("data_since", lost.Since).Str("marker", n.Marker.ID).Bool("first", n.First)
 	if downFor > 0 {

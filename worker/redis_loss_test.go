@@ -128,6 +128,16 @@ func TestRedisRestartedEmptyIsALoss(t *testing.T) {
 	if n := lossMetric(t, reg) + lossMetric(t, second.reg); n != 1 {
 		t.Errorf("the workers counted %v losses together, want 1 (the first to notice counts it)", n)
 	}
+	evs, err := h.store.EventsAfter(t.Context(), "", 100)
+	lostEvents := 0
+	for _, e := range evs {
+		if e.Type == removal.DataLostEventType {
+			lostEvents++
+		}
+	}
+	if err != nil || lostEvents != 1 {
+		t.Errorf("%d data_lost events in the stream (%v), want 1", lostEvents, err)
+	}
 	notReadyForLoss(t, "the first worker", func() error { return h.w.Ready(t.Context()) })
 	notReadyForLoss(t, "the second worker", func() error { return second.w.Ready(t.Context()) })
 	if n, err := h.rdb.Exists(t.Context(), lossKey).Result(); err != nil || n != 1 {

@@ -250,3 +250,25 @@ func (s *Store) AckHooks(ctx context.Context, ids ...string) error {
 	}
 	return nil
 }
+
+// PublishDataLoss appends the event of a loss of Redis's data (type
+// removal.DataLostEventType, no subject: it is no request's), so that a
+// reader of the stream hears of it too.
+func (s *Store) PublishDataLoss(ctx context.Context, loss DataLoss) error {
+	data, err := json.Marshal(loss)
+	if err != nil {
+		return err
+	}
+	e := removal.CloudEvent{SpecVersion: "1.0", Source: "/noderemover", Type: removal.DataLostEventType,
+		Time: s.now(), DataContentType: "application/json", Data: data}
+	raw, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	err = s.rdb.XAdd(ctx, &redis.XAddArgs{Stream: eventsKey, MaxLen: s.eventsMaxLen, Approx: true,
+		Values: []any{"subject", "", "cluster", "", "hook", "", "event", string(raw)}}).Err()
+	if err != nil {
+		return fmt.Errorf("publish the loss of Redis's data: %w", err)
+	}
+	return nil
+}
