@@ -1,12 +1,15 @@
 // Package dashboard serves the operators' view of the queue: asynqmon, behind
 // HTTP basic auth, with task payloads and results shown through a formatter
-// that redacts login material.
+// that redacts login material, and a guard that makes deleting or
+// archiving a removal's task mean the product's cancel, or refuses it
+// (guard.go), so that what asynqmon shows is what the worker does.
 package dashboard
 
 import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"net/http"
 
 	"github.com/hibiken/asynq"
@@ -23,12 +26,17 @@ type Options struct {
 	ReadOnly bool
 	// Ready reports whether Redis answers, for /readyz.
 	Ready func() error
+	// Requests cancels and reads requests (an *enqueuer.Client): deleting or
+	// archiving a node:remove task cancels its request. Nil: such calls are
+	// refused (not needed when ReadOnly).
+	Requests Requests
 }
 
 // Handler is the dashboard; Close releases asynqmon's Redis connections.
 type Handler struct {
 	http.Handler
-	mon *asynqmon.HTTPHandler
+	mon       *asynqmon.HTTPHandler
+	inspector *asynq.Inspector
 }
 
 // New builds the dashboard: asynqmon at the root (its API under /api/),
@@ -42,17 +50,28 @@ func New(o Options) *Handler {
 		ReadOnly:         o.ReadOnly,
 	})
 	var app http.Handler = mon
+	var inspector *asynq.Inspector
+	if !o.ReadOnly { // read-only: asynqmon refuses every change itself
+		inspector = asynq.NewInspector(o.Redis)
+		app = &guard{next: mon, inspector: inspector, requests: o.Requests}
+	}
 	if o.User != "" || o.Password != "" {
-		app = basicAuth(o.User, o.Password, mon)
+		app = basicAuth(o.User, o.Password, app)
 	}
 	mux := http.NewServeMux()
 	mux.Handle(mon.RootPath()+"/", app)
 	health.Register(mux, health.Check{Name: "redis", Fn: func(context.Context) error { return o.Ready() }})
-	return &Handler{Handler: mux, mon: mon}
+	return &Handler{Handler: mux, mon: mon, inspector: inspector}
 }
 
 // Close releases the dashboard's Redis connections.
-func (h *Handler) Close() error { return h.mon.Close() }
+func (h *Handler) Close() error {
+	err := h.mon.Close()
+	if h.inspector != nil {
+		err = errors.Join(err, h.inspector.Close())
+	}
+	return err
+}
 
 // basicAuth lets through requests with the user and password, compared in
 // constant time (over hashes, so their lengths do not leak either).

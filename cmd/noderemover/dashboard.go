@@ -5,6 +5,7 @@ import (
 
 	"github.com/noderemover/noderemover/config"
 	"github.com/noderemover/noderemover/dashboard"
+	"github.com/noderemover/noderemover/enqueuer"
 	"github.com/noderemover/noderemover/internal/redisconn"
 )
 
@@ -25,10 +26,13 @@ func runDashboard(ctx context.Context, args []string, io stdio, env config.Geten
 	log := newLogger(cfg, io.err)
 	rdb := redisconn.New(cfg.Redis)
 	defer rdb.Close()
+	requests := enqueuer.New(rdb, enqueuer.Options{RecordTTL: cfg.RecordTTL})
+	defer requests.Close()
 	h := dashboard.New(dashboard.Options{
 		Redis: redisconn.ConnOpt(cfg.Redis), User: cfg.DashboardUser, Password: cfg.DashboardPassword.Reveal(),
 		ReadOnly: cfg.DashboardReadOnly,
 		Ready:    func() error { return rdb.Ping(context.Background()).Err() },
+		Requests: requests,
 	})
 	defer h.Close()
 	hs, err := listenAndServe(cfg.DashboardAddr, h, log)
