@@ -61,9 +61,9 @@ var guardedPath = regexp.MustCompile(`^/api/queues/([^/]+)/(?:groups/([^/]+)/)?(
 type verdict int
 
 const (
-	pass    verdict = iota // do what was asked: it changes nothing the worker would do
-	cancel                 // the product's cancel of the task's request
-	refuse                 // leave the task, say why
+	pass   verdict = iota // do what was asked: it changes nothing the worker would do
+	cancel                // the product's cancel of the task's request
+	refuse                // leave the task, say why
 )
 
 func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
