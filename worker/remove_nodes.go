@@ -149,8 +149,23 @@ func (w *Server) stepBatch(ctx context.Context, seen *removal.Batch, ev removal.
 	}
 	w.recordChanges(res.Batch, res.Changes, why)
 	w.releaseNodes(ctx, res.Changes)
+	w.wakeCarried(res.Changes)
 	w.kickNext(res)
 	return res, nil
+}
+
+// wakeCarried wakes the task of each request this step handed to CCE's job
+// (polling: the job's polls carry it now) or ended. Requests another
+// request's task took into its batch still have their own task asleep in
+// asynq's retry list, its last error a wait for the busy cluster; woken, it
+// finds the job or the end, completes, and does not sit there looking like a
+// failure while CCE runs the removal.
+func (w *Server) wakeCarried(changes []removal.Change) {
+	for _, c := range changes {
+		if c.Record.State == removal.StatePolling || c.Record.State.Final() {
+			w.kickRequest(c.Record.RequestID)
+		}
+	}
 }
 
 // kickNext wakes the request that waits longest for the cluster a batch
