@@ -21,6 +21,9 @@ func (w *Server) handleRemoveNodes(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	err = w.carry(ctx, p)
+	if err == nil {
+		w.requestResult(ctx, t, p.RequestID)
+	}
 	if err != nil && isFailure(err) && !errors.Is(err, asynq.SkipRetry) && lastRun(ctx) {
 		w.abandon(ctx, p.RequestID, "gave up: "+err.Error(), "task runs used up")
 		return giveUp("request %s: last run failed: %v", p.RequestID, err)
