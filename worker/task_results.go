@@ -82,9 +82,9 @@ func (w *Server) requestResult(ctx context.Context, t *asynq.Task, id string) {
 // ("" when none did).
 func (w *Server) jobResult(t *asynq.Task, b *removal.Batch, changes []removal.Change) string {
 	res := struct {
-		RequestIDs []string  `json:"request_ids"`
-		JobID      string    `json:"job_id"`
-		BatchID    string    `json:"batch_id"`
+		RequestIDs []string         `json:"request_ids"`
+		JobID      string           `json:"job_id"`
+		BatchID    string           `json:"batch_id"`
 		Requests   []requestOutcome `json:"requests"`
 	}{JobID: b.JobID, BatchID: b.ID}
 	var failed []string
