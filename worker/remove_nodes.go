@@ -152,7 +152,7 @@ func (w *Server) stepBatch(ctx context.Context, seen *removal.Batch, ev removal.
 	}
 	w.recordChanges(res.Batch, res.Changes, why)
 	w.releaseNodes(ctx, res.Changes)
-	w.wakeCarried(res.Changes)
+	w.wakeCarried(ctx, res.Changes)
 	w.kickNext(res)
 	return res, nil
 }
@@ -162,9 +162,14 @@ func (w *Server) stepBatch(ctx context.Context, seen *removal.Batch, ev removal.
 // request's task took into its batch still have their own task asleep in
 // asynq's retry list, its last error a wait for the busy cluster; woken, it
 // finds the job or the end, completes, and does not sit there looking like a
-// failure while CCE runs the removal.
-func (w *Server) wakeCarried(changes []removal.Change) {
+// failure while CCE runs the removal. The task running this step (asynq
+// puts its id in the handler's context) is not woken: it is about to end.
+func (w *Server) wakeCarried(ctx context.Context, changes []removal.Change) {
+	own, _ := asynq.GetTaskID(ctx)
 	for _, c := range changes {
+		if tasks.RemoveNodesTaskID(c.Record.RequestID) == own {
+			continue
+		}
 		if c.Record.State == removal.StatePolling || c.Record.State.Final() {
 			w.kickRequest(c.Record.RequestID)
 		}
