@@ -1,12 +1,15 @@
 // Package dashboard serves the operators' view of the queue: asynqmon, behind
 // HTTP basic auth, with task payloads and results shown through a formatter
-// that redacts login material.
+// that redacts login material, and a guard that makes deleting or
+// archiving a removal's task mean the product's cancel, or refuses it
+// (guard.go), so that what asynqmon shows is what the worker does.
 package dashboard
 
 import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"net/http"
 
 	"github.com/hibiken/asynq"
@@ -27,7 +30,10 @@ type Options struct {
 	ReadOnly bool
 	// Ready reports whether Redis answers, for /readyz.
 	Ready func() error
-	// Requests, when set, serves the requests pages (/requests) from it.
+	// Requests, when set, serves the requests pages (/requests) from it,
+	// and deleting or archiving a node:remove task cancels its request
+	// through it. Nil: no requests pages, and such calls are refused (not
+	// needed when ReadOnly).
 	Requests *enqueuer.Client
 	// Logger gets what the requests pages cannot show.
 	Logger zerolog.Logger
@@ -36,7 +42,8 @@ type Options struct {
 // Handler is the dashboard; Close releases asynqmon's Redis connections.
 type Handler struct {
 	http.Handler
-	mon *asynqmon.HTTPHandler
+	mon       *asynqmon.HTTPHandler
+	inspector *asynq.Inspector
 }
 
 // New builds the dashboard: asynqmon at the root (its API under /api/),
@@ -52,8 +59,17 @@ func New(o Options) *Handler {
 		ReadOnly:         o.ReadOnly,
 	})
 	var app http.Handler = mon
+	var inspector *asynq.Inspector
+	if !o.ReadOnly { // read-only: asynqmon refuses every change itself
+		inspector = asynq.NewInspector(o.Redis)
+		g := &guard{next: mon, inspector: inspector}
+		if o.Requests != nil { // a nil *Client in the interface would not be nil
+			g.requests = o.Requests
+		}
+		app = g
+	}
 	if o.User != "" || o.Password != "" {
-		app = basicAuth(o.User, o.Password, mon)
+		app = basicAuth(o.User, o.Password, app)
 	}
 	app = crossSite(oneAuthorization(app))
 	app = pageHeaders(contentSecurityPolicy(renderIndex(mon, mon.RootPath())), app)
@@ -69,11 +85,17 @@ func New(o Options) *Handler {
 		})
 	}
 	health.Register(mux, health.Check{Name: "redis", Fn: func(context.Context) error { return o.Ready() }})
-	return &Handler{Handler: mux, mon: mon}
+	return &Handler{Handler: mux, mon: mon, inspector: inspector}
 }
 
 // Close releases the dashboard's Redis connections.
-func (h *Handler) Close() error { return h.mon.Close() }
+func (h *Handler) Close() error {
+	err := h.mon.Close()
+	if h.inspector != nil {
+		err = errors.Join(err, h.inspector.Close())
+	}
+	return err
+}
 
 // basicAuth lets through requests with the user and password, compared in
 // constant time (over hashes, so their lengths do not leak either).

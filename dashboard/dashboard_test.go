@@ -143,3 +143,19 @@ func TestRedact(t *testing.T) {
 		}
 	}
 }
+
+// TestRequestIDLeadsThePayload: asynqmon shows of a task id only what
+// stands before its first "-" (remove:third-c shows as remove:third), so the
+// payload column names the request first, whole.
+func TestRequestIDLeadsThePayload(t *testing.T) {
+	cases := map[string]string{
+		`{"cluster_id":"c","nodes":["n"],"project_id":"p","request_id":"third-c"}`: `{"request_id":"third-c","cluster_id":"c","nodes":["n"],"project_id":"p"}`,
+		`{"batch_id":"b","job_id":"j","request_ids":["a-1","b-2"],"poll":3}`:       `{"request_ids":["a-1","b-2"],"batch_id":"b","job_id":"j","poll":3}`,
+		`{"state":"failed","request_id":"x-y","password":"p"}`:                     `{"request_id":"x-y","state":"failed","password":"[redacted]"}`,
+	}
+	for in, want := range cases {
+		if got := dashboard.Redact([]byte(in)); got != want {
+			t.Errorf("Redact(%s) = %s, want %s", in, got, want)
+		}
+	}
+}

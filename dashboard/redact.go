@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -28,7 +29,7 @@ func Redact(payload []byte) string {
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.UseNumber()
 	if err := dec.Decode(&v); err == nil && !dec.More() {
-		if out, err := json.Marshal(redactValue(v)); err == nil {
+		if out, err := marshalLeading(redactValue(v)); err == nil {
 			return cryptPattern.ReplaceAllString(string(out), redacted)
 		}
 	}
@@ -51,4 +52,52 @@ func redactValue(v any) any {
 		}
 	}
 	return v
+}
+
+// leadingKeys come first in a shown object, the rest in key order: asynqmon
+// shows of a task id only what stands before its first "-" (it takes every
+// id for a UUID: remove:third-c shows as remove:third), so the payload
+// column, which it shows whole, is where a request is found by its id.
+var leadingKeys = []string{"request_id", "request_ids", "state"}
+
+// marshalLeading is json.Marshal with a top-level object's leadingKeys
+// first; asynqmon's UI keeps that order when it pretty-prints.
+func marshalLeading(v any) ([]byte, error) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return json.Marshal(v)
+	}
+	keys := make([]string, 0, len(m))
+	for _, k := range leadingKeys {
+		if _, ok := m[k]; ok {
+			keys = append(keys, k)
+		}
+	}
+	rest := make([]string, 0, len(m))
+	for k := range m {
+		if !slices.Contains(leadingKeys, k) {
+			rest = append(rest, k)
+		}
+	}
+	slices.Sort(rest)
+	var buf bytes.Buffer
+	buf.WriteByte('{')
+	for i, k := range append(keys, rest...) {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		kb, err := json.Marshal(k)
+		if err != nil {
+			return nil, err
+		}
+		vb, err := json.Marshal(m[k])
+		if err != nil {
+			return nil, err
+		}
+		buf.Write(kb)
+		buf.WriteByte(':')
+		buf.Write(vb)
+	}
+	buf.WriteByte('}')
+	return buf.Bytes(), nil
 }

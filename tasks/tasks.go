@@ -67,6 +67,11 @@ const RemoveNodesMaxRetry = 25
 // bounded step.
 const RemoveNodesTimeout = 5 * time.Minute
 
+// Retention is how long a request's task, and the last poll of a CCE job,
+// stay readable after they complete (asynq keeps them with their result, in
+// asynqmon's Completed tab): a day, about 1 kB of Redis each.
+const Retention = 24 * time.Hour
+
 // NewRemoveNodes builds the task for one request. Its asynq task id is the
 // request id: a second guard against enqueueing a request twice. It allows
 // RemoveNodesMaxRetry runs of RemoveNodesTimeout each unless opts say
@@ -77,7 +82,7 @@ func NewRemoveNodes(p RemoveNodes, opts ...asynq.Option) (*asynq.Task, error) {
 		return nil, fmt.Errorf("encode %s: %w", TypeRemoveNodes, err)
 	}
 	opts = append([]asynq.Option{asynq.Queue(Queue), asynq.TaskID(RemoveNodesTaskID(p.RequestID)),
-		asynq.MaxRetry(RemoveNodesMaxRetry), asynq.Timeout(RemoveNodesTimeout)}, opts...)
+		asynq.MaxRetry(RemoveNodesMaxRetry), asynq.Timeout(RemoveNodesTimeout), asynq.Retention(Retention)}, opts...)
 	return asynq.NewTask(TypeRemoveNodes, raw, opts...), nil
 }
 
@@ -85,13 +90,15 @@ func NewRemoveNodes(p RemoveNodes, opts ...asynq.Option) (*asynq.Task, error) {
 func RemoveNodesTaskID(requestID string) string { return "remove:" + requestID }
 
 // NewPollJob builds the task of one poll. Its task id names batch, job and
-// poll number, so scheduling the same poll twice makes one task.
+// poll number, so scheduling the same poll twice makes one task. It is kept
+// for Retention after it completes; each poll takes its predecessor away, so
+// a job leaves its last poll, with the job's outcome.
 func NewPollJob(p PollJob, opts ...asynq.Option) (*asynq.Task, error) {
 	raw, err := json.Marshal(p)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s: %w", TypePollJob, err)
 	}
-	opts = append([]asynq.Option{asynq.Queue(Queue), asynq.TaskID(PollTaskID(p.BatchID, p.Poll))}, opts...)
+	opts = append([]asynq.Option{asynq.Queue(Queue), asynq.TaskID(PollTaskID(p.BatchID, p.Poll)), asynq.Retention(Retention)}, opts...)
 	return asynq.NewTask(TypePollJob, raw, opts...), nil
 }
 

@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/hibiken/asynq"
+
 	"github.com/noderemover/noderemover/internal/asynqerr"
 	"github.com/noderemover/noderemover/internal/store"
 	"github.com/noderemover/noderemover/removal"
@@ -90,9 +92,24 @@ func (w *Server) kickRequest(id string) {
 }
 
 // tryKick moves request id's task to pending; false when it is running
-// right now and should be tried again.
+// right now and should be tried again. A wake-up is for a task that sleeps
+// (scheduled, or waiting in retry), never one in the archive: someone or
+// something stopped that task, and running it again would carry its request
+// on behind their back (asynq's RunTask takes archived tasks out too).
 func (w *Server) tryKick(id string) bool {
-	err := w.inspector.RunTask(tasks.Queue, tasks.RemoveNodesTaskID(id))
+	info, err := w.inspector.GetTaskInfo(tasks.Queue, tasks.RemoveNodesTaskID(id))
+	switch {
+	case err == nil && info.State == asynq.TaskStateArchived:
+		w.log.Debug().Str("request_id", id).Msg("not waking request " + id + ": its task is archived")
+		return true
+	case err == nil && info.State == asynq.TaskStateActive:
+		return false
+	case err == nil && (info.State == asynq.TaskStatePending || info.State == asynq.TaskStateCompleted):
+		return true // it runs soon anyway; or it is done
+	case asynqerr.NotFound(err):
+		return true
+	}
+	err = w.inspector.RunTask(tasks.Queue, tasks.RemoveNodesTaskID(id))
 	switch {
 	case err == nil, asynqerr.NotFound(err), asynqerr.Pending(err): // pending: it runs soon anyway
 		return true

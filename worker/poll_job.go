@@ -39,6 +39,7 @@ func (w *Server) handlePollJob(ctx context.Context, t *asynq.Task) error {
 	if !p.AcceptedAt.IsZero() && w.now().Sub(p.AcceptedAt) > w.cfg.PollTimeout {
 		return w.jobLost(ctx, seen, fmt.Sprintf("CCE job %s did not finish within POLL_TIMEOUT (%v); its outcome is unknown", p.JobID, w.cfg.PollTimeout))
 	}
+	w.dropPoll(p.BatchID, p.Poll-1) // only a job's last poll is kept
 	log := w.log.With().Str("batch_id", seen.ID).Str("cluster_id", seen.ClusterID).Str("job_id", seen.JobID).Int("poll", p.Poll).Logger()
 	_, d, err := w.reads.Take(ctx, inlineWait)
 	if err != nil || d > 0 {
@@ -80,6 +81,10 @@ func (w *Server) handlePollJob(ctx context.Context, t *asynq.Task) error {
 	w.cfg.Metrics.JobPolls(res.Batch.Polls + 1)
 	w.recordChanges(res.Batch, res.Changes, "CCE job ended")
 	w.kickNext(res) // the cluster is free: its next batch may go
+	if failed := w.jobResult(t, res.Batch, res.Changes); failed != "" {
+		// Recorded in full; archived so that asynqmon lists the failure.
+		return giveUp("CCE job %s ended: %s", seen.JobID, failed)
+	}
 	return nil
 }
 

@@ -21,6 +21,9 @@ func (w *Server) handleRemoveNodes(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	err = w.carry(ctx, p)
+	if err == nil {
+		w.requestResult(ctx, t, p.RequestID)
+	}
 	if err != nil && isFailure(err) && !errors.Is(err, asynq.SkipRetry) && lastRun(ctx) {
 		w.abandon(ctx, p.RequestID, "gave up: "+err.Error(), "task runs used up")
 		return giveUp("request %s: last run failed: %v", p.RequestID, err)
@@ -149,8 +152,28 @@ func (w *Server) stepBatch(ctx context.Context, seen *removal.Batch, ev removal.
 	}
 	w.recordChanges(res.Batch, res.Changes, why)
 	w.releaseNodes(ctx, res.Changes)
+	w.wakeCarried(ctx, res.Changes)
 	w.kickNext(res)
 	return res, nil
+}
+
+// wakeCarried wakes the task of each request this step handed to CCE's job
+// (polling: the job's polls carry it now) or ended. Requests another
+// request's task took into its batch still have their own task asleep in
+// asynq's retry list, its last error a wait for the busy cluster; woken, it
+// finds the job or the end, completes, and does not sit there looking like a
+// failure while CCE runs the removal. The task running this step (asynq
+// puts its id in the handler's context) is not woken: it is about to end.
+func (w *Server) wakeCarried(ctx context.Context, changes []removal.Change) {
+	own, _ := asynq.GetTaskID(ctx)
+	for _, c := range changes {
+		if tasks.RemoveNodesTaskID(c.Record.RequestID) == own {
+			continue
+		}
+		if c.Record.State == removal.StatePolling || c.Record.State.Final() {
+			w.kickRequest(c.Record.RequestID)
+		}
+	}
 }
 
 // kickNext wakes the request that waits longest for the cluster a batch

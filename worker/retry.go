@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -16,19 +17,51 @@ import (
 
 // waitError asks asynq to run the task again after a while without counting
 // a failure: a throttled answer, a busy cluster, a call still in flight.
+// asynq keeps its text as the task's "last error", which asynqmon lists under
+// that heading in its Retry tab; so the text says it is a wait, for what, and
+// until when (retryDelay sets until before asynq reads the text).
 type waitError struct {
 	after   time.Duration
 	backoff bool // wait at least the exponential backoff, too...
 	waits   int  // ...for this many waits in a row (asynq does not count them)
 	reason  string
+	until   time.Time // when the task runs again, once retryDelay chose it
 }
 
 func (e *waitError) Error() string {
-	if e.after > 0 {
-		return fmt.Sprintf("waiting at least %v: %s", e.after, e.reason)
+	msg := "waiting: " + e.reason
+	switch {
+	case !e.until.IsZero():
+		msg += "; until " + e.until.UTC().Format(time.RFC3339)
+	case e.after > 0:
+		msg += fmt.Sprintf("; for at least %v", e.after)
 	}
-	return "waiting: " + e.reason
+	return msg + " (a wait, not a failure: no attempt used)"
 }
+
+// shown is what a handler hands asynq: a wait wrapped in context reads as a
+// wait first ("waiting: ..., in: the context"), anything else as it is.
+func shown(err error) error {
+	var w *waitError
+	if err == nil || !errors.As(err, &w) || err == error(w) {
+		return err
+	}
+	return &shownWait{wait: w, full: err}
+}
+
+// showWaits makes every wait a handler returns read as one (shown).
+func showWaits(h func(context.Context, *asynq.Task) error) func(context.Context, *asynq.Task) error {
+	return func(ctx context.Context, t *asynq.Task) error { return shown(h(ctx, t)) }
+}
+
+// shownWait is a wait wrapped in context, its text led by the wait's own.
+type shownWait struct {
+	wait *waitError
+	full error
+}
+
+func (s *shownWait) Error() string { return s.wait.Error() + "; in: " + s.full.Error() }
+func (s *shownWait) Unwrap() error { return s.full }
 
 // wait returns a waitError of exactly d.
 func wait(d time.Duration, format string, args ...any) error {
@@ -81,10 +114,12 @@ func (b Backoff) Delay(n int) time.Duration {
 func (b Backoff) retryDelay(n int, err error, _ *asynq.Task) time.Duration {
 	var w *waitError
 	if errors.As(err, &w) {
+		d := w.after
 		if w.backoff {
-			return max(w.after, b.Delay(max(n, w.waits)))
+			d = max(w.after, b.Delay(max(n, w.waits)))
 		}
-		return w.after
+		w.until = time.Now().Add(d) // asynq's clock, as it schedules the retry
+		return d
 	}
 	return b.Delay(n)
 }

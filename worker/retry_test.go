@@ -3,6 +3,7 @@ package worker
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,5 +80,38 @@ func TestPollDelayGrowsToTheMaximum(t *testing.T) {
 	}
 	if got := w.pollDelay(10000); got != 20*time.Second {
 		t.Errorf("poll 10000: %v", got)
+	}
+}
+
+// TestWaitSaysItIsAWait: asynqmon lists a wait under "Last Error" in its
+// Retry tab; what it shows must read as a wait: it starts "waiting: ", says
+// for what and until when, and that no attempt is used — also when the
+// handler returned the wait wrapped in more context.
+func TestWaitSaysItIsAWait(t *testing.T) {
+	b := Backoff{Min: 100 * time.Millisecond, Max: 200 * time.Millisecond}
+	for name, err := range map[string]error{
+		"Plain":   wait(3*time.Second, "cluster c1 is busy"),
+		"Wrapped": shown(fmt.Errorf("request r: %w", wait(3*time.Second, "cluster c1 is busy"))),
+		"Backoff": waitBackoff(0, 2, "cluster c1 is busy"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			before := time.Now().UTC()
+			d := b.retryDelay(0, err, nil)
+			msg := err.Error() // asynq reads it after RetryDelayFunc, as here
+			if !strings.HasPrefix(msg, "waiting: ") || !strings.Contains(msg, "cluster c1 is busy") ||
+				!strings.Contains(msg, "not a failure") {
+				t.Errorf("%q does not read as a wait", msg)
+			}
+			until := before.Add(d).Truncate(time.Second).Format("15:04:05")
+			if !strings.Contains(msg, "until "+before.Format("2006-01-02")) || !strings.Contains(msg, until[:5]) {
+				t.Errorf("%q does not say until when (about %s)", msg, until)
+			}
+			if isFailure(err) {
+				t.Error("counted as a failure")
+			}
+		})
+	}
+	if e := errors.New("boom"); shown(e) != e {
+		t.Error("shown changes a failure")
 	}
 }

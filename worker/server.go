@@ -201,10 +201,10 @@ func New(rdb redis.UniversalClient, api CCE, cfg Config) *Server {
 // Handler routes task kinds to their handlers.
 func (w *Server) Handler() asynq.Handler {
 	mux := asynq.NewServeMux()
-	mux.HandleFunc(tasks.TypeRemoveNodes, w.handleRemoveNodes)
-	mux.HandleFunc(tasks.TypePollJob, w.handlePollJob)
-	mux.HandleFunc(tasks.TypeUncordon, w.handleUncordon)
-	mux.HandleFunc(tasks.TypeWebhook, w.handleWebhook)
+	mux.HandleFunc(tasks.TypeRemoveNodes, showWaits(w.handleRemoveNodes))
+	mux.HandleFunc(tasks.TypePollJob, showWaits(w.handlePollJob))
+	mux.HandleFunc(tasks.TypeUncordon, showWaits(w.handleUncordon))
+	mux.HandleFunc(tasks.TypeWebhook, showWaits(w.handleWebhook))
 	return mux
 }
 
