@@ -47,6 +47,7 @@ type backlogResult struct {
 func runBacklog(tb testing.TB, b backlog) backlogResult {
 	tb.Helper()
 	srv := redistest.Start(tb, redistest.Options{})
+	checkEventsAtEnd(tb, srv.URL)
 	rdb := srv.Client(tb)
 	fake := ccetest.NewServer(ccetest.Options{Token: token, JobDuration: b.JobDuration,
 		WriteRate: b.WriteRate, ReadRate: b.ReadRate})

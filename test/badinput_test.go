@@ -247,6 +247,7 @@ func mustJSON(v any) string {
 // contract and the code refuse the same things.
 func TestBadInputEverywhere(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
+	checkEventsAtEnd(t, srv.URL)
 	rdb := srv.Client(t)
 	ctx := context.Background() // not t.Context(): nothingWritten's Cleanups use it after the test's context ends
 	c := enqueuer.New(rdb, enqueuer.Options{})

@@ -73,6 +73,7 @@ func TestChaos(t *testing.T) {
 		t.Skip("needs redis-server: stopping and restarting Redis is part of the test")
 	}
 	srv := redistest.Start(t, redistest.Options{AppendOnly: true})
+	checkEventsAtEnd(t, srv.URL)
 	rdb := srv.Client(t)
 	fake := newDrainFake(t, ccetest.Options{Token: token, JobDuration: time.Second, WriteRate: 20, ReadRate: 100})
 	fake.SetRandomFaults(ccetest.RandomFaults{Seed: 5, Error5xx: 0.1, Throttle: 0.1, LoseAnswer: 0.05,

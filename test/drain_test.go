@@ -263,6 +263,7 @@ func TestDrainFromCLIAPIAndGo(t *testing.T) {
 		t.Skip("needs redis-server")
 	}
 	srv := redistest.Start(t, redistest.Options{})
+	checkEventsAtEnd(t, srv.URL)
 	rdb := srv.Client(t)
 	d := newDrainFake(t, ccetest.Options{Token: token, JobDuration: 500 * time.Millisecond})
 	cluster := kubetest.Name(t, "c")
@@ -418,6 +419,7 @@ func TestDrainSurvivesAWorkerKill(t *testing.T) {
 		t.Skip("needs redis-server")
 	}
 	srv := redistest.Start(t, redistest.Options{})
+	checkEventsAtEnd(t, srv.URL)
 	rdb := srv.Client(t)
 	d := newDrainFake(t, ccetest.Options{Token: token, JobDuration: 500 * time.Millisecond})
 	cluster := kubetest.Name(t, "c")

@@ -29,6 +29,7 @@ func TestGuardrailsFromCLIAPIAndGo(t *testing.T) {
 		t.Skip("needs redis-server")
 	}
 	srv := redistest.Start(t, redistest.Options{})
+	checkEventsAtEnd(t, srv.URL)
 	rdb := srv.Client(t)
 	fake := ccetest.NewServer(ccetest.Options{Token: token, JobDuration: 300 * time.Millisecond})
 	t.Cleanup(fake.Close)

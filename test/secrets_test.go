@@ -78,6 +78,7 @@ type auditRequest struct {
 func auditSecrets(t *testing.T, bin string, fakeOpts ccetest.Options, authEnv []string) {
 	ctx := t.Context()
 	srv := redistest.Start(t, redistest.Options{})
+	checkEventsAtEnd(t, srv.URL)
 	if err := srv.Client(t).ConfigSet(ctx, "requirepass", auditRedisPassword).Err(); err != nil {
 		t.Fatal(err)
 	}

@@ -40,6 +40,7 @@ func TestSmallPodUnderThrottling(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			const requests = 40
 			srv := redistest.Start(t, redistest.Options{})
+			checkEventsAtEnd(t, srv.URL)
 			rdb := srv.Client(t)
 			fake := ccetest.NewServer(ccetest.Options{Token: token, JobDuration: 200 * time.Millisecond, WriteRate: 2})
 			t.Cleanup(fake.Close)

@@ -54,7 +54,11 @@ func TestTopologies(t *testing.T) {
 		}},
 		{"Sentinel", func(tb testing.TB) string { return redistest.StartSentinel(tb).URL }},
 	} {
-		t.Run(tc.name, func(t *testing.T) { runTopology(t, tc.start(t)) })
+		t.Run(tc.name, func(t *testing.T) {
+			url := tc.start(t)
+			checkEventsAtEnd(t, url)
+			runTopology(t, url)
+		})
 	}
 }
 
