@@ -78,13 +78,13 @@ type auditRequest struct {
 func auditSecrets(t *testing.T, bin string, fakeOpts ccetest.Options, authEnv []string) {
 	ctx := t.Context()
 	srv := redistest.Start(t, redistest.Options{})
-	checkEventsAtEnd(t, srv.URL)
 	if err := srv.Client(t).ConfigSet(ctx, "requirepass", auditRedisPassword).Err(); err != nil {
 		t.Fatal(err)
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, Password: auditRedisPassword})
 	t.Cleanup(func() { _ = rdb.Close() })
 	redisURL := "redis://:" + auditRedisPassword + "@" + srv.Addr + "/0"
+	checkEventsAtEnd(t, redisURL)
 
 	fakeOpts.JobDuration = 500 * time.Millisecond
 	fake := ccetest.NewServer(fakeOpts)

@@ -83,7 +83,7 @@ func (w *Server) handlePollJob(ctx context.Context, t *asynq.Task) error {
 	w.kickNext(res) // the cluster is free: its next batch may go
 	if failed := w.jobResult(t, res.Batch, res.Changes); failed != "" {
 		// Recorded in full; archived so that asynqmon lists the failure.
-		return giveUp("CCE job %s ended: %s", seen.JobID, failed)
+		return archiveOutcome("CCE job %s ended: %s", seen.JobID, failed)
 	}
 	return nil
 }

@@ -85,6 +85,19 @@ func giveUp(format string, args ...any) error {
 	return fmt.Errorf(format+": %w", append(args, asynq.SkipRetry)...)
 }
 
+// outcomeError archives a task to show an outcome the records hold already
+// (a CCE job that failed nodes): worth a warning, not an error of ours.
+type outcomeError struct{ err error }
+
+func (e *outcomeError) Error() string { return e.err.Error() }
+func (e *outcomeError) Unwrap() error { return e.err }
+
+// archiveOutcome gives up on a task to list an outcome in asynqmon's
+// Archived tab.
+func archiveOutcome(format string, args ...any) error {
+	return &outcomeError{err: giveUp(format, args...)}
+}
+
 // isFailure tells asynq which errors use up an attempt.
 func isFailure(err error) bool {
 	var w *waitError

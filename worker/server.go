@@ -276,9 +276,12 @@ func (w *Server) logTaskError(ctx context.Context, t *asynq.Task, err error) {
 	maxRetry, _ := asynq.GetMaxRetry(ctx)
 	ev := w.log.Warn()
 	var wait *waitError
+	var outcome *outcomeError
 	switch {
 	case errors.As(err, &wait):
 		ev = w.log.Debug()
+	case errors.As(err, &outcome):
+		ev = w.log.Warn() // the request's own log line said it already
 	case errors.Is(err, asynq.SkipRetry) || retried >= maxRetry:
 		ev = w.log.Error()
 	}
