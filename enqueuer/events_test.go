@@ -46,16 +46,6 @@ func (c *collector) lines() []string {
 	return out
 }
 
-func (c *collector) ids() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []string
-	for _, e := range c.evs {
-		out = append(out, e.ID)
-	}
-	return out
-}
-
 func enqueueN(t *testing.T, c *enqueuer.Client, prefix string, from, n int) {
 	t.Helper()
 	for i := from; i < from+n; i++ {
