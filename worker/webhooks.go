@@ -20,9 +20,9 @@ import (
 	"github.com/noderemover/noderemover/tasks"
 )
 
-// Webhooks, in two steps. The relay (one loop per worker) reads the event
-// stream in the "webhooks" consumer group and turns each event marked for a
-// callback into a delivery task (id webhook:<event id>), acking the event
+// Webhooks, in two steps. The relay (one loop per worker) reads the stream
+// of events marked for a callback ({noderemover}:hooks, appended with the
+// event) in the "webhooks" consumer group and turns each into a delivery task (id webhook:<event id>), acking the event
 // only once the task is queued: a worker that dies in between leaves the
 // event pending, and another claims it after hookIdle. The delivery task
 // POSTs the event, signed, and is retried with backoff until it is answered
@@ -34,7 +34,7 @@ type hookStore interface {
 	JoinHooks(ctx context.Context) error
 	NextHooks(ctx context.Context, consumer string, block time.Duration, count int64) ([]store.Event, error)
 	StaleHooks(ctx context.Context, consumer string, idle time.Duration, count int64) ([]store.Event, error)
-	AckHooks(ctx context.Context, ids ...string) error
+	AckHooks(ctx context.Context, evs ...store.Event) error
 }
 
 const (
@@ -77,7 +77,7 @@ func (w *Server) relayHooks(ctx context.Context) {
 
 // queueHooks queues the delivery of each event and acks those queued.
 func (w *Server) queueHooks(ctx context.Context, evs []store.Event) error {
-	var done []string
+	var done []store.Event
 	var failed error
 	for _, e := range evs {
 		body, err := json.Marshal(e.CloudEvent)
@@ -92,7 +92,7 @@ func (w *Server) queueHooks(ctx context.Context, evs []store.Event) error {
 			failed = err // left pending: claimed again after hookIdle
 			continue
 		}
-		done = append(done, e.ID)
+		done = append(done, e)
 	}
 	return errors.Join(failed, w.hooks.AckHooks(ctx, done...))
 }

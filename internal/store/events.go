@@ -20,6 +20,11 @@ import (
 // and event (the CloudEvent as JSON, without its id: the entry's id is it).
 const eventsKey = keyPrefix + "events"
 
+// hooksKey is the stream of the events that go to a callback, appended
+// with each (fields: id, the event's id in eventsKey; subject; hook; event),
+// so that the workers handing them to delivery tasks read only those.
+const hooksKey = keyPrefix + "hooks"
+
 // hookGroup is the consumer group of the workers that hand events marked
 // for a callback to delivery tasks.
 const hookGroup = "webhooks"
@@ -35,6 +40,8 @@ type Event struct {
 	ClusterKey string `json:"-"`
 	// Hook is the callback URL the event goes to, "" for none.
 	Hook string `json:"-"`
+	// entry is its id in the hooks stream (events read for a callback).
+	entry string
 }
 
 // ClusterOf is the ClusterKey of a cluster.
@@ -52,6 +59,9 @@ func (s *Store) putEvents(p *plan, before removal.Shape, r *removal.Record) erro
 			return fmt.Errorf("encode event of request %s: %w", r.RequestID, err)
 		}
 		p.xadd(eventsKey, s.eventsMaxLen, r.RequestID, ClusterOf(r.ProjectID, r.ClusterID), e.Hook, string(raw))
+		if e.Hook != "" {
+			p.xhook(hooksKey, s.eventsMaxLen, r.RequestID, e.Hook, string(raw))
+		}
 	}
 	return nil
 }
@@ -171,7 +181,7 @@ func (s *Store) FirstEventID(ctx context.Context) (string, error) {
 // JoinHooks makes sure the webhooks consumer group exists, reading from the
 // stream's start: an event published before any worker ran still goes out.
 func (s *Store) JoinHooks(ctx context.Context) error {
-	err := s.rdb.XGroupCreateMkStream(ctx, eventsKey, hookGroup, "0").Err()
+	err := s.rdb.XGroupCreateMkStream(ctx, hooksKey, hookGroup, "0").Err()
 	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
 		return fmt.Errorf("create the webhooks consumer group: %w", err)
 	}
@@ -183,7 +193,7 @@ func (s *Store) JoinHooks(ctx context.Context) error {
 // out. A missing group (Redis lost its data) is made again.
 func (s *Store) NextHooks(ctx context.Context, consumer string, block time.Duration, count int64) ([]Event, error) {
 	res, err := s.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
-		Group: hookGroup, Consumer: consumer, Streams: []string{eventsKey, ">"}, Count: count, Block: block,
+		Group: hookGroup, Consumer: consumer, Streams: []string{hooksKey, ">"}, Count: count, Block: block,
 	}).Result()
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
@@ -204,7 +214,7 @@ func (s *Store) NextHooks(ctx context.Context, consumer string, block time.Durat
 // ack within idle (it died while handing them on).
 func (s *Store) StaleHooks(ctx context.Context, consumer string, idle time.Duration, count int64) ([]Event, error) {
 	msgs, _, err := s.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
-		Stream: eventsKey, Group: hookGroup, Consumer: consumer, MinIdle: idle, Start: "0-0", Count: count,
+		Stream: hooksKey, Group: hookGroup, Consumer: consumer, MinIdle: idle, Start: "0-0", Count: count,
 	}).Result()
 	if err != nil && strings.HasPrefix(err.Error(), "NOGROUP") {
 		return nil, s.JoinHooks(ctx)
@@ -215,37 +225,45 @@ func (s *Store) StaleHooks(ctx context.Context, consumer string, idle time.Durat
 	return s.withHooks(ctx, msgs)
 }
 
-// withHooks acks the entries of msgs that go to no callback (and trimmed
-// ones, which come back without fields) and returns the others.
+// withHooks reads the entries of msgs, acking at once those that cannot be
+// read (trimmed ones come back without fields).
 func (s *Store) withHooks(ctx context.Context, msgs []redis.XMessage) ([]Event, error) {
 	var done []string
 	var out []Event
 	for _, m := range msgs {
-		hook, _ := m.Values["hook"].(string)
-		if hook == "" {
-			done = append(done, m.ID)
-			continue
-		}
 		e, err := eventOf(m)
-		if err != nil {
-			s.corrupt(eventsKey, err)
+		id, _ := m.Values["id"].(string)
+		if err != nil || id == "" || e.Hook == "" {
+			if err != nil {
+				s.corrupt(hooksKey, err)
+			}
 			done = append(done, m.ID)
 			continue
 		}
+		e.ID, e.entry = id, m.ID
 		out = append(out, e)
 	}
-	if err := s.AckHooks(ctx, done...); err != nil {
+	if err := s.ackEntries(ctx, done...); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-// AckHooks notes that events ids were handed on.
-func (s *Store) AckHooks(ctx context.Context, ids ...string) error {
+// AckHooks notes that events evs (as NextHooks or StaleHooks gave them)
+// were handed on.
+func (s *Store) AckHooks(ctx context.Context, evs ...Event) error {
+	ids := make([]string, 0, len(evs))
+	for _, e := range evs {
+		ids = append(ids, e.entry)
+	}
+	return s.ackEntries(ctx, ids...)
+}
+
+func (s *Store) ackEntries(ctx context.Context, ids ...string) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	if err := s.rdb.XAck(ctx, eventsKey, hookGroup, ids...).Err(); err != nil {
+	if err := s.rdb.XAck(ctx, hooksKey, hookGroup, ids...).Err(); err != nil {
 		return fmt.Errorf("ack webhook events: %w", err)
 	}
 	return nil

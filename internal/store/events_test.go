@@ -176,7 +176,7 @@ func TestHooksGoToOneConsumerAndComeBackWhenNotAcked(t *testing.T) {
 		t.Fatalf("another consumer got %d (%v)", len(more), err)
 	}
 	// w1 acks one and dies: the other two come back to w2.
-	if err := s.AckHooks(ctx, got[0].ID); err != nil {
+	if err := s.AckHooks(ctx, got[0]); err != nil {
 		t.Fatal(err)
 	}
 	stale, err := s.StaleHooks(ctx, "w2", 0, 100)

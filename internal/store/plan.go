@@ -89,6 +89,12 @@ func (p *plan) xadd(k string, maxLen int64, subject, cluster, hook, event string
 	p.do("xadd", k, maxLen, subject, cluster, hook, event)
 }
 
+// xhook appends to stream k what the last xadd appended, with its id: the
+// entry a callback's delivery is made from.
+func (p *plan) xhook(k string, maxLen int64, subject, hook, event string) {
+	p.do("xhook", k, maxLen, subject, hook, event)
+}
+
 // first asks for the first member of sorted set k after the writes.
 func (p *plan) first(k string) {
 	p.do("first", k)
@@ -115,12 +121,13 @@ func (p *plan) first(k string) {
 //	hdel K F              HDEL K F
 //	hincr K F             HINCRBY K F 1
 //	xadd K N S C H E      XADD K MAXLEN ~ N * subject S cluster C hook H event E
+//	xhook K N S H E       XADD K MAXLEN ~ N * id ID subject S hook H event E, ID the last xadd's
 //	first K               the first member of K (ZRANGE K 0 0) is returned
 //
 // Returns 0 when a check failed (nothing written), else {1, first} with
 // first the answer of the last "first" op ("" without one).
 const planSource = `
-local i, n, first = 1, #ARGV, ''
+local i, n, first, added = 1, #ARGV, '', ''
 while i <= n do
   local op, k = ARGV[i], KEYS[tonumber(ARGV[i + 1])]
   if op == 'eq' then
@@ -158,8 +165,11 @@ while i <= n do
   elseif op == 'hincr' then
     redis.call('HINCRBY', k, ARGV[i + 2], 1); i = i + 3
   elseif op == 'xadd' then
-    redis.call('XADD', k, 'MAXLEN', '~', ARGV[i + 2], '*', 'subject', ARGV[i + 3], 'cluster', ARGV[i + 4],
+    added = redis.call('XADD', k, 'MAXLEN', '~', ARGV[i + 2], '*', 'subject', ARGV[i + 3], 'cluster', ARGV[i + 4],
       'hook', ARGV[i + 5], 'event', ARGV[i + 6]); i = i + 7
+  elseif op == 'xhook' then
+    redis.call('XADD', k, 'MAXLEN', '~', ARGV[i + 2], '*', 'id', added, 'subject', ARGV[i + 3],
+      'hook', ARGV[i + 4], 'event', ARGV[i + 5]); i = i + 6
   elseif op == 'lpushcap' then
     redis.call('LPUSH', k, ARGV[i + 2])
     redis.call('LTRIM', k, 0, tonumber(ARGV[i + 3]) - 1)
