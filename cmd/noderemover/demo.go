@@ -137,30 +137,18 @@ func runDemo(ctx context.Context, args []string, std stdio, _ config.Getenv) int
 	return exitOK
 }
 
-// waitAllFinal waits until every demo request is final.
+// waitAllFinal waits until every demo request is final, hearing of it from
+// the event stream (enqueuer.Client.Wait), as a producer would.
 func waitAllFinal(ctx context.Context, client *enqueuer.Client) ([]enqueuer.Status, error) {
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		var all []enqueuer.Status
-		done := true
-		for _, r := range demoRequests {
-			st, err := client.Status(ctx, r.ID)
-			if err != nil {
-				return nil, err
-			}
-			all = append(all, st)
-			done = done && st.State.Final()
+	all := make([]enqueuer.Status, 0, len(demoRequests))
+	for _, r := range demoRequests {
+		st, err := client.Wait(ctx, r.ID)
+		if err != nil {
+			return nil, fmt.Errorf("request %s not finished: %w", r.ID, err)
 		}
-		if done {
-			return all, nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("requests not finished in time: %w", ctx.Err())
-		case <-tick.C:
-		}
+		all = append(all, st)
 	}
+	return all, nil
 }
 
 // demoEvents turns the worker's JSON log into one short line per request
