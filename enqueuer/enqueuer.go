@@ -1,6 +1,8 @@
 // Package enqueuer is what producers import to ask for node removals and to
 // read how they went: Enqueue validates a request, hashes its password, stores
-// its record and queues its task; Status, List and Cancel read and end them.
+// its record and queues its task; Status, List and Cancel read and end them;
+// Wait, Events and Follow hear of every change from the event stream
+// without polling.
 // It owns the request's JSON form (DecodeRequest), which the HTTP API and
 // `enqueue --from-file` read, and it names everything a producer branches
 // on (statuses, states, errors), so that a producer imports this package
