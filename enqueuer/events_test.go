@@ -114,8 +114,8 @@ func TestEventsResumeWithoutGapOrRepeat(t *testing.T) {
 		err := c.Events(ctx, enqueuer.EventFilter{After: after}, func(e enqueuer.Event) error {
 			seen = append(seen, e.Subject)
 			after = e.ID
-			if n++; n == 7 {
-				cancel() // a disconnect every 7 events
+			if n++; n == 7 || len(seen) >= 65 {
+				cancel() // a disconnect every 7 events, and at the end
 			}
 			return nil
 		})

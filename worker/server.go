@@ -220,6 +220,11 @@ func (w *Server) Start() error {
 	w.loops.Go(func() { w.watchRedis(ctx) })
 	w.loops.Go(func() { w.sweepOrphansEvery(ctx) })
 	w.loops.Go(func() { w.answerDryRuns(ctx) })
+	// The webhooks group exists once Start returns (the relay makes it
+	// again if Redis was away).
+	jctx, jcancel := context.WithTimeout(ctx, 5*time.Second)
+	_ = w.hooks.JoinHooks(jctx)
+	jcancel()
 	w.loops.Go(func() { w.relayHooks(ctx) })
 	return nil
 }
