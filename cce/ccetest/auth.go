@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/noderemover/noderemover/cce"
@@ -17,12 +18,24 @@ const maxClockSkew = 15 * time.Minute
 // SDK-HMAC-SHA256 signature, and otherwise returns why not (never quoting a
 // credential). With neither Token nor AK configured every request passes.
 func (f *Fake) authenticate(r *http.Request, body []byte, now time.Time) (reason string) {
-	if f.opts.Token == "" && f.opts.AK == "" {
+	if f.opts.Token == "" && f.opts.AK == "" && f.opts.IAM == nil {
 		return ""
 	}
 	token := r.Header.Get("X-Auth-Token")
 	if f.opts.Token != "" && token != "" && subtle.ConstantTimeCompare([]byte(token), []byte(f.opts.Token)) == 1 {
 		return ""
+	}
+	if f.opts.IAM != nil && token != "" {
+		ok, expired := f.opts.IAM.valid(token, projectOf(r.URL.Path), now)
+		switch {
+		case ok:
+			return ""
+		case expired:
+			return "the token has expired"
+		}
+		if f.opts.Token == "" {
+			return "the X-Auth-Token is not valid for this project"
+		}
 	}
 	authorization := r.Header.Get("Authorization")
 	switch {
@@ -68,4 +81,14 @@ func (f *Fake) verifySignature(r *http.Request, authorization string, body []byt
 		return "the signature does not match"
 	}
 	return ""
+}
+
+// projectOf is the project id of a CCE path (/api/v3/projects/{id}/...).
+func projectOf(path string) string {
+	rest, ok := strings.CutPrefix(path, "/api/v3/projects/")
+	if !ok {
+		return ""
+	}
+	id, _, _ := strings.Cut(rest, "/")
+	return id
 }

@@ -34,6 +34,9 @@ type Options struct {
 	JobDuration time.Duration
 	// Token is the accepted X-Auth-Token ("" disables token auth).
 	Token string
+	// IAM, when set, makes the tokens it issued accepted as X-Auth-Token
+	// for the project they are scoped to, until they expire (then 401).
+	IAM *IAM
 	// AK and SK are the accepted access key pair for SDK-HMAC-SHA256 ("" AK
 	// disables signing). With neither Token nor AK every request is accepted.
 	AK, SK string
