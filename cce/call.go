@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptrace"
+	"net/url"
 	"sync/atomic"
 	"time"
 )
@@ -21,6 +23,19 @@ const maxAnswer = 1 << 20
 // hideKeyMaterial); a call that got no answer is wrapped
 // in a sendError that knows whether the request may have been sent.
 func (c *Client) call(ctx context.Context, op, method, path string, body []byte, hide [][]byte, out any) error {
+	err := c.callOnce(ctx, op, method, path, body, hide, out)
+	var e *Error
+	if r, ok := c.auth.(Renewer); ok && errors.As(err, &e) && e.StatusCode == http.StatusUnauthorized {
+		// CCE refused the credentials: nothing was done. Renewable ones
+		// are renewed, and the call is sent once more.
+		if r.Renew(&http.Request{URL: &url.URL{Path: path}}) {
+			return c.callOnce(ctx, op, method, path, body, hide, out)
+		}
+	}
+	return err
+}
+
+func (c *Client) callOnce(ctx context.Context, op, method, path string, body []byte, hide [][]byte, out any) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 
