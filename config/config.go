@@ -89,6 +89,14 @@ type Config struct {
 	// ClusterMinNodes is CLUSTER_MIN_NODES (default 1).
 	ClusterMinNodes int
 
+	// CCEAuthTokenFile is CCE_AUTH_TOKEN_FILE: the token, from a file read
+	// again when it changes.
+	CCEAuthTokenFile string
+	// IAMUsername, IAMPassword (or IAMPasswordFile) and IAMDomain are an IAM
+	// user the worker obtains tokens for itself; IAMEndpoint is IAM's URL.
+	IAMUsername, IAMPasswordFile, IAMDomain, IAMEndpoint string
+	IAMPassword                                          Secret
+
 	// EventsMaxLen is EVENTS_MAX_LEN (default 100000).
 	EventsMaxLen int64
 	// WebhookAllowedHosts is WEBHOOK_ALLOWED_HOSTS as given (parsed by
@@ -208,16 +216,30 @@ func (c *Config) CheckCCE() error {
 		errs = append(errs, errors.New("CCE_ENDPOINT or CCE_REGION must be set"))
 	}
 	token := c.CCEAuthToken != ""
+	tokenFile := c.CCEAuthTokenFile != ""
 	aksk := c.AccessKey != "" || c.SecretKey != ""
+	iam := c.IAMUsername != "" || c.IAMPassword != "" || c.IAMPasswordFile != "" || c.IAMDomain != ""
+	sources := 0
+	for _, on := range []bool{token, tokenFile, aksk, iam} {
+		if on {
+			sources++
+		}
+	}
 	switch {
-	case token && aksk:
-		errs = append(errs, errors.New("set CCE_AUTH_TOKEN or HUAWEICLOUD_SDK_AK/HUAWEICLOUD_SDK_SK, not both"))
-	case !token && !aksk:
-		errs = append(errs, errors.New("CCE_AUTH_TOKEN or HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK must be set"))
+	case sources > 1:
+		errs = append(errs, errors.New("set one of CCE_AUTH_TOKEN, CCE_AUTH_TOKEN_FILE, HUAWEICLOUD_SDK_AK/HUAWEICLOUD_SDK_SK and IAM_USERNAME (with IAM_DOMAIN and IAM_PASSWORD or IAM_PASSWORD_FILE), not several"))
+	case sources == 0:
+		errs = append(errs, errors.New("CCE_AUTH_TOKEN, CCE_AUTH_TOKEN_FILE, HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK, or IAM_USERNAME with IAM_DOMAIN and IAM_PASSWORD or IAM_PASSWORD_FILE must be set"))
 	case aksk && c.AccessKey == "":
 		errs = append(errs, errors.New("HUAWEICLOUD_SDK_AK must be set with HUAWEICLOUD_SDK_SK"))
 	case aksk && c.SecretKey == "":
 		errs = append(errs, errors.New("HUAWEICLOUD_SDK_SK must be set with HUAWEICLOUD_SDK_AK"))
+	case iam && (c.IAMUsername == "" || c.IAMDomain == ""):
+		errs = append(errs, errors.New("IAM_USERNAME and IAM_DOMAIN go together"))
+	case iam && (c.IAMPassword == "") == (c.IAMPasswordFile == ""):
+		errs = append(errs, errors.New("IAM_USERNAME needs exactly one of IAM_PASSWORD and IAM_PASSWORD_FILE"))
+	case iam && c.IAMEndpoint == "" && c.CCERegion == "":
+		errs = append(errs, errors.New("IAM_USERNAME needs IAM_ENDPOINT, or CCE_REGION to find IAM at https://iam.{region}.myhuaweicloud.com"))
 	}
 	if c.SecurityToken != "" && !aksk {
 		errs = append(errs, errors.New("HUAWEICLOUD_SDK_SECURITY_TOKEN needs HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK"))
@@ -231,6 +253,17 @@ func (c *Config) CheckAPI() error {
 		return errors.New("API_TOKENS must hold at least one bearer token (comma-separated)")
 	}
 	return nil
+}
+
+// IAMURL is IAM's base URL: IAM_ENDPOINT, else the region's.
+func (c *Config) IAMURL() string {
+	if c.IAMEndpoint != "" {
+		return c.IAMEndpoint
+	}
+	if c.CCERegion == "" {
+		return ""
+	}
+	return "https://iam." + c.CCERegion + ".myhuaweicloud.com"
 }
 
 // CheckDashboard reports whether the dashboard may serve on DASHBOARD_ADDR:

@@ -38,6 +38,18 @@ var vars = []Var{
 		set: func(c *Config, v string) error { c.SecretKey = Secret(v); return nil }},
 	{Name: "HUAWEICLOUD_SDK_SECURITY_TOKEN", Secret: true, Help: "security token of temporary AK/SK credentials",
 		set: func(c *Config, v string) error { c.SecurityToken = Secret(v); return nil }},
+	{Name: "CCE_AUTH_TOKEN_FILE", Help: "a file holding the IAM token (a mounted Secret something else renews), read again when it changes",
+		set: func(c *Config, v string) error { c.CCEAuthTokenFile = v; return nil }},
+	{Name: "IAM_USERNAME", Help: "an IAM user: the worker obtains project-scoped IAM tokens itself (password method) and renews them before they expire; with IAM_DOMAIN and IAM_PASSWORD or IAM_PASSWORD_FILE",
+		set: func(c *Config, v string) error { c.IAMUsername = v; return nil }},
+	{Name: "IAM_PASSWORD", Secret: true, Help: "that user's password (or IAM_PASSWORD_FILE)",
+		set: func(c *Config, v string) error { c.IAMPassword = Secret(v); return nil }},
+	{Name: "IAM_PASSWORD_FILE", Help: "a file holding that password, read again at each renewal",
+		set: func(c *Config, v string) error { c.IAMPasswordFile = v; return nil }},
+	{Name: "IAM_DOMAIN", Help: "the account (domain) name the IAM user belongs to",
+		set: func(c *Config, v string) error { c.IAMDomain = v; return nil }},
+	{Name: "IAM_ENDPOINT", Help: "IAM base URL; default `https://iam.{CCE_REGION}.myhuaweicloud.com`",
+		set: func(c *Config, v string) error { c.IAMEndpoint = strings.TrimRight(v, "/"); return nil }},
 	{Name: "CCE_TIMEOUT", Default: "30s", Help: "limit on one CCE API call",
 		set: func(c *Config, v string) (err error) {
 			c.CCETimeout, err = duration(v, time.Second, time.Hour)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -56,6 +58,8 @@ func runWorker(ctx context.Context, args []string, io stdio, env config.Getenv) 
 	if err != nil {
 		return fail(io, exitUsage, "worker: %v", err)
 	}
+	_, source := credentialSource(cfg)
+	log.Info().Str("credentials", source).Msg("CCE credentials")
 	wcfg := workerConfig(cfg, log)
 	wcfg.Metrics = m
 	if wcfg.Kube, err = newKubeAccess(cfg, api, m.KubeRequest); err != nil {
@@ -135,14 +139,35 @@ func newKubeAccess(cfg config.Config, api *cce.Client, observe func(code int)) (
 	return a, nil
 }
 
+// credentialSource is the configured way to authenticate at CCE (CheckCCE
+// made sure there is exactly one), and what to log of it: never a secret.
+func credentialSource(cfg config.Config) (cce.Authenticator, string) {
+	switch {
+	case cfg.CCEAuthToken != "":
+		return cce.TokenAuth{Token: cfg.CCEAuthToken.Reveal()}, "CCE_AUTH_TOKEN (a static IAM token: it lasts 24 hours)"
+	case cfg.CCEAuthTokenFile != "":
+		return &cce.TokenFile{Path: cfg.CCEAuthTokenFile}, "CCE_AUTH_TOKEN_FILE " + cfg.CCEAuthTokenFile + " (read again when it changes)"
+	case cfg.IAMUsername != "":
+		password := func() (string, error) { return cfg.IAMPassword.Reveal(), nil }
+		if cfg.IAMPasswordFile != "" {
+			password = func() (string, error) {
+				raw, err := os.ReadFile(cfg.IAMPasswordFile)
+				return strings.TrimRight(string(raw), "\r\n"), err
+			}
+		}
+		return &cce.IAMPassword{Endpoint: cfg.IAMURL(), Domain: cfg.IAMDomain, User: cfg.IAMUsername, Password: password},
+			"IAM user " + cfg.IAMUsername + " of " + cfg.IAMDomain + " at " + cfg.IAMURL() + " (tokens obtained and renewed by the worker)"
+	}
+	what := "HUAWEICLOUD_SDK_AK " + cfg.AccessKey + " (AK/SK signing)"
+	if cfg.SecurityToken != "" {
+		what = "HUAWEICLOUD_SDK_AK " + cfg.AccessKey + " with a security token (temporary AK/SK)"
+	}
+	return &cce.Signer{AK: cfg.AccessKey, SK: cfg.SecretKey.Reveal(), SecurityToken: cfg.SecurityToken.Reveal()}, what
+}
+
 // newCCEClient builds the CCE client with the configured way to authenticate.
 func newCCEClient(cfg config.Config, observe func(op string, status int, d time.Duration)) (*cce.Client, error) {
-	var auth cce.Authenticator
-	if cfg.CCEAuthToken != "" {
-		auth = cce.TokenAuth{Token: cfg.CCEAuthToken.Reveal()}
-	} else {
-		auth = &cce.Signer{AK: cfg.AccessKey, SK: cfg.SecretKey.Reveal(), SecurityToken: cfg.SecurityToken.Reveal()}
-	}
+	auth, _ := credentialSource(cfg)
 	c, err := cce.New(cce.Config{Endpoint: cfg.CCEEndpoint, Auth: auth, Timeout: cfg.CCETimeout, UserAgent: "noderemover", Observe: observe})
 	if err != nil {
 		return nil, fmt.Errorf("CCE client: %w", err)
