@@ -61,7 +61,7 @@ func (c *Client) callOnce(ctx context.Context, op, method, path string, body []b
 		req.Header.Set("User-Agent", c.userAgent)
 	}
 	if err := c.auth.Authenticate(req, body); err != nil {
-		return fmt.Errorf("cce %s: authenticate: %w", op, &sendError{err: err})
+		return fmt.Errorf("cce %s: authenticate: %w", op, &sendError{err: fmt.Errorf("%w: %w", ErrCredentials, err)})
 	}
 
 	start := time.Now()

@@ -116,8 +116,8 @@ func TestAuthenticatorErrorIsNotApplied(t *testing.T) {
 	srv, seen := newRecorder(t, 200, `{}`)
 	failing := authFunc(func(*http.Request, []byte) error { return errors.New("token service down") })
 	_, err := newClient(t, srv.URL, failing).RemoveNodes(t.Context(), "p", "c", cce.Login{SSHKey: "k"}, []string{"n"})
-	if err == nil || cce.MaybeApplied(err) || cce.Classify(err) != cce.ClassRetryable {
-		t.Errorf("err = %v: want retryable, not applied", err)
+	if err == nil || cce.MaybeApplied(err) || cce.Classify(err) != cce.ClassCredentials || !errors.Is(err, cce.ErrCredentials) {
+		t.Errorf("err = %v: want a credentials error, not applied", err)
 	}
 	if len(seen()) != 0 {
 		t.Error("the request was sent without credentials")

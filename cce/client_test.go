@@ -239,7 +239,7 @@ func TestClientAgainstFake(t *testing.T) {
 			}
 		})
 	}
-	t.Run("BadTokenIsPermanent", func(t *testing.T) {
+	t.Run("BadTokenIsCredentials", func(t *testing.T) {
 		srv := ccetest.NewServer(ccetest.Options{Token: "good-token"})
 		defer srv.Close()
 		_, err := newClient(t, srv.URL, cce.TokenAuth{Token: "bad-token"}).ShowJob(t.Context(), "p", "j")
@@ -247,7 +247,7 @@ func TestClientAgainstFake(t *testing.T) {
 		if !errors.As(err, &e) || e.StatusCode != 401 || e.Code != "CCE.01401001" || e.RequestID == "" {
 			t.Fatalf("err = %v, want *Error 401 CCE.01401001 with a request id", err)
 		}
-		if cce.Classify(err) != cce.ClassPermanent || cce.MaybeApplied(err) {
+		if cce.Classify(err) != cce.ClassCredentials || cce.MaybeApplied(err) {
 			t.Errorf("Classify = %v, MaybeApplied = %v", cce.Classify(err), cce.MaybeApplied(err))
 		}
 		if strings.Contains(err.Error(), "bad-token") {

@@ -31,7 +31,16 @@ const (
 	ClassThrottled
 	// ClassPermanent: trying again will not help.
 	ClassPermanent
+	// ClassCredentials: CCE refused the caller's credentials (401, or a 403
+	// that forbids the caller rather than naming a resource): nothing was
+	// done, and the same call may go once the credentials work again.
+	ClassCredentials
 )
+
+// ErrCredentials matches an error of a call that could not be
+// authenticated at all (no token could be had from IAM, a token file that
+// cannot be read): the call was not sent.
+var ErrCredentials = errors.New("no credentials")
 
 // String returns "retryable", "throttled" or "permanent".
 func (c Class) String() string {
@@ -42,6 +51,8 @@ func (c Class) String() string {
 		return "throttled"
 	case ClassPermanent:
 		return "permanent"
+	case ClassCredentials:
+		return "credentials"
 	}
 	return fmt.Sprintf("Class(%d)", int(c))
 }
@@ -88,10 +99,11 @@ type classKey struct {
 // statuses absent from the table fall back to 5xx retryable and anything else
 // permanent.
 var classes = map[classKey]Class{
-	{400, ""}:             ClassPermanent, // CCE.01400001…3 invalid request, CCE.01400006 content type
-	{401, ""}:             ClassPermanent, // CCE.01401001 authorization failed
-	{403, ""}:             ClassPermanent, // CCE.01403001 forbidden
-	{403, "CCE.01403003"}: ClassRetryable, // CCE.01403003…9: state does not allow it now
+	{400, ""}:             ClassPermanent,   // CCE.01400001…3 invalid request, CCE.01400006 content type
+	{401, ""}:             ClassCredentials, // CCE.01401001 authorization failed (an expired token, a bad signature)
+	{403, ""}:             ClassPermanent,
+	{403, "CCE.01403001"}: ClassCredentials, // forbidden: the caller's IAM permissions
+	{403, "CCE.01403003"}: ClassRetryable,   // CCE.01403003…9: state does not allow it now
 	{403, "CCE.01403004"}: ClassRetryable,
 	{403, "CCE.01403005"}: ClassRetryable,
 	{403, "CCE.01403006"}: ClassRetryable,
@@ -129,6 +141,8 @@ func Classify(err error) Class {
 	switch {
 	case err == nil:
 		return 0
+	case errors.Is(err, ErrCredentials):
+		return ClassCredentials
 	case errors.As(err, &e):
 		return e.Class()
 	case errors.Is(err, ErrInvalidInput):

@@ -97,6 +97,9 @@ type Config struct {
 	IAMUsername, IAMPasswordFile, IAMDomain, IAMEndpoint string
 	IAMPassword                                          Secret
 
+	// CredentialsGrace is CREDENTIALS_GRACE (default 1h).
+	CredentialsGrace time.Duration
+
 	// EventsMaxLen is EVENTS_MAX_LEN (default 100000).
 	EventsMaxLen int64
 	// WebhookAllowedHosts is WEBHOOK_ALLOWED_HOSTS as given (parsed by

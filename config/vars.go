@@ -50,6 +50,11 @@ var vars = []Var{
 		set: func(c *Config, v string) error { c.IAMDomain = v; return nil }},
 	{Name: "IAM_ENDPOINT", Help: "IAM base URL; default `https://iam.{CCE_REGION}.myhuaweicloud.com`",
 		set: func(c *Config, v string) error { c.IAMEndpoint = strings.TrimRight(v, "/"); return nil }},
+	{Name: "CREDENTIALS_GRACE", Default: "1h", Help: "how long CCE may refuse the worker's own credentials (401, a 403 forbidding the caller, no token from IAM) while requests wait, before they fail saying so",
+		set: func(c *Config, v string) (err error) {
+			c.CredentialsGrace, err = duration(v, time.Second, 7*24*time.Hour)
+			return err
+		}},
 	{Name: "CCE_TIMEOUT", Default: "30s", Help: "limit on one CCE API call",
 		set: func(c *Config, v string) (err error) {
 			c.CCETimeout, err = duration(v, time.Second, time.Hour)

@@ -14,8 +14,9 @@ const (
 )
 
 type webhookMetrics struct {
-	attempts *prometheus.CounterVec
-	delay    prometheus.Histogram
+	attempts    *prometheus.CounterVec
+	delay       prometheus.Histogram
+	credentials *prometheus.CounterVec
 }
 
 func newWebhookMetrics() webhookMetrics {
@@ -30,6 +31,13 @@ func newWebhookMetrics() webhookMetrics {
 			Buckets: []float64{0.1, 0.5, 1, 5, 15, 60, 300, 1800, 3600, 21600, 86400},
 		}),
 	}
+	w.credentials = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "noderemover_cce_credentials_refused_total",
+		Help: "CCE calls that refused the worker's own credentials (401, a 403 forbidding the caller, no token from IAM), by operation.",
+	}, []string{"operation"})
+	for _, op := range []string{"RemoveNodes", "ShowJob", "ShowNode", "ShowCluster", "ListNodes"} {
+		w.credentials.WithLabelValues(op)
+	}
 	for _, o := range []string{WebhookDelivered, WebhookFailed, WebhookExpired} {
 		w.attempts.WithLabelValues(o) // present at 0 from the start
 	}
@@ -37,7 +45,7 @@ func newWebhookMetrics() webhookMetrics {
 }
 
 func (w webhookMetrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{w.attempts, w.delay}
+	return []prometheus.Collector{w.attempts, w.delay, w.credentials}
 }
 
 // Webhook records one delivery attempt; delay is the event's age when it
@@ -50,4 +58,13 @@ func (m *Metrics) Webhook(outcome string, delay time.Duration) {
 	if outcome == WebhookDelivered {
 		m.hooks.delay.Observe(delay.Seconds())
 	}
+}
+
+// CredentialsRefused records a CCE call that refused the worker's own
+// credentials, by operation.
+func (m *Metrics) CredentialsRefused(op string) {
+	if m == nil {
+		return
+	}
+	m.hooks.credentials.WithLabelValues(op).Inc()
 }

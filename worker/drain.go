@@ -42,6 +42,9 @@ func (w *Server) drain(ctx context.Context, rec *removal.Record) error {
 	} else {
 		var err error
 		if kc, err = w.cfg.Kube.Client(ctx, rec.ProjectID, rec.ClusterID); err != nil {
+			if refused := w.refusedCredentials("ClusterCert", err); refused != nil {
+				return refused
+			}
 			if cce.Classify(err) == cce.ClassThrottled { // CCE throttled the kubeconfig's issue: a wait
 				w.readsThrottled(ctx, err)
 				return waitBackoff(retryAfter(err), 0, "drain request %s: Kubernetes access: %v", rec.RequestID, err)
@@ -144,6 +147,9 @@ func (w *Server) findNode(ctx context.Context, kc kubernetes.Interface, rec *rem
 		return removal.NodeDrainResult{Failed: fmt.Sprintf("CCE has no node %s in cluster %s", uid, rec.ClusterID)}, nil
 	}
 	if err != nil {
+		if refused := w.refusedCredentials("ShowNode", err); refused != nil {
+			return removal.NodeDrainResult{}, refused
+		}
 		if cce.Classify(err) == cce.ClassThrottled {
 			w.readsThrottled(ctx, err)
 			return removal.NodeDrainResult{}, waitBackoff(retryAfter(err), 0, "ShowNode before the drain: %v", err)

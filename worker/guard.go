@@ -205,6 +205,9 @@ func (w *Server) confirmNodes(ctx context.Context, v *clusterView, project, clus
 // readFailed is the error of a CCE read that failed: a throttled one is a
 // wait (and slows every worker's reads).
 func (w *Server) readFailed(ctx context.Context, op string, err error) error {
+	if refused := w.refusedCredentials(op, err); refused != nil {
+		return refused
+	}
 	if cce.Classify(err) == cce.ClassThrottled {
 		w.readsThrottled(ctx, err)
 		return waitBackoff(retryAfter(err), 0, "%s: %v", op, err)

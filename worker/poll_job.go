@@ -36,7 +36,9 @@ func (w *Server) handlePollJob(ctx context.Context, t *asynq.Task) error {
 	for _, id := range p.RequestIDs {
 		seen.Members = append(seen.Members, removal.Member{RequestID: id})
 	}
-	if !p.AcceptedAt.IsZero() && w.now().Sub(p.AcceptedAt) > w.cfg.PollTimeout {
+	// While CCE refuses the worker's credentials the job's end cannot be
+	// seen: that is not the job's fault (the grace bounds it, below).
+	if !p.AcceptedAt.IsZero() && w.now().Sub(p.AcceptedAt) > w.cfg.PollTimeout && w.credentialsProblem() == nil {
 		return w.jobLost(ctx, seen, fmt.Sprintf("CCE job %s did not finish within POLL_TIMEOUT (%v); its outcome is unknown", p.JobID, w.cfg.PollTimeout))
 	}
 	w.dropPoll(p.BatchID, p.Poll-1) // only a job's last poll is kept
@@ -49,6 +51,13 @@ func (w *Server) handlePollJob(ctx context.Context, t *asynq.Task) error {
 	switch {
 	case err != nil && cce.IsNotFound(err):
 		return w.jobLost(ctx, seen, fmt.Sprintf("CCE no longer knows job %s: %s", seen.JobID, failureReason(err)))
+	case err != nil && cce.Classify(err) == cce.ClassCredentials:
+		refused := w.refusedCredentials("ShowJob", err)
+		var expired *credentialsExpired
+		if errors.As(refused, &expired) {
+			return w.jobLost(ctx, seen, expired.Reason())
+		}
+		return refused // the same poll again, once they work
 	case err != nil:
 		// Transient or not, the next poll may see it: POLL_TIMEOUT bounds it.
 		if cce.Classify(err) == cce.ClassThrottled {

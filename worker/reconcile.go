@@ -138,6 +138,9 @@ func (w *Server) ownJob(ctx context.Context, b *removal.Batch, jobID string) (bo
 	case cce.IsNotFound(err):
 		return false, nil // CCE does not know it: nothing shows it is ours
 	case err != nil:
+		if refused := w.refusedCredentials("ShowJob", err); refused != nil {
+			return false, refused
+		}
 		if cce.Classify(err) == cce.ClassThrottled {
 			w.readsThrottled(ctx, err)
 			return false, waitBackoff(retryAfter(err), 0, "reconcile batch %s: %v", b.ID, err)
@@ -205,6 +208,8 @@ func (w *Server) showNode(ctx context.Context, b *removal.Batch, uid string) (*c
 		case cce.ClassThrottled:
 			w.readsThrottled(ctx, err)
 		case cce.ClassRetryable:
+		case cce.ClassCredentials:
+			return nil, w.refusedCredentials("ShowNode", err)
 		default:
 			return nil, fmt.Errorf("reconcile batch %s: %w", b.ID, err)
 		}

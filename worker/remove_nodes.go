@@ -24,6 +24,11 @@ func (w *Server) handleRemoveNodes(ctx context.Context, t *asynq.Task) error {
 	if err == nil {
 		w.requestResult(ctx, t, p.RequestID)
 	}
+	var expired *credentialsExpired
+	if errors.As(err, &expired) {
+		w.abandon(ctx, p.RequestID, expired.Reason(), "CCE refused the worker's credentials past CREDENTIALS_GRACE")
+		return giveUp("request %s: %v", p.RequestID, expired.Reason())
+	}
 	if err != nil && isFailure(err) && !errors.Is(err, asynq.SkipRetry) && lastRun(ctx) {
 		w.abandon(ctx, p.RequestID, "gave up: "+err.Error(), "task runs used up")
 		return giveUp("request %s: last run failed: %v", p.RequestID, err)

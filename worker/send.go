@@ -108,6 +108,15 @@ func (w *Server) sendFailed(ctx context.Context, b *removal.Batch, callErr error
 		Int("attempt", b.Attempt).Logger()
 	in := removal.Input{Now: w.now(), Reason: callErr.Error()}
 
+	if refused := w.refusedCredentials("RemoveNodes", callErr); refused != nil {
+		// Nothing was done: as a 429, the requests wait again and the
+		// attempt is taken back.
+		log.Warn().Err(callErr).Msg("CCE refused this worker's credentials; the requests wait")
+		if _, err := w.stepBatch(ctx, b, removal.EventThrottled, in, "CCE refused the worker's credentials; back to waiting"); err != nil {
+			return err
+		}
+		return refused
+	}
 	if cce.MaybeApplied(callErr) {
 		log.Warn().Err(callErr).Msg("RemoveNode outcome unknown; nodes will be checked before anything is sent again")
 		if _, err := w.stepBatch(ctx, b, removal.EventOutcomeUnknown, in, "RemoveNode outcome unknown"); err != nil {

@@ -68,6 +68,7 @@ type Config struct {
 	WebhookMaxAge     time.Duration        // a callback is tried until its event is this old [24h]
 	WebhookTimeout    time.Duration        // one POST to a callback [10s]
 	EventsMaxLen      int64                // about how many events the stream keeps [100000]
+	CredentialsGrace  time.Duration        // how long CCE may refuse the worker's credentials before requests fail [1h]
 	Logger            zerolog.Logger
 	Metrics           *metrics.Metrics // nil: none
 	Now               func() time.Time // [time.Now]
@@ -99,6 +100,7 @@ func (c *Config) defaults() {
 	def(&c.GuardRecheck, 5*time.Second)
 	def(&c.WebhookMaxAge, 24*time.Hour)
 	def(&c.WebhookTimeout, 10*time.Second)
+	def(&c.CredentialsGrace, time.Hour)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -145,6 +147,7 @@ type Server struct {
 	stopLoops context.CancelFunc // ends watchRedis and sweepOrphansEvery
 	loops     sync.WaitGroup
 	kicks     sync.WaitGroup // kicks waiting for a running task to go back to waiting
+	creds     credentials
 	// orphanCursor is where the next sweep for requests without a task
 	// starts; only sweepOrphansEvery uses it.
 	orphanCursor time.Time
@@ -195,6 +198,7 @@ func New(rdb redis.UniversalClient, api CCE, cfg Config) *Server {
 		TaskCheckInterval:        clamp(cfg.PollIntervalMin/2, 50*time.Millisecond, time.Second),
 		ShutdownTimeout:          cfg.ShutdownTimeout,
 	})
+	w.cce = watchedCCE{CCE: api, w: w}
 	return w
 }
 
@@ -251,6 +255,9 @@ func (w *Server) Ready(ctx context.Context) error {
 		return errors.New("the asynq server is not running")
 	}
 	if err := w.srv.Ping(); err != nil {
+		return err
+	}
+	if err := w.credentialsProblem(); err != nil {
 		return err
 	}
 	loss, err := w.markers.DataLoss(ctx)

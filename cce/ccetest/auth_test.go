@@ -76,7 +76,7 @@ func TestAuthentication(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			err := showNode(tt.auth)
 			e := asError(t, err)
-			if e.StatusCode != 401 || e.Code != "CCE.01401001" || cce.Classify(err) != cce.ClassPermanent ||
+			if e.StatusCode != 401 || e.Code != "CCE.01401001" || cce.Classify(err) != cce.ClassCredentials ||
 				!strings.Contains(e.Message, tt.why) {
 				t.Errorf("err = %v, want 401 CCE.01401001 because %s", err, tt.why)
 			}

@@ -256,7 +256,7 @@ func TestWorkerRefusesBadConfig(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		{map[string]string{"CCE_REGION": "cn-north-4"}, "CCE_AUTH_TOKEN or HUAWEICLOUD_SDK_AK"},
+		{map[string]string{"CCE_REGION": "cn-north-4"}, "CCE_AUTH_TOKEN, CCE_AUTH_TOKEN_FILE, HUAWEICLOUD_SDK_AK"},
 		{map[string]string{"CCE_AUTH_TOKEN": "t"}, "CCE_ENDPOINT or CCE_REGION"},
 		{map[string]string{"CCE_AUTH_TOKEN": "t", "CCE_REGION": "cn-north-4", "POLL_INTERVAL_MIN": "fast"}, "POLL_INTERVAL_MIN"},
 	}

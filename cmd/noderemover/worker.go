@@ -116,6 +116,7 @@ func workerConfig(cfg config.Config, log zerolog.Logger) worker.Config {
 		WebhookHosts:      clientOptions(cfg).WebhookHosts,
 		WebhookMaxAge:     cfg.WebhookMaxAge,
 		EventsMaxLen:      cfg.EventsMaxLen,
+		CredentialsGrace:  cfg.CredentialsGrace,
 		Logger:            log,
 	}
 }
