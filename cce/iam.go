@@ -44,7 +44,7 @@ type iamToken struct {
 
 // Authenticate sets X-Auth-Token to a valid token of the call's project.
 func (a *IAMPassword) Authenticate(r *http.Request, _ []byte) error {
-	project := projectOfPath(r.URL.Path)
+	project := ProjectOf(r.URL.Path)
 	if project == "" {
 		return errors.New("cce: IAM password auth: the call names no project")
 	}
@@ -59,7 +59,7 @@ func (a *IAMPassword) Authenticate(r *http.Request, _ []byte) error {
 // Renew forgets the token of r's project: CCE refused it (401), and the
 // next call asks IAM for a new one. It reports whether there was one.
 func (a *IAMPassword) Renew(r *http.Request) bool {
-	t := a.entry(projectOfPath(r.URL.Path))
+	t := a.entry(ProjectOf(r.URL.Path))
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	had := t.value != ""
@@ -187,8 +187,9 @@ type Renewer interface {
 	Renew(r *http.Request) bool
 }
 
-// projectOfPath is the project of a CCE path (/api/v3/projects/{id}/...).
-func projectOfPath(path string) string {
+// ProjectOf is the project of a CCE path (/api/v3/projects/{id}/...), ""
+// for another path.
+func ProjectOf(path string) string {
 	rest, ok := strings.CutPrefix(path, "/api/v3/projects/")
 	if !ok {
 		return ""

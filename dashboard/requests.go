@@ -77,7 +77,7 @@ func readListFilter(q url.Values, now time.Time) (listFilter, error) {
 		return f, fmt.Errorf("state %q is not a request state", shorten(f.State, 32))
 	}
 	if f.Cluster != "" {
-		if err := enqueuer.ValidRequestID(f.Cluster); err != nil { // a cluster id is as strict or stricter
+		if err := enqueuer.ValidClusterID(f.Cluster); err != nil {
 			return f, fmt.Errorf("cluster %q is not a cluster id", shorten(f.Cluster, 64))
 		}
 	}

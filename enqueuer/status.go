@@ -71,6 +71,9 @@ func ValidState(s State) bool { return removal.ValidState(s) }
 // ValidRequestID says whether id can name a request, and if not, why.
 func ValidRequestID(id string) error { return removal.ValidRequestID(id) }
 
+// ValidClusterID reports whether id can name a cluster.
+func ValidClusterID(id string) error { return removal.ValidClusterID(id) }
+
 // SafeFieldName keeps a field name that came from a caller fit to be sent
 // back in an InvalidError.
 func SafeFieldName(name string) string { return removal.SafeFieldName(name) }

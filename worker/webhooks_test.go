@@ -96,6 +96,19 @@ func withWebhooks(hosts string) harnessOption {
 	}
 }
 
+// hookedHarness starts a worker that may call rc, and an enqueuer that lets
+// requests name it.
+func hookedHarness(t *testing.T, rc *receiver) (*harness, *enqueuer.Client) {
+	t.Helper()
+	u, _ := url.Parse(rc.URL)
+	h := newHarness(t, withWebhooks(u.Host))
+	h.start()
+	hosts, _ := enqueuer.ParseAllowedHosts(u.Host)
+	enq := enqueuer.New(h.rdb, enqueuer.Options{WebhookHosts: hosts})
+	t.Cleanup(func() { _ = enq.Close() })
+	return h, enq
+}
+
 // TestWebhookDeliveredAfterFailures: the receiver fails, then answers too
 // slowly, then answers: the final event arrives, signed, with the event as
 // its body and its id as webhook-id.
@@ -112,12 +125,7 @@ func TestWebhookDeliveredAfterFailures(t *testing.T) {
 		w.WriteHeader(http.StatusNoContent)
 		return true
 	})
-	u, _ := url.Parse(rc.URL)
-	h := newHarness(t, withWebhooks(u.Host))
-	h.start()
-	hosts, _ := enqueuer.ParseAllowedHosts(u.Host)
-	enq := enqueuer.New(h.rdb, enqueuer.Options{WebhookHosts: hosts})
-	t.Cleanup(func() { _ = enq.Close() })
+	h, enq := hookedHarness(t, rc)
 	nodes := uids(70, 1)
 	h.fake.AddNodes(project, "hooked", nodes...)
 	if _, err := enq.Enqueue(t.Context(), enqueuer.Request{ID: "hook-1", ProjectID: project, ClusterID: "hooked",
@@ -154,12 +162,7 @@ func TestWebhookDeliveredAfterFailures(t *testing.T) {
 // request goes, in order.
 func TestWebhookAllEvents(t *testing.T) {
 	rc := newReceiver(t, func(int, http.ResponseWriter, *http.Request) bool { return true })
-	u, _ := url.Parse(rc.URL)
-	h := newHarness(t, withWebhooks(u.Host))
-	h.start()
-	hosts, _ := enqueuer.ParseAllowedHosts(u.Host)
-	enq := enqueuer.New(h.rdb, enqueuer.Options{WebhookHosts: hosts})
-	t.Cleanup(func() { _ = enq.Close() })
+	h, enq := hookedHarness(t, rc)
 	nodes := uids(71, 2)
 	h.fake.AddNodes(project, "hooked", nodes...)
 	if _, err := enq.Enqueue(t.Context(), enqueuer.Request{ID: "hook-all", ProjectID: project, ClusterID: "hooked",

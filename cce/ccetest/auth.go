@@ -5,7 +5,6 @@ import (
 	"crypto/subtle"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/noderemover/noderemover/cce"
@@ -26,7 +25,7 @@ func (f *Fake) authenticate(r *http.Request, body []byte, now time.Time) (reason
 		return ""
 	}
 	if f.opts.IAM != nil && token != "" {
-		ok, expired := f.opts.IAM.valid(token, projectOf(r.URL.Path), now)
+		ok, expired := f.opts.IAM.valid(token, cce.ProjectOf(r.URL.Path), now)
 		switch {
 		case ok:
 			return ""
@@ -81,14 +80,4 @@ func (f *Fake) verifySignature(r *http.Request, authorization string, body []byt
 		return "the signature does not match"
 	}
 	return ""
-}
-
-// projectOf is the project id of a CCE path (/api/v3/projects/{id}/...).
-func projectOf(path string) string {
-	rest, ok := strings.CutPrefix(path, "/api/v3/projects/")
-	if !ok {
-		return ""
-	}
-	id, _, _ := strings.Cut(rest, "/")
-	return id
 }
