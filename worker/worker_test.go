@@ -49,6 +49,12 @@ func TestRemovesNodes(t *testing.T) {
 	if d := h.fake.DoubleRemovals(); len(d) > 0 {
 		t.Errorf("nodes removed twice: %v", d)
 	}
+	// The state change is logged after its record is written, so the last
+	// line may come a moment after the status says final.
+	testkit.WaitFor(t, 5*time.Second, "req-a's final state logged", func() bool {
+		states := stateEvents(h.logs.String(), "req-a")
+		return len(states) > 0 && states[len(states)-1] == "succeeded"
+	})
 	logs := h.logs.String()
 	for _, secret := range []string{token, "S3cret-Pass!"} {
 		if strings.Contains(logs, secret) {
@@ -62,23 +68,40 @@ func TestRemovesNodes(t *testing.T) {
 // event carrying request, cluster, job and attempt.
 func assertStateEvents(tb testing.TB, logs, requestID string) {
 	tb.Helper()
-	var states []string
-	for _, line := range strings.Split(logs, "\n") {
-		var ev map[string]any
-		if json.Unmarshal([]byte(line), &ev) != nil || ev["request_id"] != requestID {
-			continue
-		}
+	for _, ev := range logEvents(logs, requestID) {
 		for _, k := range []string{"cluster_id", "job_id", "attempt", "state", "from"} {
 			if _, ok := ev[k]; !ok {
-				tb.Errorf("state event without %s: %s", k, line)
+				tb.Errorf("state event without %s: %v", k, ev)
 			}
 		}
-		states = append(states, ev["state"].(string))
 	}
+	states := stateEvents(logs, requestID)
 	want := []string{"submitting", "polling", "succeeded"}
 	if strings.Join(states, ",") != strings.Join(want, ",") {
 		tb.Errorf("state events %v, want %v", states, want)
 	}
+}
+
+// logEvents returns the JSON log lines about requestID, in order.
+func logEvents(logs, requestID string) []map[string]any {
+	var out []map[string]any
+	for _, line := range strings.Split(logs, "\n") {
+		var ev map[string]any
+		if json.Unmarshal([]byte(line), &ev) == nil && ev["request_id"] == requestID {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// stateEvents returns the states logged for requestID, in order.
+func stateEvents(logs, requestID string) []string {
+	var states []string
+	for _, ev := range logEvents(logs, requestID) {
+		state, _ := ev["state"].(string)
+		states = append(states, state)
+	}
+	return states
 }
 
 func TestServerErrorsAreRetried(t *testing.T) {
