@@ -1,13 +1,9 @@
 package cce
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
-	"os"
-	"strings"
 	"sync"
-	"time"
 )
 
 // TokenFile authenticates with an IAM token read from a file (a mounted
@@ -16,15 +12,13 @@ import (
 type TokenFile struct {
 	Path string
 
-	mu      sync.Mutex
-	token   string
-	modTime time.Time
-	size    int64
+	once sync.Once
+	file *watchedFile
 }
 
 // Authenticate sets X-Auth-Token to the file's token.
 func (t *TokenFile) Authenticate(r *http.Request, _ []byte) error {
-	tok, err := t.current(false)
+	tok, err := t.watched().read(false)
 	if err != nil {
 		return err
 	}
@@ -32,39 +26,17 @@ func (t *TokenFile) Authenticate(r *http.Request, _ []byte) error {
 	return nil
 }
 
-// Renew reads the file again: CCE refused the token it held.
+// Renew reads the file again: CCE refused the token it held. It reports
+// whether the token changed.
 func (t *TokenFile) Renew(*http.Request) bool {
-	before, _ := t.current(false)
-	after, err := t.current(true)
+	before, _ := t.watched().read(false)
+	after, err := t.watched().read(true)
 	return err == nil && after != before
 }
 
-func (t *TokenFile) current(force bool) (string, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	fi, err := os.Stat(t.Path)
-	if err != nil {
-		if t.token != "" {
-			return t.token, nil // a Secret being swapped: the last token until the file is back
-		}
-		return "", fmt.Errorf("cce: token file: %w", err)
-	}
-	if !force && t.token != "" && fi.ModTime().Equal(t.modTime) && fi.Size() == t.size {
-		return t.token, nil
-	}
-	raw, err := os.ReadFile(t.Path)
-	if err != nil {
-		return "", fmt.Errorf("cce: token file: %w", err)
-	}
-	tok := strings.TrimSpace(string(raw))
-	if tok == "" {
-		if t.token != "" {
-			return t.token, nil
-		}
-		return "", errors.New("cce: token file " + t.Path + " is empty")
-	}
-	t.token, t.modTime, t.size = tok, fi.ModTime(), fi.Size()
-	return tok, nil
+func (t *TokenFile) watched() *watchedFile {
+	t.once.Do(func() { t.file = &watchedFile{path: t.Path, what: "token file"} })
+	return t.file
 }
 
 // String describes t without its token.

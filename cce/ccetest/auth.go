@@ -38,7 +38,7 @@ func (f *Fake) authenticate(r *http.Request, body []byte, now time.Time) (reason
 	}
 	authorization := r.Header.Get("Authorization")
 	switch {
-	case f.opts.AK != "" && authorization != "":
+	case (f.opts.AK != "" || f.opts.IAM != nil) && authorization != "":
 		return f.verifySignature(r, authorization, body, now)
 	case token != "":
 		return "the X-Auth-Token is not valid"
@@ -56,8 +56,21 @@ func (f *Fake) verifySignature(r *http.Request, authorization string, body []byt
 	if err != nil {
 		return "malformed Authorization header"
 	}
-	if subtle.ConstantTimeCompare([]byte(ak), []byte(f.opts.AK)) != 1 {
-		return "unknown access key"
+	sk := f.opts.SK
+	if f.opts.AK == "" || subtle.ConstantTimeCompare([]byte(ak), []byte(f.opts.AK)) != 1 {
+		k, ok := temporaryKey{}, false
+		if f.opts.IAM != nil {
+			k, ok = f.opts.IAM.temporaryKey(ak)
+		}
+		switch {
+		case !ok:
+			return "unknown access key"
+		case !now.Before(k.expires):
+			return "the temporary access key has expired"
+		case subtle.ConstantTimeCompare([]byte(r.Header.Get("X-Security-Token")), []byte(k.securityToken)) != 1:
+			return "a temporary access key needs its X-Security-Token"
+		}
+		sk = k.secret
 	}
 	date, err := time.Parse(cce.SignDateFormat, r.Header.Get("X-Sdk-Date"))
 	if err != nil {
@@ -72,7 +85,7 @@ func (f *Fake) verifySignature(r *http.Request, authorization string, body []byt
 	if len(r.Header.Values("X-Security-Token")) > 0 && !slices.Contains(signed, "x-security-token") {
 		return "x-security-token is sent but not signed"
 	}
-	want, err := cce.Signature(f.opts.SK, r, body, signed)
+	want, err := cce.Signature(sk, r, body, signed)
 	if err != nil {
 		return "cannot verify the signature: " + err.Error()
 	}

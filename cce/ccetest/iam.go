@@ -22,10 +22,13 @@ import (
 // they expire, and answers 401 after.
 type IAM struct {
 	*httptest.Server
-	opts   IAMOptions
-	mu     sync.Mutex
-	tokens map[string]iamToken
-	issued int
+	opts     IAMOptions
+	mu       sync.Mutex
+	tokens   map[string]iamToken
+	issued   int
+	keys     map[string]temporaryKey // by access key id
+	idTokens map[string]time.Time    // identity tokens the IdP issued, by token, until when
+	keysOut  int
 }
 
 // IAMOptions configure an IAM.
@@ -38,6 +41,13 @@ type IAMOptions struct {
 	TokenTTL time.Duration
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
+	// IdPID is the identity provider whose identity tokens are exchanged
+	// at POST /v3.0/OS-AUTH/id-token/tokens (workload identity); "" turns
+	// that off. The tokens are those IssueIDToken made.
+	IdPID string
+	// KeyTTL caps how long temporary access keys last (securitytokens and
+	// the metadata service); 0 leaves the duration asked (default 15 min).
+	KeyTTL time.Duration
 }
 
 type iamToken struct {
@@ -53,9 +63,11 @@ func NewIAM(o IAMOptions) *IAM {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	i := &IAM{opts: o, tokens: map[string]iamToken{}}
+	i := &IAM{opts: o, tokens: map[string]iamToken{}, keys: map[string]temporaryKey{}, idTokens: map[string]time.Time{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v3/auth/tokens", i.issue)
+	mux.HandleFunc("POST /v3.0/OS-AUTH/id-token/tokens", i.exchangeIDToken)
+	mux.HandleFunc("POST /v3.0/OS-CREDENTIAL/securitytokens", i.issueSecurityToken)
 	i.Server = httptest.NewServer(mux)
 	return i
 }
@@ -145,9 +157,13 @@ func (i *IAM) issue(w http.ResponseWriter, r *http.Request) {
 	if project == "" {
 		project = req.Auth.Scope.Project.Name // a region's project, by its name
 	}
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	token := "MII" + hex.EncodeToString(b)
+	i.answerToken(w, "password", project, req.Auth.Scope.Project.Name, map[string]any{"name": u.Name, "domain": map[string]any{"name": u.Domain.Name}})
+}
+
+// answerToken issues a token scoped to project and answers with it as
+// IAM does: 201, X-Subject-Token, and the token's body.
+func (i *IAM) answerToken(w http.ResponseWriter, method, project, projectName string, user map[string]any) {
+	token := "MII" + randomHex(32)
 	now := i.opts.Now().UTC()
 	expires := now.Add(i.opts.TokenTTL)
 	i.mu.Lock()
@@ -158,10 +174,19 @@ func (i *IAM) issue(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusCreated)
 	_ = json.NewEncoder(w).Encode(map[string]any{"token": map[string]any{
-		"methods":    []string{"password"},
-		"expires_at": expires.Format("2006-01-02T15:04:05.000000Z"),
-		"issued_at":  now.Format("2006-01-02T15:04:05.000000Z"),
-		"project":    map[string]any{"id": project, "name": req.Auth.Scope.Project.Name},
-		"user":       map[string]any{"name": u.Name, "domain": map[string]any{"name": u.Domain.Name}},
+		"methods":    []string{method},
+		"expires_at": expires.Format(iamTime),
+		"issued_at":  now.Format(iamTime),
+		"project":    map[string]any{"id": project, "name": projectName},
+		"user":       user,
 	}})
+}
+
+// iamTime is how IAM writes times.
+const iamTime = "2006-01-02T15:04:05.000000Z"
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
