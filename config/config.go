@@ -97,6 +97,15 @@ type Config struct {
 	IAMUsername, IAMPasswordFile, IAMDomain, IAMEndpoint string
 	IAMPassword                                          Secret
 
+	// AccessKeyFile, SecretKeyFile and SecurityTokenFile are
+	// HUAWEICLOUD_SDK_AK_FILE, _SK_FILE and _SECURITY_TOKEN_FILE.
+	AccessKeyFile, SecretKeyFile, SecurityTokenFile string
+	// IdPID and IDTokenFile are HUAWEICLOUD_SDK_IDP_ID and
+	// HUAWEICLOUD_SDK_ID_TOKEN_FILE: workload identity.
+	IdPID, IDTokenFile string
+	// MetadataEndpoint is ECS_METADATA_ENDPOINT ("" is the default address).
+	MetadataEndpoint string
+
 	// CredentialsGrace is CREDENTIALS_GRACE (default 1h).
 	CredentialsGrace time.Duration
 
@@ -211,40 +220,98 @@ func (c *Config) DrainOn() bool {
 	return c.Drain == "on"
 }
 
+// The ways to authenticate at CCE, as CredentialSource names them.
+const (
+	SourceToken     = "CCE_AUTH_TOKEN"
+	SourceTokenFile = "CCE_AUTH_TOKEN_FILE"
+	SourceKeys      = "HUAWEICLOUD_SDK_AK"
+	SourceKeyFiles  = "HUAWEICLOUD_SDK_AK_FILE"
+	SourceIAMUser   = "IAM_USERNAME"
+	SourceWorkload  = "HUAWEICLOUD_SDK_IDP_ID"
+	SourceMetadata  = "ECS_METADATA_ENDPOINT"
+)
+
+// CredentialSources are the ways to authenticate the configuration names,
+// in the order of the chain; CheckCCE allows at most one.
+func (c *Config) CredentialSources() []string {
+	var out []string
+	add := func(on bool, name string) {
+		if on {
+			out = append(out, name)
+		}
+	}
+	add(c.CCEAuthToken != "", SourceToken)
+	add(c.CCEAuthTokenFile != "", SourceTokenFile)
+	add(c.AccessKey != "" || c.SecretKey != "", SourceKeys)
+	add(c.AccessKeyFile != "" || c.SecretKeyFile != "" || c.SecurityTokenFile != "", SourceKeyFiles)
+	add(c.IAMUsername != "" || c.IAMPassword != "" || c.IAMPasswordFile != "" || c.IAMDomain != "", SourceIAMUser)
+	add(c.IdPID != "" || c.IDTokenFile != "", SourceWorkload)
+	add(c.MetadataEndpoint != "", SourceMetadata)
+	return out
+}
+
+// CredentialSource is the one way to authenticate in force: the one set,
+// or, with none set, the ECS metadata service (as the official SDK's chain
+// ends). CheckCCE has made sure there is at most one.
+func (c *Config) CredentialSource() string {
+	if s := c.CredentialSources(); len(s) > 0 {
+		return s[0]
+	}
+	return SourceMetadata
+}
+
 // CheckCCE reports whether the settings a CCE client needs are present: an
-// endpoint (CCE_ENDPOINT or CCE_REGION) and exactly one way to authenticate.
+// endpoint (CCE_ENDPOINT or CCE_REGION) and at most one way to
+// authenticate, complete.
 func (c *Config) CheckCCE() error {
 	var errs []error
 	if c.CCEEndpoint == "" {
 		errs = append(errs, errors.New("CCE_ENDPOINT or CCE_REGION must be set"))
 	}
-	token := c.CCEAuthToken != ""
-	tokenFile := c.CCEAuthTokenFile != ""
-	aksk := c.AccessKey != "" || c.SecretKey != ""
-	iam := c.IAMUsername != "" || c.IAMPassword != "" || c.IAMPasswordFile != "" || c.IAMDomain != ""
-	sources := 0
-	for _, on := range []bool{token, tokenFile, aksk, iam} {
-		if on {
-			sources++
+	sources := c.CredentialSources()
+	if len(sources) > 1 {
+		return errors.Join(append(errs, fmt.Errorf("set one way to authenticate at CCE, not several: %s are all set", strings.Join(sources, ", ")))...)
+	}
+	needIAM := func(what string) {
+		if c.IAMURL() == "" {
+			errs = append(errs, errors.New(what+" needs IAM_ENDPOINT, or CCE_REGION to find IAM at https://iam.{region}.myhuaweicloud.com"))
 		}
 	}
-	switch {
-	case sources > 1:
-		errs = append(errs, errors.New("set one of CCE_AUTH_TOKEN, CCE_AUTH_TOKEN_FILE, HUAWEICLOUD_SDK_AK/HUAWEICLOUD_SDK_SK and IAM_USERNAME (with IAM_DOMAIN and IAM_PASSWORD or IAM_PASSWORD_FILE), not several"))
-	case sources == 0:
-		errs = append(errs, errors.New("CCE_AUTH_TOKEN, CCE_AUTH_TOKEN_FILE, HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK, or IAM_USERNAME with IAM_DOMAIN and IAM_PASSWORD or IAM_PASSWORD_FILE must be set"))
-	case aksk && c.AccessKey == "":
-		errs = append(errs, errors.New("HUAWEICLOUD_SDK_AK must be set with HUAWEICLOUD_SDK_SK"))
-	case aksk && c.SecretKey == "":
-		errs = append(errs, errors.New("HUAWEICLOUD_SDK_SK must be set with HUAWEICLOUD_SDK_AK"))
-	case iam && (c.IAMUsername == "" || c.IAMDomain == ""):
-		errs = append(errs, errors.New("IAM_USERNAME and IAM_DOMAIN go together"))
-	case iam && (c.IAMPassword == "") == (c.IAMPasswordFile == ""):
-		errs = append(errs, errors.New("IAM_USERNAME needs exactly one of IAM_PASSWORD and IAM_PASSWORD_FILE"))
-	case iam && c.IAMEndpoint == "" && c.CCERegion == "":
-		errs = append(errs, errors.New("IAM_USERNAME needs IAM_ENDPOINT, or CCE_REGION to find IAM at https://iam.{region}.myhuaweicloud.com"))
+	switch c.CredentialSource() {
+	case SourceKeys:
+		switch {
+		case c.AccessKey == "":
+			errs = append(errs, errors.New("HUAWEICLOUD_SDK_AK must be set with HUAWEICLOUD_SDK_SK"))
+		case c.SecretKey == "":
+			errs = append(errs, errors.New("HUAWEICLOUD_SDK_SK must be set with HUAWEICLOUD_SDK_AK"))
+		}
+	case SourceKeyFiles:
+		if c.AccessKeyFile == "" || c.SecretKeyFile == "" {
+			errs = append(errs, errors.New("HUAWEICLOUD_SDK_AK_FILE and HUAWEICLOUD_SDK_SK_FILE go together (HUAWEICLOUD_SDK_SECURITY_TOKEN_FILE with them)"))
+		}
+	case SourceIAMUser:
+		switch {
+		case c.IAMUsername == "" || c.IAMDomain == "":
+			errs = append(errs, errors.New("IAM_USERNAME and IAM_DOMAIN go together"))
+		case (c.IAMPassword == "") == (c.IAMPasswordFile == ""):
+			errs = append(errs, errors.New("IAM_USERNAME needs exactly one of IAM_PASSWORD and IAM_PASSWORD_FILE"))
+		default:
+			needIAM("IAM_USERNAME")
+		}
+	case SourceWorkload:
+		if c.IdPID == "" || c.IDTokenFile == "" {
+			errs = append(errs, errors.New("HUAWEICLOUD_SDK_IDP_ID and HUAWEICLOUD_SDK_ID_TOKEN_FILE go together (workload identity)"))
+		} else {
+			needIAM("workload identity")
+		}
+	case SourceMetadata:
+		if c.MetadataEndpoint != "" {
+			if u, err := url.Parse(c.MetadataEndpoint); err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+				errs = append(errs, fmt.Errorf("ECS_METADATA_ENDPOINT %q is not an http(s) URL", c.MetadataEndpoint))
+			}
+		}
 	}
-	if c.SecurityToken != "" && !aksk {
+	if c.SecurityToken != "" && c.CredentialSource() != SourceKeys {
 		errs = append(errs, errors.New("HUAWEICLOUD_SDK_SECURITY_TOKEN needs HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK"))
 	}
 	return errors.Join(errs...)

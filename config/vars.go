@@ -50,6 +50,18 @@ var vars = []Var{
 		set: func(c *Config, v string) error { c.IAMDomain = v; return nil }},
 	{Name: "IAM_ENDPOINT", Help: "IAM base URL; default `https://iam.{CCE_REGION}.myhuaweicloud.com`",
 		set: func(c *Config, v string) error { c.IAMEndpoint = strings.TrimRight(v, "/"); return nil }},
+	{Name: "HUAWEICLOUD_SDK_AK_FILE", Help: "a file holding the access key (a mounted Secret), read again when it changes; with HUAWEICLOUD_SDK_SK_FILE",
+		set: func(c *Config, v string) error { c.AccessKeyFile = v; return nil }},
+	{Name: "HUAWEICLOUD_SDK_SK_FILE", Help: "a file holding the secret key, read again when it changes",
+		set: func(c *Config, v string) error { c.SecretKeyFile = v; return nil }},
+	{Name: "HUAWEICLOUD_SDK_SECURITY_TOKEN_FILE", Help: "a file holding the security token of a temporary key in those files",
+		set: func(c *Config, v string) error { c.SecurityTokenFile = v; return nil }},
+	{Name: "HUAWEICLOUD_SDK_IDP_ID", Help: "workload identity: the identity provider IAM trusts for the cluster's service-account tokens; with HUAWEICLOUD_SDK_ID_TOKEN_FILE",
+		set: func(c *Config, v string) error { c.IdPID = v; return nil }},
+	{Name: "HUAWEICLOUD_SDK_ID_TOKEN_FILE", Help: "workload identity: the Pod's projected service-account token, exchanged at IAM for temporary AK/SK renewed before they expire",
+		set: func(c *Config, v string) error { c.IDTokenFile = v; return nil }},
+	{Name: "ECS_METADATA_ENDPOINT", Help: "the ECS metadata service, whose agency keys are used when no other credentials are set; default `http://169.254.169.254`",
+		set: func(c *Config, v string) error { c.MetadataEndpoint = strings.TrimRight(v, "/"); return nil }},
 	{Name: "CREDENTIALS_GRACE", Default: "1h", Help: "how long CCE may refuse the worker's own credentials (401, a 403 forbidding the caller, no token from IAM) while requests wait, before they fail saying so",
 		set: func(c *Config, v string) (err error) {
 			c.CredentialsGrace, err = duration(v, time.Second, 7*24*time.Hour)

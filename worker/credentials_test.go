@@ -16,39 +16,104 @@ import (
 	"github.com/noderemover/noderemover/worker"
 )
 
-// TestIAMTokensRenewedMidRun: a worker whose tokens come from IAM and last
-// 2 s removes nodes enqueued over several token lifetimes, with no request
-// failed and no 401 reaching a record.
-func TestIAMTokensRenewedMidRun(t *testing.T) {
-	var iam *ccetest.IAM
-	h := newHarness(t, func(_ *worker.Config, o *ccetest.Options) {
-		iam = ccetest.NewIAM(ccetest.IAMOptions{Domain: "acme", Users: map[string]string{"robot": "Pa55-word"}, TokenTTL: 2 * time.Second})
-		o.IAM, o.Token = iam, "" // only IAM's tokens are accepted
-	})
-	t.Cleanup(iam.Close)
-	api, err := cce.New(cce.Config{Endpoint: h.fake.URL, Timeout: h.cfg.CCETimeout, Auth: &cce.IAMPassword{
-		Endpoint: iam.URL, Domain: "acme", User: "robot", Password: func() (string, error) { return "Pa55-word", nil }}})
-	if err != nil {
-		t.Fatal(err)
+// TestCredentialsRenewedMidRun: a worker whose credentials last 20 s (IAM
+// tokens obtained with a password, the ECS metadata service's agency keys,
+// keys for the Pod's identity token whose file the kubelet rotates)
+// removes 50 nodes enqueued over 2 minutes, with no request failed and no
+// 401 reaching a record, renewing its credentials as it goes.
+func TestCredentialsRenewedMidRun(t *testing.T) {
+	const ttl = 20 * time.Second
+	sources := map[string]func(t *testing.T, iam *ccetest.IAM) cce.Authenticator{
+		"iam-password": func(_ *testing.T, iam *ccetest.IAM) cce.Authenticator {
+			return &cce.IAMPassword{Endpoint: iam.URL, Domain: "acme", User: "robot", Password: func() (string, error) { return "Pa55-word", nil }}
+		},
+		"ecs-metadata": func(t *testing.T, iam *ccetest.IAM) cce.Authenticator {
+			md := ccetest.NewMetadata(ccetest.MetadataOptions{IAM: iam, KeyTTL: ttl})
+			t.Cleanup(md.Close)
+			return &cce.TemporaryKeys{What: "ECS metadata", Source: cce.ECSMetadata{Endpoint: md.URL}}
+		},
+		"workload-identity": func(t *testing.T, iam *ccetest.IAM) cce.Authenticator {
+			path := filepath.Join(t.TempDir(), "token")
+			rotate := func() {
+				if err := os.WriteFile(path+".new", []byte(iam.IssueIDToken(25*time.Second)), 0o600); err != nil {
+					t.Error(err)
+				}
+				if err := os.Rename(path+".new", path); err != nil {
+					t.Error(err)
+				}
+			}
+			rotate()
+			kubelet := time.NewTicker(10 * time.Second) // rotates well before the token's 25 s
+			done := make(chan struct{})
+			stopped := make(chan struct{})
+			go func() {
+				defer close(stopped)
+				for {
+					select {
+					case <-kubelet.C:
+						rotate()
+					case <-done:
+						return
+					}
+				}
+			}()
+			t.Cleanup(func() { kubelet.Stop(); close(done); <-stopped })
+			return &cce.TemporaryKeys{What: "workload identity", Source: &cce.WorkloadIdentity{IAMEndpoint: iam.URL, IdPID: "idp-cluster", TokenFile: path}}
+		},
 	}
-	w := worker.New(h.rdb, api, h.cfg)
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Shutdown)
+	for name, source := range sources {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			iam := ccetest.NewIAM(ccetest.IAMOptions{Domain: "acme", Users: map[string]string{"robot": "Pa55-word"},
+				TokenTTL: ttl, KeyTTL: ttl, IdPID: "idp-cluster"})
+			t.Cleanup(iam.Close)
+			h := newHarness(t, func(c *worker.Config, o *ccetest.Options) {
+				o.IAM, o.Token = iam, "" // only what IAM issued is accepted
+				o.JobDuration = 3 * time.Second
+			})
+			api, err := cce.New(cce.Config{Endpoint: h.fake.URL, Timeout: h.cfg.CCETimeout, Auth: source(t, iam)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := worker.New(h.rdb, api, h.cfg)
+			if err := w.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(w.Shutdown)
 
-	// One request after the other (each waits for the one before to end):
-	// they span several token lifetimes.
-	start := time.Now()
-	for i := range 8 {
-		id := fmt.Sprintf("iam-%d", i)
-		h.enqueue(enqueuer.Request{ID: id, ClusterID: fmt.Sprintf("iam-c%d", i%3), Nodes: uids(80+i, 1)})
-		if st := h.waitFinal(id, 30*time.Second); st.State != removal.StateSucceeded {
-			t.Fatalf("request %s: %s %q", id, st.State, st.Error)
-		}
-	}
-	if n := iam.Issued(); n < 3 {
-		t.Errorf("%d tokens issued over %s of 2 s tokens, want them renewed", n, time.Since(start).Round(time.Second))
+			// 25 requests of 2 nodes, one every 4.8 s: 50 nodes over 2 minutes.
+			const requests = 25
+			pace := time.NewTicker(2 * time.Minute / requests)
+			defer pace.Stop()
+			for i := range requests {
+				h.enqueue(enqueuer.Request{ID: fmt.Sprintf("%s-%d", name, i), ClusterID: fmt.Sprintf("c%d", i%4), Nodes: uids(0x100+i, 2)})
+				if i < requests-1 {
+					<-pace.C
+				}
+			}
+			removed := 0
+			for i := range requests {
+				id := fmt.Sprintf("%s-%d", name, i)
+				st := h.waitFinal(id, time.Minute)
+				if st.State != removal.StateSucceeded || st.Error != "" {
+					t.Errorf("request %s: %s %q", id, st.State, st.Error)
+				}
+				for _, n := range st.Nodes {
+					if n.State == removal.NodeRemoved {
+						removed++
+					}
+					if strings.Contains(n.Reason, "401") || strings.Contains(n.Reason, "authoriz") {
+						t.Errorf("request %s node %s: %q", id, n.UID, n.Reason)
+					}
+				}
+			}
+			if removed != 2*requests {
+				t.Errorf("%d nodes removed, want %d", removed, 2*requests)
+			}
+			if issued := iam.Issued() + iam.KeysIssued(); issued < 6 {
+				t.Errorf("%d tokens and keys issued over 2 minutes of %v credentials: not renewed", issued, ttl)
+			}
+		})
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -54,11 +55,14 @@ func runWorker(ctx context.Context, args []string, io stdio, env config.Getenv) 
 		Inspector:    inspector,
 		Paused:       st.Paused,
 	})
-	api, err := newCCEClient(cfg, m.CCECall)
+	auth, source := credentialSource(cfg)
+	if err := checkCredentials(ctx, cfg, auth); err != nil {
+		return fail(io, exitUsage, "worker: %v", err)
+	}
+	api, err := newCCEClient(cfg, auth, m.CCECall)
 	if err != nil {
 		return fail(io, exitUsage, "worker: %v", err)
 	}
-	_, source := credentialSource(cfg)
 	log.Info().Str("credentials", source).Msg("CCE credentials")
 	wcfg := workerConfig(cfg, log)
 	wcfg.Metrics = m
@@ -141,14 +145,16 @@ func newKubeAccess(cfg config.Config, api *cce.Client, observe func(code int)) (
 }
 
 // credentialSource is the configured way to authenticate at CCE (CheckCCE
-// made sure there is exactly one), and what to log of it: never a secret.
+// made sure there is at most one; with none it is the ECS metadata
+// service, as the official SDK's chain ends), and what to log of it:
+// never a secret.
 func credentialSource(cfg config.Config) (cce.Authenticator, string) {
-	switch {
-	case cfg.CCEAuthToken != "":
+	switch cfg.CredentialSource() {
+	case config.SourceToken:
 		return cce.TokenAuth{Token: cfg.CCEAuthToken.Reveal()}, "CCE_AUTH_TOKEN (a static IAM token: it lasts 24 hours)"
-	case cfg.CCEAuthTokenFile != "":
+	case config.SourceTokenFile:
 		return &cce.TokenFile{Path: cfg.CCEAuthTokenFile}, "CCE_AUTH_TOKEN_FILE " + cfg.CCEAuthTokenFile + " (read again when it changes)"
-	case cfg.IAMUsername != "":
+	case config.SourceIAMUser:
 		password := func() (string, error) { return cfg.IAMPassword.Reveal(), nil }
 		if cfg.IAMPasswordFile != "" {
 			password = func() (string, error) {
@@ -158,6 +164,18 @@ func credentialSource(cfg config.Config) (cce.Authenticator, string) {
 		}
 		return &cce.IAMPassword{Endpoint: cfg.IAMURL(), Domain: cfg.IAMDomain, User: cfg.IAMUsername, Password: password},
 			"IAM user " + cfg.IAMUsername + " of " + cfg.IAMDomain + " at " + cfg.IAMURL() + " (tokens obtained and renewed by the worker)"
+	case config.SourceKeyFiles:
+		return &cce.KeyFiles{AKFile: cfg.AccessKeyFile, SKFile: cfg.SecretKeyFile, SecurityTokenFile: cfg.SecurityTokenFile},
+			"HUAWEICLOUD_SDK_AK_FILE " + cfg.AccessKeyFile + " and HUAWEICLOUD_SDK_SK_FILE " + cfg.SecretKeyFile + " (read again when they change)"
+	case config.SourceWorkload:
+		what := "workload identity: identity provider " + cfg.IdPID + ", token " + cfg.IDTokenFile + ", IAM at " + cfg.IAMURL()
+		return &cce.TemporaryKeys{What: "workload identity", Source: &cce.WorkloadIdentity{
+			IAMEndpoint: cfg.IAMURL(), IdPID: cfg.IdPID, TokenFile: cfg.IDTokenFile,
+		}}, what + " (temporary AK/SK, renewed before they expire)"
+	case config.SourceMetadata:
+		endpoint := cmp.Or(cfg.MetadataEndpoint, cce.DefaultMetadataEndpoint)
+		return &cce.TemporaryKeys{What: "ECS metadata", Source: cce.ECSMetadata{Endpoint: endpoint}},
+			"ECS metadata at " + endpoint + " (the agency's temporary AK/SK, renewed before they expire)"
 	}
 	what := "HUAWEICLOUD_SDK_AK " + cfg.AccessKey + " (AK/SK signing)"
 	if cfg.SecurityToken != "" {
@@ -166,9 +184,26 @@ func credentialSource(cfg config.Config) (cce.Authenticator, string) {
 	return &cce.Signer{AK: cfg.AccessKey, SK: cfg.SecretKey.Reveal(), SecurityToken: cfg.SecurityToken.Reveal()}, what
 }
 
-// newCCEClient builds the CCE client with the configured way to authenticate.
-func newCCEClient(cfg config.Config, observe func(op string, status int, d time.Duration)) (*cce.Client, error) {
-	auth, _ := credentialSource(cfg)
+// checkCredentials asks, when no credentials are configured, the ECS
+// metadata service for a key once: a worker started where there is none
+// (a laptop, a server without an agency) stops at once saying what to
+// set, instead of waiting on credentials it will never have.
+func checkCredentials(ctx context.Context, cfg config.Config, auth cce.Authenticator) error {
+	keys, ok := auth.(*cce.TemporaryKeys)
+	if len(cfg.CredentialSources()) > 0 || !ok {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := keys.Key(ctx, ""); err != nil {
+		return fmt.Errorf("no CCE credentials are set (CCE_AUTH_TOKEN, CCE_AUTH_TOKEN_FILE, HUAWEICLOUD_SDK_AK/SK, "+
+			"HUAWEICLOUD_SDK_AK_FILE/SK_FILE, IAM_USERNAME, HUAWEICLOUD_SDK_IDP_ID), and this is not a server with an agency: %w", err)
+	}
+	return nil
+}
+
+// newCCEClient builds a CCE client that authenticates with auth.
+func newCCEClient(cfg config.Config, auth cce.Authenticator, observe func(op string, status int, d time.Duration)) (*cce.Client, error) {
 	c, err := cce.New(cce.Config{Endpoint: cfg.CCEEndpoint, Auth: auth, Timeout: cfg.CCETimeout, UserAgent: "noderemover", Observe: observe})
 	if err != nil {
 		return nil, fmt.Errorf("CCE client: %w", err)
