@@ -64,8 +64,11 @@ func runDemo(ctx context.Context, args []string, std stdio, _ config.Getenv) int
 	defer rdb.Close()
 	step("in-process Redis (miniredis) on %s", mr.Addr())
 
-	const token = "demo-token"
-	fake := ccetest.NewServer(ccetest.Options{JobDuration: *jobDuration, Token: token})
+	const tokenTTL = 3 * time.Second
+	iam := ccetest.NewIAM(ccetest.IAMOptions{Domain: "demo-account", Users: map[string]string{"demo-robot": "demo-password"}, TokenTTL: tokenTTL})
+	defer iam.Close()
+	step("fake IAM on %s: its tokens last %v; the worker obtains them with a password and renews them", iam.URL, tokenTTL)
+	fake := ccetest.NewServer(ccetest.Options{JobDuration: *jobDuration, IAM: iam})
 	defer fake.Close()
 	for _, r := range demoRequests {
 		fake.AddNodes(r.ProjectID, r.ClusterID, r.Nodes...)
@@ -74,7 +77,9 @@ func runDemo(ctx context.Context, args []string, std stdio, _ config.Getenv) int
 	fake.Inject(ccetest.OpRemoveNodes, 1, ccetest.Fault{Status: 503})
 	step("fake CCE on %s: jobs take %v, one node's removal will fail, the first RemoveNode call gets a 503", fake.URL, *jobDuration)
 
-	api, err := cce.New(cce.Config{Endpoint: fake.URL, Auth: cce.TokenAuth{Token: token}, Timeout: 5 * time.Second})
+	auth := &cce.IAMPassword{Endpoint: iam.URL, Domain: "demo-account", User: "demo-robot",
+		Password: func() (string, error) { return "demo-password", nil }}
+	api, err := cce.New(cce.Config{Endpoint: fake.URL, Auth: auth, Timeout: 5 * time.Second})
 	if err != nil {
 		return fail(std, exitFailure, "demo: %v", err)
 	}
@@ -134,6 +139,8 @@ func runDemo(ctx context.Context, args []string, std stdio, _ config.Getenv) int
 	fmt.Fprintf(out, "\n%d requests for %d nodes took %d accepted RemoveNode calls (%d calls in all, %d answered 429) and %d ShowJob polls; no node was removed twice: %v\n",
 		len(demoRequests), nodes, len(fake.Removals()), fake.Calls(ccetest.OpRemoveNodes), fake.Answers(ccetest.OpRemoveNodes, 429),
 		fake.Calls(ccetest.OpShowJob), len(fake.DoubleRemovals()) == 0)
+	fmt.Fprintf(out, "IAM issued %d tokens of %v each on the way; no call was refused for them: %v\n",
+		iam.Issued(), tokenTTL, fake.Answers(ccetest.OpAny, 401) == 0)
 	return exitOK
 }
 

@@ -279,7 +279,7 @@ func TestDemo(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("demo: %+v", r)
 	}
-	for _, want := range []string{"NODE STATE", "demo-broken-node   failed", "demo-scale-down-a  succeeded", "no node was removed twice: true", "demo-autoscaler-3  succeeded"} {
+	for _, want := range []string{"NODE STATE", "demo-broken-node   failed", "demo-scale-down-a  succeeded", "no node was removed twice: true", "demo-autoscaler-3  succeeded", "no call was refused for them: true"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, r.stdout)
 		}
