@@ -73,7 +73,8 @@ func TestKustomize(t *testing.T) {
 // checks that every object in them is applied by the base or the HPA variant.
 func TestManifestFiles(t *testing.T) {
 	applied := map[string]bool{}
-	for _, n := range slices.Concat(kustomizeBuild(t, kubeDir).names(), buildOverlay(t, "", hpaComponent).names()) {
+	for _, n := range slices.Concat(kustomizeBuild(t, kubeDir).names(), buildOverlay(t, "", hpaComponent).names(),
+		buildOverlay(t, "", workloadIdentityComponent).names()) {
 		applied[n] = true
 	}
 	err := filepath.WalkDir(kubeDir, func(path string, e fs.DirEntry, err error) error {
@@ -123,7 +124,7 @@ func TestManifestFiles(t *testing.T) {
 			}
 			for _, n := range m.names() {
 				if !applied[n] {
-					t.Errorf("%s is applied neither by the base nor with the hpa component", n)
+					t.Errorf("%s is applied neither by the base nor with a component", n)
 				}
 			}
 		})

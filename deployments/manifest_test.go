@@ -19,8 +19,10 @@ import (
 
 const (
 	kubeDir      = "kubernetes"
-	hpaComponent = "hpa"         // under kubeDir
-	secretFile   = "secret.yaml" // a template, not in the kustomization
+	hpaComponent = "hpa" // under kubeDir
+	// workloadIdentityComponent is the worker with workload identity.
+	workloadIdentityComponent = "workload-identity"
+	secretFile                = "secret.yaml" // a template, not in the kustomization
 )
 
 // kustomizeConfig is the transformer configuration kustomizeconfig.yaml
@@ -48,6 +50,7 @@ type manifest struct {
 	pdbs          []*policyv1.PodDisruptionBudget
 	hpas          []*autoscalingv2.HorizontalPodAutoscaler
 	scaledObjects []*scaledObject
+	accounts      []*corev1.ServiceAccount
 }
 
 // add decodes one object strictly into its API type, chosen by apiVersion
@@ -88,6 +91,10 @@ func (m *manifest) add(tb testing.TB, where string, doc []byte) {
 		o := &autoscalingv2.HorizontalPodAutoscaler{}
 		obj, meta = o, &o.ObjectMeta
 		defer func() { m.hpas = append(m.hpas, o) }()
+	case "v1 ServiceAccount":
+		o := &corev1.ServiceAccount{}
+		obj, meta = o, &o.ObjectMeta
+		defer func() { m.accounts = append(m.accounts, o) }()
 	case "keda.sh/v1alpha1 ScaledObject":
 		o := &scaledObject{}
 		obj, meta = o, &o.ObjectMeta
@@ -133,6 +140,9 @@ func (m *manifest) names() []string {
 	for _, o := range m.scaledObjects {
 		add("ScaledObject", o.ObjectMeta)
 	}
+	for _, o := range m.accounts {
+		add("ServiceAccount", o.ObjectMeta)
+	}
 	slices.Sort(out)
 	return out
 }
@@ -159,6 +169,9 @@ func (m *manifest) objectMetas() []metav1.ObjectMeta {
 		out = append(out, o.ObjectMeta)
 	}
 	for _, o := range m.scaledObjects {
+		out = append(out, o.ObjectMeta)
+	}
+	for _, o := range m.accounts {
 		out = append(out, o.ObjectMeta)
 	}
 	return out
