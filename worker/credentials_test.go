@@ -117,11 +117,11 @@ func TestCredentialsRenewedMidRun(t *testing.T) {
 	}
 }
 
-// tokenFileWorker starts a worker whose token comes from a file, against
-// the harness's fake CCE (which accepts only the harness's token).
-func tokenFileWorker(t *testing.T, h *harness, path string) *worker.Server {
+// credentialsWorker starts a worker that authenticates with auth, against
+// the harness's fake CCE.
+func credentialsWorker(t *testing.T, h *harness, auth cce.Authenticator) *worker.Server {
 	t.Helper()
-	api, err := cce.New(cce.Config{Endpoint: h.fake.URL, Timeout: h.cfg.CCETimeout, Auth: &cce.TokenFile{Path: path}})
+	api, err := cce.New(cce.Config{Endpoint: h.fake.URL, Timeout: h.cfg.CCETimeout, Auth: auth})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,35 +133,60 @@ func tokenFileWorker(t *testing.T, h *harness, path string) *worker.Server {
 	return w
 }
 
-// TestRefusedCredentialsWaitThenARotatedFileWorks: CCE refuses the token
-// the worker holds; the request waits without failing and without using an
-// attempt, the worker is not ready; the token file is rotated, the worker
-// reads it without a restart, and the request succeeds.
+// TestRefusedCredentialsWaitThenARotatedFileWorks: CCE refuses the
+// credentials the worker holds (a token file, AK/SK files); the request
+// waits without failing and without using an attempt, the worker is not
+// ready; the files are rotated, the worker reads them without a restart,
+// and the request succeeds.
 func TestRefusedCredentialsWaitThenARotatedFileWorks(t *testing.T) {
-	h := newHarness(t)
-	path := filepath.Join(t.TempDir(), "token")
-	if err := os.WriteFile(path, []byte("an-expired-token\n"), 0o600); err != nil {
-		t.Fatal(err)
+	write := func(t *testing.T, path, v string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(v+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
-	w := tokenFileWorker(t, h, path)
-	h.enqueue(enqueuer.Request{ID: "creds-1", ClusterID: "creds", Nodes: uids(90, 1)})
-	testkit.WaitFor(t, 20*time.Second, "the worker not ready for its credentials", func() bool {
-		err := w.Ready(t.Context())
-		return err != nil && strings.Contains(err.Error(), "refuses this worker's credentials")
-	})
-	st, err := h.enq.Status(t.Context(), "creds-1")
-	if err != nil || st.State.Final() || st.Attempts != 0 {
-		t.Fatalf("while credentials are refused: %+v %v; want it open, no attempt used", st, err)
-	}
-	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if st := h.waitFinal("creds-1", 30*time.Second); st.State != removal.StateSucceeded || st.Attempts != 1 {
-		t.Errorf("after the rotation: %s, %d attempts, %q", st.State, st.Attempts, st.Error)
-	}
-	testkit.WaitFor(t, 10*time.Second, "the worker ready again", func() bool { return w.Ready(t.Context()) == nil })
-	if logs := h.logs.String(); strings.Contains(logs, token) || strings.Contains(logs, "an-expired-token") {
-		t.Error("a token reached the logs")
+	for _, tc := range []struct {
+		name string
+		// auth writes the refused credentials and returns the source and
+		// the rotation to good ones.
+		auth func(t *testing.T, dir string) (cce.Authenticator, func())
+	}{
+		{"token-file", func(t *testing.T, dir string) (cce.Authenticator, func()) {
+			path := filepath.Join(dir, "token")
+			write(t, path, "an-expired-token")
+			return &cce.TokenFile{Path: path}, func() { write(t, path, token) }
+		}},
+		{"key-files", func(t *testing.T, dir string) (cce.Authenticator, func()) {
+			ak, sk := filepath.Join(dir, "ak"), filepath.Join(dir, "sk")
+			write(t, ak, "AKREVOKED")
+			write(t, sk, "sk-revoked-never-shown")
+			return &cce.KeyFiles{AKFile: ak, SKFile: sk}, func() { write(t, ak, "AKCURRENT"); write(t, sk, "sk-current-never-shown") }
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, func(_ *worker.Config, o *ccetest.Options) { o.AK, o.SK = "AKCURRENT", "sk-current-never-shown" })
+			auth, rotate := tc.auth(t, t.TempDir())
+			w := credentialsWorker(t, h, auth)
+			h.enqueue(enqueuer.Request{ID: "creds-1", ClusterID: "creds", Nodes: uids(90, 1)})
+			testkit.WaitFor(t, 20*time.Second, "the worker not ready for its credentials", func() bool {
+				err := w.Ready(t.Context())
+				return err != nil && strings.Contains(err.Error(), "refuses this worker's credentials")
+			})
+			st, err := h.enq.Status(t.Context(), "creds-1")
+			if err != nil || st.State.Final() || st.Attempts != 0 {
+				t.Fatalf("while credentials are refused: %+v %v; want it open, no attempt used", st, err)
+			}
+			rotate()
+			if st := h.waitFinal("creds-1", 30*time.Second); st.State != removal.StateSucceeded || st.Attempts != 1 {
+				t.Errorf("after the rotation: %s, %d attempts, %q", st.State, st.Attempts, st.Error)
+			}
+			testkit.WaitFor(t, 10*time.Second, "the worker ready again", func() bool { return w.Ready(t.Context()) == nil })
+			for _, secret := range []string{token, "an-expired-token", "sk-revoked-never-shown", "sk-current-never-shown"} {
+				if strings.Contains(h.logs.String(), secret) {
+					t.Errorf("a secret reached the logs")
+				}
+			}
+		})
 	}
 }
 
@@ -173,7 +198,7 @@ func TestRefusedCredentialsFailAfterTheGrace(t *testing.T) {
 	if err := os.WriteFile(path, []byte("never-valid"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	tokenFileWorker(t, h, path)
+	credentialsWorker(t, h, &cce.TokenFile{Path: path})
 	h.enqueue(enqueuer.Request{ID: "creds-2", ClusterID: "creds", Nodes: uids(91, 1)})
 	st := h.waitFinal("creds-2", 30*time.Second)
 	if st.State != removal.StateFailed || !strings.Contains(st.Error, "worker's own credentials") || !strings.Contains(st.Error, "CREDENTIALS_GRACE") {
