@@ -73,7 +73,6 @@ func (b *bodyCheck) Authenticate(r *http.Request, body []byte) error {
 	return nil
 }
 
-
 func TestNewValidatesConfig(t *testing.T) {
 	auth := cce.TokenAuth{Token: "t"}
 	tests := map[string]struct {
