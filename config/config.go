@@ -20,8 +20,12 @@ type Config struct {
 
 	// CCEEndpoint is CCE_ENDPOINT, else https://cce.{CCE_REGION}.myhuaweicloud.com.
 	CCEEndpoint string
-	// CCERegion is CCE_REGION (e.g. cn-north-4).
+	// CCERegion is CCE_REGION (e.g. cn-north-4): the region of a request
+	// that names none, reached at CCEEndpoint.
 	CCERegion string
+	// CCEEndpoints is CCE_ENDPOINTS: the endpoint of each region named
+	// there (region=url,...); CCE_REGION's, when named, is CCEEndpoint too.
+	CCEEndpoints map[string]string
 	// CCEAuthToken is CCE_AUTH_TOKEN, an IAM token sent as X-Auth-Token.
 	CCEAuthToken Secret
 	// AccessKey is HUAWEICLOUD_SDK_AK, for AK/SK signing.
@@ -178,6 +182,12 @@ func Load(getenv Getenv) (Config, error) {
 // check validates relations between fields once each one parsed.
 func (c *Config) check() []error {
 	var errs []error
+	if u, ok := c.CCEEndpoints[c.CCERegion]; ok && c.CCERegion != "" {
+		if c.CCEEndpoint != RegionEndpoint(c.CCERegion) && c.CCEEndpoint != u {
+			errs = append(errs, fmt.Errorf("CCE_ENDPOINTS gives CCE_REGION %s the endpoint %s and CCE_ENDPOINT says %s: give it once", c.CCERegion, u, c.CCEEndpoint))
+		}
+		c.CCEEndpoint = u
+	}
 	if c.RetryBackoffMin > c.RetryBackoffMax {
 		errs = append(errs, fmt.Errorf("RETRY_BACKOFF_MIN (%v) is above RETRY_BACKOFF_MAX (%v)", c.RetryBackoffMin, c.RetryBackoffMax))
 	}
