@@ -55,7 +55,7 @@ func (w *Server) formAndSend(ctx context.Context, rec *removal.Record, f *store.
 			if err := w.windowHold(ctx, g, f.Cluster, queuedIDs(f)...); err != nil {
 				return err
 			}
-			a, refused, err := w.preflight(ctx, f, g, rec.RequestID)
+			a, refused, err := w.preflight(ctx, f, pick.Members[0].Region, g, rec.RequestID)
 			if err != nil {
 				return err
 			}
@@ -93,7 +93,7 @@ func (w *Server) formAndSend(ctx context.Context, rec *removal.Record, f *store.
 		}
 		if len(pick.Members) > 0 && slot == nil {
 			var d time.Duration
-			if slot, d, err = w.writes.Take(ctx, inlineWait); err != nil {
+			if slot, d, err = w.limitsOf(pick.Members[0].Region, f.Project).writes.Take(ctx, inlineWait); err != nil {
 				return err
 			}
 			if d > 0 {

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -53,16 +52,19 @@ func runWorker(ctx context.Context, args []string, io stdio, env config.Getenv) 
 		OpenRequests: st.OpenCount,
 		Inspector:    inspector,
 		Paused:       st.Paused,
+		Regions:      configuredRegions(cfg),
 	})
-	api, err := newCCEClient(cfg, m.CCECall)
+	auth, source := credentialSource(cfg)
+	clients := newRegionClients(cfg, auth, m) // one Authenticator for every region
+	api, err := clients.client(cfg.CCERegion)
 	if err != nil {
 		return fail(io, exitUsage, "worker: %v", err)
 	}
-	_, source := credentialSource(cfg)
 	log.Info().Str("credentials", source).Msg("CCE credentials")
 	wcfg := workerConfig(cfg, log)
 	wcfg.Metrics = m
-	if wcfg.Kube, err = newKubeAccess(cfg, api, m.KubeRequest); err != nil {
+	wcfg.Region, wcfg.CCEFor = cfg.CCERegion, clients.forWorker
+	if wcfg.Kube, err = newKubeAccess(cfg, api, clients.forKube, m.KubeRequest); err != nil {
 		return fail(io, exitUsage, "worker: %v", err)
 	}
 	w := worker.New(rdb, api, wcfg)
@@ -79,7 +81,8 @@ func runWorker(ctx context.Context, args []string, io stdio, env config.Getenv) 
 		_ = hs.stop()
 		return fail(io, exitFailure, "worker: %v", err)
 	}
-	log.Info().Str("redis", cfg.Redis.String()).Str("cce_endpoint", cfg.CCEEndpoint).Str("http_addr", hs.addr.String()).
+	log.Info().Str("redis", cfg.Redis.String()).Str("cce_endpoint", cfg.CCEEndpoint).Str("cce_region", cfg.CCERegion).
+		Interface("cce_endpoints", cfg.CCEEndpoints).Str("http_addr", hs.addr.String()).
 		Int("concurrency", cfg.WorkerConcurrency).Str("kube_access", cfg.KubeAccess).Bool("drain", cfg.DrainOn()).
 		Msg("worker started")
 
@@ -123,7 +126,7 @@ func workerConfig(cfg config.Config, log zerolog.Logger) worker.Config {
 
 // newKubeAccess is the worker's Kubernetes access (KUBE_ACCESS), with the
 // CCE client to ask for kubeconfigs.
-func newKubeAccess(cfg config.Config, api *cce.Client, observe func(code int)) (*kube.Access, error) {
+func newKubeAccess(cfg config.Config, api *cce.Client, regional func(string) (kube.CertIssuer, bool), observe func(code int)) (*kube.Access, error) {
 	a, err := kube.New(kube.Options{
 		Mode:     cfg.KubeAccess,
 		Endpoint: cfg.KubeEndpoint,
@@ -132,6 +135,8 @@ func newKubeAccess(cfg config.Config, api *cce.Client, observe func(code int)) (
 		Burst:    2 * cfg.KubeQPS,
 		CertTTL:  cfg.KubeCertTTL,
 		CCE:      api,
+		Region:   cfg.CCERegion,
+		CCEFor:   regional,
 		Observe:  observe,
 	})
 	if err != nil {
@@ -164,16 +169,6 @@ func credentialSource(cfg config.Config) (cce.Authenticator, string) {
 		what = "HUAWEICLOUD_SDK_AK " + cfg.AccessKey + " with a security token (temporary AK/SK)"
 	}
 	return &cce.Signer{AK: cfg.AccessKey, SK: cfg.SecretKey.Reveal(), SecurityToken: cfg.SecurityToken.Reveal()}, what
-}
-
-// newCCEClient builds the CCE client with the configured way to authenticate.
-func newCCEClient(cfg config.Config, observe func(op string, status int, d time.Duration)) (*cce.Client, error) {
-	auth, _ := credentialSource(cfg)
-	c, err := cce.New(cce.Config{Endpoint: cfg.CCEEndpoint, Auth: auth, Timeout: cfg.CCETimeout, UserAgent: "noderemover", Observe: observe})
-	if err != nil {
-		return nil, fmt.Errorf("CCE client: %w", err)
-	}
-	return c, nil
 }
 
 // webhookKey is WEBHOOK_SECRET decoded (its form checked by config); nil
