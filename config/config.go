@@ -48,9 +48,9 @@ type Config struct {
 	// BatchWindow is BATCH_WINDOW (default 2s; 0 turns merging off): how long
 	// a cluster's oldest waiting request waits for others to share its call.
 	BatchWindow time.Duration
-	// WriteRate is CCE_WRITE_RATE (default 10/m; off: no limit): RemoveNode calls per second, all workers together.
+	// WriteRate is CCE_WRITE_RATE (default 10/m; off: no limit): RemoveNode calls per second of each region and project, all workers together.
 	WriteRate Rate
-	// ReadRate is CCE_READ_RATE (default 20/s; off: no limit): ShowJob and ShowNode calls per second, all workers together.
+	// ReadRate is CCE_READ_RATE (default 20/s; off: no limit): CCE reads per second of each region and project, all workers together.
 	ReadRate Rate
 	// PollIntervalMin is POLL_INTERVAL_MIN (default 10s).
 	PollIntervalMin time.Duration

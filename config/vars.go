@@ -85,9 +85,9 @@ var vars = []Var{
 			c.BatchWindow, err = duration(v, 0, time.Hour)
 			return err
 		}},
-	{Name: "CCE_WRITE_RATE", Default: "10/m", Help: "RemoveNode calls allowed, all workers together: `N/s`, `N/m` or `off` (no limit, for an endpoint that limits on its own)",
+	{Name: "CCE_WRITE_RATE", Default: "10/m", Help: "RemoveNode calls allowed per region and project, all workers together: `N/s`, `N/m` or `off` (no limit, for an endpoint that limits on its own)",
 		set: func(c *Config, v string) (err error) { c.WriteRate, err = ParseRate(v); return err }},
-	{Name: "CCE_READ_RATE", Default: "20/s", Help: "ShowJob and ShowNode calls allowed, all workers together: `N/s`, `N/m` or `off` (no limit, for an endpoint that limits on its own)",
+	{Name: "CCE_READ_RATE", Default: "20/s", Help: "CCE reads (ShowJob, ShowNode, ShowCluster, ListNodes) allowed per region and project, all workers together: `N/s`, `N/m` or `off` (no limit, for an endpoint that limits on its own)",
 		set: func(c *Config, v string) (err error) { c.ReadRate, err = ParseRate(v); return err }},
 	{Name: "POLL_INTERVAL_MIN", Default: "10s", Help: "first interval between polls of a CCE job",
 		set: func(c *Config, v string) (err error) {
