@@ -117,7 +117,7 @@ func newHarness(tb testing.TB, o harnessOptions) *harness {
 	tb.Helper()
 	srv := redistest.Start(tb, o.redis)
 	rdb := srv.Client(tb)
-	real := enqueuer.New(rdb, enqueuer.Options{Drain: o.drain})
+	real := enqueuer.New(rdb, enqueuer.Options{Drain: o.drain, Regions: []string{"cn-north-4", "eu-west-101"}})
 	tb.Cleanup(func() { _ = real.Close() })
 	c := real
 	if o.client != nil {

@@ -3,7 +3,8 @@
 // ClusterCert for a kubeconfig that reaches a cluster's Kubernetes API; its
 // authentication (an IAM token, or SDK-HMAC-SHA256 signing with an access key
 // pair); and its typed errors with the class that decides what a caller does
-// next (retry, wait, give up) and whether a failed write may have been applied.
+// next (retry, wait, give up) and whether a failed write may have been applied;
+// and the CCE regions and their endpoints (regions.go).
 //
 // It depends on the standard library only.
 package cce
@@ -21,12 +22,6 @@ import (
 
 // DefaultTimeout bounds one call when Config.Timeout is 0.
 const DefaultTimeout = 30 * time.Second
-
-// EndpointForRegion returns the CCE endpoint of a region, such as
-// "https://cce.cn-north-4.myhuaweicloud.com" for "cn-north-4".
-func EndpointForRegion(region string) string {
-	return "https://cce." + region + ".myhuaweicloud.com"
-}
 
 // Config configures a Client.
 type Config struct {

@@ -73,12 +73,6 @@ func (b *bodyCheck) Authenticate(r *http.Request, body []byte) error {
 	return nil
 }
 
-func TestEndpointForRegion(t *testing.T) {
-	if got := cce.EndpointForRegion("cn-north-4"); got != "https://cce.cn-north-4.myhuaweicloud.com" {
-		t.Errorf("EndpointForRegion = %q", got)
-	}
-}
-
 func TestNewValidatesConfig(t *testing.T) {
 	auth := cce.TokenAuth{Token: "t"}
 	tests := map[string]struct {

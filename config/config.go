@@ -20,8 +20,12 @@ type Config struct {
 
 	// CCEEndpoint is CCE_ENDPOINT, else https://cce.{CCE_REGION}.myhuaweicloud.com.
 	CCEEndpoint string
-	// CCERegion is CCE_REGION (e.g. cn-north-4).
+	// CCERegion is CCE_REGION (e.g. cn-north-4): the region of a request
+	// that names none, reached at CCEEndpoint.
 	CCERegion string
+	// CCEEndpoints is CCE_ENDPOINTS: the endpoint of each region named
+	// there (region=url,...); CCE_REGION's, when named, is CCEEndpoint too.
+	CCEEndpoints map[string]string
 	// CCEAuthToken is CCE_AUTH_TOKEN, an IAM token sent as X-Auth-Token.
 	CCEAuthToken Secret
 	// AccessKey is HUAWEICLOUD_SDK_AK, for AK/SK signing.
@@ -44,9 +48,9 @@ type Config struct {
 	// BatchWindow is BATCH_WINDOW (default 2s; 0 turns merging off): how long
 	// a cluster's oldest waiting request waits for others to share its call.
 	BatchWindow time.Duration
-	// WriteRate is CCE_WRITE_RATE (default 10/m; off: no limit): RemoveNode calls per second, all workers together.
+	// WriteRate is CCE_WRITE_RATE (default 10/m; off: no limit): RemoveNode calls per second of each region and project, all workers together.
 	WriteRate Rate
-	// ReadRate is CCE_READ_RATE (default 20/s; off: no limit): ShowJob and ShowNode calls per second, all workers together.
+	// ReadRate is CCE_READ_RATE (default 20/s; off: no limit): CCE reads per second of each region and project, all workers together.
 	ReadRate Rate
 	// PollIntervalMin is POLL_INTERVAL_MIN (default 10s).
 	PollIntervalMin time.Duration
@@ -187,6 +191,12 @@ func Load(getenv Getenv) (Config, error) {
 // check validates relations between fields once each one parsed.
 func (c *Config) check() []error {
 	var errs []error
+	if u, ok := c.CCEEndpoints[c.CCERegion]; ok && c.CCERegion != "" {
+		if c.CCEEndpoint != RegionEndpoint(c.CCERegion) && c.CCEEndpoint != u {
+			errs = append(errs, fmt.Errorf("CCE_ENDPOINTS gives CCE_REGION %s the endpoint %s and CCE_ENDPOINT says %s: give it once", c.CCERegion, u, c.CCEEndpoint))
+		}
+		c.CCEEndpoint = u
+	}
 	if c.RetryBackoffMin > c.RetryBackoffMax {
 		errs = append(errs, fmt.Errorf("RETRY_BACKOFF_MIN (%v) is above RETRY_BACKOFF_MAX (%v)", c.RetryBackoffMin, c.RetryBackoffMax))
 	}
@@ -333,7 +343,7 @@ func (c *Config) IAMURL() string {
 	if c.CCERegion == "" {
 		return ""
 	}
-	return "https://iam." + c.CCERegion + ".myhuaweicloud.com"
+	return strings.Replace(RegionEndpoint(c.CCERegion), "https://cce.", "https://iam.", 1)
 }
 
 // CheckDashboard reports whether the dashboard may serve on DASHBOARD_ADDR:

@@ -3,6 +3,7 @@ package config_test
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -65,6 +66,15 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{"CCE_REGION", "North 4", "not a region name"},
 		{"CCE_ENDPOINT", "ftp://cce.example.com", "scheme"},
 		{"CCE_ENDPOINT", "https://cce.example.com?x=1", "base URL"},
+		{"CCE_ENDPOINTS", "cn-north-4", "is not region=url"},
+		{"CCE_ENDPOINTS", "cn-north-4=", "is not region=url"},
+		{"CCE_ENDPOINTS", "North 4=https://cce.example.com", "not a region name"},
+		{"CCE_ENDPOINTS", "cn-north-4=ftp://cce.example.com", "scheme"},
+		{"CCE_ENDPOINTS", "cn-north-4=https://", "no host"},
+		{"CCE_ENDPOINTS", "cn-north-4=https://cce.example.com?x=1", "base URL"},
+		{"CCE_ENDPOINTS", "cn-north-4=https://cce.example.com/?", "base URL"},
+		{"CCE_ENDPOINTS", "cn-north-4=https://a.example.com,cn-north-4=https://b.example.com", "given twice"},
+		{"CCE_ENDPOINTS", "cn-north-4=https://a.example.com,,eu-west-101=https://b.example.com", "entry 2 is empty"},
 		{"REDIS_URL", "http://localhost", "scheme"},
 		{"REDIS_URL", "redis://localhost/99", "database"},
 		{"REDIS_URL", "redis://localhost:99999", "port"},
@@ -135,6 +145,39 @@ func TestEndpoint(t *testing.T) {
 	c, err = config.Load(env("CCE_REGION", "cn-north-4", "CCE_ENDPOINT", "http://127.0.0.1:8080/"))
 	if err != nil || c.CCEEndpoint != "http://127.0.0.1:8080" {
 		t.Errorf("explicit endpoint wins: %q %v", c.CCEEndpoint, err)
+	}
+}
+
+func TestEndpoints(t *testing.T) {
+	c, err := config.Load(env("CCE_REGION", "eu-west-101"))
+	if err != nil || c.CCEEndpoint != "https://cce.eu-west-101.myhuaweicloud.eu" {
+		t.Errorf("eu-west-101 from its region: %q %v", c.CCEEndpoint, err)
+	}
+	c, err = config.Load(env("CCE_REGION", "cn-north-4",
+		"CCE_ENDPOINTS", " eu-west-101 = http://127.0.0.1:9001/ , cn-north-4=http://127.0.0.1:9000"))
+	want := map[string]string{"eu-west-101": "http://127.0.0.1:9001", "cn-north-4": "http://127.0.0.1:9000"}
+	if err != nil || !maps.Equal(c.CCEEndpoints, want) {
+		t.Errorf("CCE_ENDPOINTS = %v %v, want %v", c.CCEEndpoints, err, want)
+	}
+	if c.CCEEndpoint != "http://127.0.0.1:9000" {
+		t.Errorf("CCE_REGION's endpoint from CCE_ENDPOINTS: %q", c.CCEEndpoint)
+	}
+	_, err = config.Load(env("CCE_REGION", "cn-north-4", "CCE_ENDPOINT", "http://127.0.0.1:8000",
+		"CCE_ENDPOINTS", "cn-north-4=http://127.0.0.1:9000"))
+	if err == nil || !strings.Contains(err.Error(), "CCE_ENDPOINTS") || !strings.Contains(err.Error(), "CCE_ENDPOINT ") {
+		t.Errorf("two endpoints for CCE_REGION: %v", err)
+	}
+}
+
+func TestIAMURL(t *testing.T) {
+	for region, want := range map[string]string{
+		"cn-north-4":  "https://iam.cn-north-4.myhuaweicloud.com",
+		"eu-west-101": "https://iam.eu-west-101.myhuaweicloud.eu",
+	} {
+		c, err := config.Load(env("CCE_REGION", region))
+		if err != nil || c.IAMURL() != want {
+			t.Errorf("%s: %q %v, want %s", region, c.IAMURL(), err, want)
+		}
 	}
 }
 

@@ -26,10 +26,12 @@ var vars = []Var{
 	{Name: "REDIS_URL", Default: "redis://127.0.0.1:6379/0",
 		Help: "Redis: `redis://`, `rediss://` (TLS), `redis-sentinel://host:port[,host:port]?master=NAME`, `redis-cluster://host:port[,host:port]`",
 		set:  func(c *Config, v string) (err error) { c.Redis, err = ParseRedisURL(v); return err }},
-	{Name: "CCE_ENDPOINT", Help: "CCE base URL; default `https://cce.{CCE_REGION}.myhuaweicloud.com`",
+	{Name: "CCE_ENDPOINT", Help: "CCE base URL of `CCE_REGION`; default `https://cce.{CCE_REGION}.myhuaweicloud.com` (`https://cce.eu-west-101.myhuaweicloud.eu` for `eu-west-101`)",
 		set: func(c *Config, v string) error { return setEndpoint(c, v) }},
-	{Name: "CCE_REGION", Help: "Huawei Cloud region, e.g. `cn-north-4`",
+	{Name: "CCE_REGION", Help: "Huawei Cloud region, e.g. `cn-north-4`: the default region, given to every request that names none when it is enqueued",
 		set: func(c *Config, v string) error { return setRegion(c, v) }},
+	{Name: "CCE_ENDPOINTS", Help: "more regions' CCE endpoints, `region=url,...` (e.g. `eu-west-101=https://cce.eu-west-101.myhuaweicloud.eu`): a region named here is served at its url, and is served even when it is not one of the SDK's regions; any other region a request names is reached at `https://cce.{region}.myhuaweicloud.com` (`.eu` for `eu-west-101`)",
+		set: func(c *Config, v string) (err error) { c.CCEEndpoints, err = endpoints(v); return err }},
 	{Name: "CCE_AUTH_TOKEN", Secret: true, Help: "IAM token sent as `X-Auth-Token` (or use AK/SK)",
 		set: func(c *Config, v string) error { c.CCEAuthToken = Secret(v); return nil }},
 	{Name: "HUAWEICLOUD_SDK_AK", Help: "access key for AK/SK request signing",
@@ -95,9 +97,9 @@ var vars = []Var{
 			c.BatchWindow, err = duration(v, 0, time.Hour)
 			return err
 		}},
-	{Name: "CCE_WRITE_RATE", Default: "10/m", Help: "RemoveNode calls allowed, all workers together: `N/s`, `N/m` or `off` (no limit, for an endpoint that limits on its own)",
+	{Name: "CCE_WRITE_RATE", Default: "10/m", Help: "RemoveNode calls allowed per region and project, all workers together: `N/s`, `N/m` or `off` (no limit, for an endpoint that limits on its own)",
 		set: func(c *Config, v string) (err error) { c.WriteRate, err = ParseRate(v); return err }},
-	{Name: "CCE_READ_RATE", Default: "20/s", Help: "ShowJob and ShowNode calls allowed, all workers together: `N/s`, `N/m` or `off` (no limit, for an endpoint that limits on its own)",
+	{Name: "CCE_READ_RATE", Default: "20/s", Help: "CCE reads (ShowJob, ShowNode, ShowCluster, ListNodes) allowed per region and project, all workers together: `N/s`, `N/m` or `off` (no limit, for an endpoint that limits on its own)",
 		set: func(c *Config, v string) (err error) { c.ReadRate, err = ParseRate(v); return err }},
 	{Name: "POLL_INTERVAL_MIN", Default: "10s", Help: "first interval between polls of a CCE job",
 		set: func(c *Config, v string) (err error) {
@@ -222,27 +224,70 @@ func setRegion(c *Config, v string) error {
 	}
 	c.CCERegion = v
 	if c.CCEEndpoint == "" {
-		c.CCEEndpoint = "https://cce." + v + ".myhuaweicloud.com"
+		c.CCEEndpoint = RegionEndpoint(v)
 	}
 	return nil
 }
 
-func setEndpoint(c *Config, v string) error {
+// RegionEndpoint is the CCE endpoint of a region as the SDK has it, the
+// same as cce.EndpointForRegion (this package imports none of ours; a test
+// in cmd/noderemover holds the two together).
+func RegionEndpoint(region string) string {
+	if region == "eu-west-101" {
+		return "https://cce.eu-west-101.myhuaweicloud.eu"
+	}
+	return "https://cce." + region + ".myhuaweicloud.com"
+}
+
+func setEndpoint(c *Config, v string) (err error) {
+	c.CCEEndpoint, err = baseURL(v)
+	return err
+}
+
+// baseURL checks an http(s) base URL and drops its trailing slash.
+func baseURL(v string) (string, error) {
 	u, err := url.Parse(v)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if u.Scheme != "https" && u.Scheme != "http" {
-		return errors.New("scheme must be https or http")
+		return "", errors.New("scheme must be https or http")
 	}
 	if u.Host == "" {
-		return errors.New("no host")
+		return "", errors.New("no host")
 	}
-	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return errors.New("must be a base URL without user, query or fragment")
+	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.User != nil {
+		return "", errors.New("must be a base URL without user, query or fragment")
 	}
-	c.CCEEndpoint = strings.TrimRight(v, "/")
-	return nil
+	return strings.TrimRight(v, "/"), nil
+}
+
+// endpoints reads CCE_ENDPOINTS: region=url pairs, comma-separated, each
+// region once.
+func endpoints(v string) (map[string]string, error) {
+	out := map[string]string{}
+	for i, pair := range strings.Split(v, ",") {
+		pair = strings.TrimSpace(pair)
+		region, raw, ok := strings.Cut(pair, "=")
+		region, raw = strings.TrimSpace(region), strings.TrimSpace(raw)
+		switch {
+		case pair == "":
+			return nil, fmt.Errorf("entry %d is empty; give region=url,region=url", i+1)
+		case !ok || raw == "":
+			return nil, fmt.Errorf("entry %d %q is not region=url", i+1, pair)
+		case !regionPattern.MatchString(region):
+			return nil, fmt.Errorf("entry %d: %q is not a region name like cn-north-4", i+1, region)
+		}
+		if _, dup := out[region]; dup {
+			return nil, fmt.Errorf("region %s is given twice", region)
+		}
+		u, err := baseURL(raw)
+		if err != nil {
+			return nil, fmt.Errorf("region %s: url %q: %w", region, raw, err)
+		}
+		out[region] = u
+	}
+	return out, nil
 }
 
 func duration(v string, min, max time.Duration) (time.Duration, error) {

@@ -18,7 +18,7 @@ import (
 // means the same wherever it comes from.
 
 // requestFields are the members of a request's JSON.
-var requestFields = []string{"request_id", "project_id", "cluster_id", "nodes", "ssh_key", "password", "username", "drain", "callback_url", "callback_events"}
+var requestFields = []string{"request_id", "project_id", "cluster_id", "region", "nodes", "ssh_key", "password", "username", "drain", "callback_url", "callback_events"}
 
 // drainFields are the members of a request's drain object.
 var drainFields = []string{"enabled", "timeout", "on_timeout", "grace_period", "delete_emptydir_data", "force"}
@@ -80,6 +80,8 @@ func setField(req *Request, key string, raw json.RawMessage) error {
 		req.ProjectID, err = jsonString(key, raw)
 	case "cluster_id":
 		req.ClusterID, err = jsonString(key, raw)
+	case "region":
+		req.Region, err = optionalString(key, raw)
 	case "nodes":
 		req.Nodes, err = jsonStrings(key, raw)
 	case "ssh_key":

@@ -53,6 +53,9 @@ func (c *Client) PreflightPrepared(ctx context.Context, req Prepared) (*DryRun, 
 	if err := c.resolveDrain(&req); err != nil {
 		return nil, err
 	}
+	if err := c.resolveRegion(&req); err != nil {
+		return nil, err
+	}
 	if err := req.Validate(); err != nil {
 		return nil, err
 	}
@@ -61,7 +64,7 @@ func (c *Client) PreflightPrepared(ctx context.Context, req Prepared) (*DryRun, 
 		deadline = time.Now().Add(DefaultDryRunTimeout)
 	}
 	d, err := c.store.Ask(ctx, removal.Question{ID: uuid.NewString(), Deadline: deadline,
-		ProjectID: req.ProjectID, ClusterID: req.ClusterID, Nodes: req.Nodes, Drain: req.Drain})
+		ProjectID: req.ProjectID, ClusterID: req.ClusterID, Region: req.Region, Nodes: req.Nodes, Drain: req.Drain})
 	if err != nil && !errors.Is(err, ErrNoWorker) {
 		return nil, unavailable(err, leftNothingRead)
 	}

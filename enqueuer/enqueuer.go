@@ -13,6 +13,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -53,6 +56,8 @@ type Client struct {
 	settings  settings
 	guard     Guard
 	hooks     removal.AllowedHosts
+	region    string          // Options.DefaultRegion
+	regions   map[string]bool // Options.Regions; empty: any well-formed region
 	events    *hub
 }
 
@@ -79,6 +84,14 @@ type Options struct {
 	// EventsMaxLen is about how many events the stream keeps
 	// (EVENTS_MAX_LEN); default 100000. Every writer should use the same.
 	EventsMaxLen int64
+	// DefaultRegion is the region given to a request that names none
+	// (CCE_REGION), so that every record names its region; "" leaves such
+	// requests to the one endpoint of a fleet with no default region.
+	DefaultRegion string
+	// Regions are the regions the workers serve (the SDK's CCE regions,
+	// those of CCE_ENDPOINTS, and CCE_REGION); a request naming another is
+	// invalid, naming region. None: any well-formed region name.
+	Regions []string
 }
 
 // New returns a client on rdb. Close it when done; rdb stays open.
@@ -94,7 +107,17 @@ func New(rdb redis.UniversalClient, o Options) *Client {
 		settings:  st,
 		guard:     DefaultGuard,
 		hooks:     o.WebhookHosts,
+		region:    o.DefaultRegion,
 		events:    newHub(st),
+	}
+	if len(o.Regions) > 0 {
+		c.regions = make(map[string]bool, len(o.Regions)+1)
+		for _, r := range o.Regions {
+			c.regions[r] = true
+		}
+		if o.DefaultRegion != "" {
+			c.regions[o.DefaultRegion] = true
+		}
 	}
 	if o.Guard != nil {
 		c.guard = *o.Guard
@@ -125,6 +148,9 @@ func (c *Client) Enqueue(ctx context.Context, r Request) (Status, error) {
 // (with the same content): its current status comes back.
 func (c *Client) EnqueuePrepared(ctx context.Context, req removal.Request) (st Status, created bool, err error) {
 	if err := c.resolveDrain(&req); err != nil {
+		return Status{}, false, err
+	}
+	if err := c.resolveRegion(&req); err != nil {
 		return Status{}, false, err
 	}
 	if err := req.Validate(); err != nil {
@@ -283,10 +309,30 @@ func (c *Client) Prepare(r Request) (Prepared, error) {
 	if err := c.resolveDrain(&req); err != nil {
 		return Prepared{}, err
 	}
+	if err := c.resolveRegion(&req); err != nil {
+		return Prepared{}, err
+	}
 	if err := c.checkCallback(req); err != nil {
 		return Prepared{}, err
 	}
 	return req, nil
+}
+
+// resolveRegion gives a request that names no region the fleet's default,
+// and refuses a region no worker serves: it would wait for ever, or fail
+// only once a worker took it.
+func (c *Client) resolveRegion(req *removal.Request) error {
+	if req.Region == "" {
+		req.Region = c.region
+	}
+	if err := removal.ValidRegion(req.Region); err != nil {
+		return err
+	}
+	if req.Region == "" || len(c.regions) == 0 || c.regions[req.Region] {
+		return nil // "": no default region, the fleet's one CCE_ENDPOINT
+	}
+	served := slices.Sorted(maps.Keys(c.regions))
+	return &removal.InvalidError{Field: "region", Problem: fmt.Sprintf("%q is not a region this fleet serves (served: %s; more with CCE_ENDPOINTS)", req.Region, strings.Join(served, ", "))}
 }
 
 // checkCallback refuses a callback to a host the fleet does not allow: no

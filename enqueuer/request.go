@@ -12,10 +12,13 @@ import (
 type Request struct {
 	// ID names the request; enqueueing the same id again is one removal.
 	// Empty: a new id is made.
-	ID        string   `json:"request_id,omitempty"`
-	ProjectID string   `json:"project_id"`
-	ClusterID string   `json:"cluster_id"`
-	Nodes     []string `json:"nodes"`
+	ID        string `json:"request_id,omitempty"`
+	ProjectID string `json:"project_id"`
+	ClusterID string `json:"cluster_id"`
+	// Region is the CCE region of the project and cluster; "" takes the
+	// fleet's default (Options.DefaultRegion, CCE_REGION) at enqueue.
+	Region string   `json:"region,omitempty"`
+	Nodes  []string `json:"nodes"`
 	// Exactly one of SSHKey (a key pair name) and Password.
 	SSHKey string `json:"ssh_key,omitempty"`
 	// Password is the node's new login password in plaintext. It is salted
@@ -41,8 +44,8 @@ func (r Request) String() string {
 	if r.Password != "" {
 		pw = " password=[redacted]"
 	}
-	return fmt.Sprintf("{request_id=%s project_id=%s cluster_id=%s nodes=%v ssh_key=%s username=%s%s}",
-		r.ID, r.ProjectID, r.ClusterID, r.Nodes, r.SSHKey, r.Username, pw)
+	return fmt.Sprintf("{request_id=%s project_id=%s cluster_id=%s region=%s nodes=%v ssh_key=%s username=%s%s}",
+		r.ID, r.ProjectID, r.ClusterID, r.Region, r.Nodes, r.SSHKey, r.Username, pw)
 }
 
 // GoString keeps %#v from printing the password.
@@ -61,6 +64,7 @@ func (r Request) Prepare() (Prepared, error) {
 		ID:        r.ID,
 		ProjectID: r.ProjectID,
 		ClusterID: r.ClusterID,
+		Region:    r.Region,
 		Nodes:     append([]string(nil), r.Nodes...),
 		DrainAsk:  r.Drain,
 	}

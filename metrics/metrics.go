@@ -46,6 +46,10 @@ type Options struct {
 	Inspector *asynq.Inspector
 	// Paused, when set, says what is paused (cluster ids, "*" for all).
 	Paused func(ctx context.Context) (map[string]time.Time, error)
+	// Regions are the regions whose series of known label values start at
+	// 0 (the default region and those of CCE_ENDPOINTS); none: region "".
+	// The region label takes only regions the worker serves.
+	Regions []string
 }
 
 // scrapeTimeout bounds the Redis reads of one scrape.
@@ -56,25 +60,25 @@ func New(reg prometheus.Registerer, o Options) *Metrics {
 	m := &Metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "noderemover_requests_finished_total",
-			Help: "Requests that reached a final state, by state (succeeded, failed).",
-		}, []string{"state"}),
+			Help: "Requests that reached a final state, by region and state (succeeded, failed).",
+		}, []string{"region", "state"}),
 		nodes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "noderemover_nodes_finished_total",
-			Help: "Nodes of finished requests, by outcome (removed, failed).",
-		}, []string{"outcome"}),
+			Help: "Nodes of finished requests, by region and outcome (removed, failed).",
+		}, []string{"region", "outcome"}),
 		cceCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "noderemover_cce_requests_total",
-			Help: "CCE API calls by operation and HTTP status code (0: no answer).",
-		}, []string{"operation", "code"}),
+			Help: "CCE API calls by region, operation and HTTP status code (0: no answer).",
+		}, []string{"region", "operation", "code"}),
 		cceSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "noderemover_cce_request_duration_seconds",
-			Help:    "Latency of CCE API calls by operation.",
+			Help:    "Latency of CCE API calls by region and operation.",
 			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
-		}, []string{"operation"}),
+		}, []string{"region", "operation"}),
 		throttled: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "noderemover_cce_throttled_total",
-			Help: "CCE answers of 429 (throttled, or cluster locked by another operation) by operation.",
-		}, []string{"operation"}),
+			Help: "CCE answers of 429 (throttled, or cluster locked by another operation) by region and operation.",
+		}, []string{"region", "operation"}),
 		jobPolls: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "noderemover_job_polls",
 			Help:    "ShowJob polls a CCE removal job took until its end was seen.",
@@ -104,7 +108,7 @@ func New(reg prometheus.Registerer, o Options) *Metrics {
 		drain: newDrainMetrics(),
 		hooks: newWebhookMetrics(),
 	}
-	m.zeroes()
+	m.zeroes(o.Regions)
 	reg.MustRegister(m.requests, m.nodes, m.cceCalls, m.cceSeconds, m.throttled, m.jobPolls, m.phase, m.slots, m.returned, m.corrupt, m.dataLost)
 	reg.MustRegister(m.drain.collectors()...)
 	reg.MustRegister(m.hooks.collectors()...)
@@ -170,15 +174,20 @@ var (
 
 // zeroes makes every series whose label values are known at 0. CCE and
 // Kubernetes status codes are not known in advance and are left out.
-func (m *Metrics) zeroes() {
-	for _, v := range finishedStates {
-		m.requests.WithLabelValues(v)
+func (m *Metrics) zeroes(regions []string) {
+	if len(regions) == 0 {
+		regions = []string{""}
 	}
-	for _, v := range nodeOutcomes {
-		m.nodes.WithLabelValues(v)
-	}
-	for _, v := range cceOperations {
-		m.throttled.WithLabelValues(v)
+	for _, r := range regions {
+		for _, v := range finishedStates {
+			m.requests.WithLabelValues(r, v)
+		}
+		for _, v := range nodeOutcomes {
+			m.nodes.WithLabelValues(r, v)
+		}
+		for _, v := range cceOperations {
+			m.throttled.WithLabelValues(r, v)
+		}
 	}
 	for _, v := range rateSlotKinds {
 		m.slots.WithLabelValues(v)
@@ -199,27 +208,33 @@ func NewRegistry() *prometheus.Registry {
 	return reg
 }
 
-// CCECall records one CCE call; status 0 means no answer came.
-func (m *Metrics) CCECall(op string, status int, d time.Duration) {
+// CCECall records one CCE call to region; status 0 means no answer came.
+func (m *Metrics) CCECall(region, op string, status int, d time.Duration) {
 	if m == nil {
 		return
 	}
-	m.cceCalls.WithLabelValues(op, strconv.Itoa(status)).Inc()
-	m.cceSeconds.WithLabelValues(op).Observe(d.Seconds())
+	m.cceCalls.WithLabelValues(region, op, strconv.Itoa(status)).Inc()
+	m.cceSeconds.WithLabelValues(region, op).Observe(d.Seconds())
 	if status == 429 {
-		m.throttled.WithLabelValues(op).Inc()
+		m.throttled.WithLabelValues(region, op).Inc()
 	}
 }
 
-// RequestFinished records a request that reached a final state, with how
-// many of its nodes were removed and how many failed.
-func (m *Metrics) RequestFinished(state string, removed, failed int) {
+// CCECalls is what the CCE client of region is told of each call
+// (cce.Config.Observe): CCECall with the region.
+func (m *Metrics) CCECalls(region string) func(op string, status int, d time.Duration) {
+	return func(op string, status int, d time.Duration) { m.CCECall(region, op, status, d) }
+}
+
+// RequestFinished records a request of region that reached a final state,
+// with how many of its nodes were removed and how many failed.
+func (m *Metrics) RequestFinished(region, state string, removed, failed int) {
 	if m == nil {
 		return
 	}
-	m.requests.WithLabelValues(state).Inc()
-	m.nodes.WithLabelValues("removed").Add(float64(removed))
-	m.nodes.WithLabelValues("failed").Add(float64(failed))
+	m.requests.WithLabelValues(region, state).Inc()
+	m.nodes.WithLabelValues(region, "removed").Add(float64(removed))
+	m.nodes.WithLabelValues(region, "failed").Add(float64(failed))
 }
 
 // Phase records how long a request spent in a phase.

@@ -27,14 +27,14 @@ func TestCountersStartAtZero(t *testing.T) {
 	raw, _ := io.ReadAll(resp.Body)
 	page := string(raw)
 	for _, want := range []string{
-		`noderemover_requests_finished_total{state="succeeded"} 0`,
-		`noderemover_requests_finished_total{state="failed"} 0`,
-		`noderemover_nodes_finished_total{outcome="removed"} 0`,
-		`noderemover_nodes_finished_total{outcome="failed"} 0`,
-		`noderemover_cce_throttled_total{operation="RemoveNodes"} 0`,
-		`noderemover_cce_throttled_total{operation="ShowJob"} 0`,
-		`noderemover_cce_throttled_total{operation="ShowNode"} 0`,
-		`noderemover_cce_throttled_total{operation="ListNodes"} 0`,
+		`noderemover_requests_finished_total{region="",state="succeeded"} 0`,
+		`noderemover_requests_finished_total{region="",state="failed"} 0`,
+		`noderemover_nodes_finished_total{outcome="removed",region=""} 0`,
+		`noderemover_nodes_finished_total{outcome="failed",region=""} 0`,
+		`noderemover_cce_throttled_total{operation="RemoveNodes",region=""} 0`,
+		`noderemover_cce_throttled_total{operation="ShowJob",region=""} 0`,
+		`noderemover_cce_throttled_total{operation="ShowNode",region=""} 0`,
+		`noderemover_cce_throttled_total{operation="ListNodes",region=""} 0`,
 		`noderemover_cce_rate_slots_total{kind="write"} 0`,
 		`noderemover_cce_rate_slots_total{kind="read"} 0`,
 		`noderemover_cce_rate_slots_returned_total{kind="write"} 0`,

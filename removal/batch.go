@@ -25,16 +25,18 @@ type Member struct {
 	Nodes     []string `json:"nodes"`
 }
 
-// Batch is the nodes of one or more requests, for one cluster and one login,
+// Batch is the nodes of one or more requests, for one cluster, region and login,
 // carried to CCE in one RemoveNode call. It is the unit the worker submits,
 // reconciles and polls; each request keeps its own record.
 type Batch struct {
-	ID        string     `json:"id"`
-	ProjectID string     `json:"project_id"`
-	ClusterID string     `json:"cluster_id"`
-	Login     Login      `json:"login"`
-	Members   []Member   `json:"members"`
-	State     BatchState `json:"state"`
+	ID        string `json:"id"`
+	ProjectID string `json:"project_id"`
+	ClusterID string `json:"cluster_id"`
+	// Region is its members' region: its calls go to that region's CCE.
+	Region  string     `json:"region,omitempty"`
+	Login   Login      `json:"login"`
+	Members []Member   `json:"members"`
+	State   BatchState `json:"state"`
 	// Attempt counts RemoveNode calls made for the batch, less throttled ones.
 	Attempt int `json:"attempt"`
 	// Throttled counts throttled answers in a row; waits grow with it.

@@ -48,6 +48,7 @@ type Question struct {
 	Deadline  time.Time `json:"deadline"`
 	ProjectID string    `json:"project_id"`
 	ClusterID string    `json:"cluster_id"`
+	Region    string    `json:"region,omitempty"`
 	Nodes     []string  `json:"nodes"`
 	Drain     *Drain    `json:"drain,omitempty"`
 }

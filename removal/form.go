@@ -71,8 +71,9 @@ func PickMembers(ids []string, recs map[string]*Record, o FormOptions, now time.
 			p.Stale = append(p.Stale, id)
 		case o.MaxAttempts > 0 && r.Attempts >= o.MaxAttempts:
 			p.OutOfAttempts = append(p.OutOfAttempts, r)
-		case len(p.Members) > 0 && (!o.Merge || r.Solo || p.Members[0].Solo || r.Login.Key() != p.Members[0].Login.Key()):
-			// another login, or alone: a later batch
+		case len(p.Members) > 0 && (!o.Merge || r.Solo || p.Members[0].Solo || r.Login.Key() != p.Members[0].Login.Key() ||
+			r.Region != p.Members[0].Region):
+			// another login or region, or alone: a later batch
 		case nodes+len(r.OpenNodes()) <= maxNodes:
 			if o.Admission != nil {
 				v := o.Admission.Decide(r.RequestID, r.OpenNodes())
@@ -110,7 +111,7 @@ func NewBatch(id, project, cluster string, p Pick, now time.Time) (*Batch, []Cha
 	if len(p.Members) == 0 {
 		return nil, changes
 	}
-	b := &Batch{ID: id, ProjectID: project, ClusterID: cluster, Login: p.Members[0].Login,
+	b := &Batch{ID: id, ProjectID: project, ClusterID: cluster, Region: p.Members[0].Region, Login: p.Members[0].Login,
 		State: BatchReady, CreatedAt: now, UpdatedAt: now}
 	for _, r := range p.Members {
 		b.Members = append(b.Members, Member{RequestID: r.RequestID, Nodes: r.OpenNodes()})

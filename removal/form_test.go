@@ -90,3 +90,20 @@ func TestSoloRequestsGoAlone(t *testing.T) {
 		t.Fatalf("%+v; want r0 without the solo request", p)
 	}
 }
+
+// TestPickKeepsARegionTogether: a waiting request of another region than
+// the oldest one's goes to a later batch, as another login would; the batch
+// carries its members' region.
+func TestPickKeepsARegionTogether(t *testing.T) {
+	now := time.Now()
+	ids, recs := waiting(now, []removal.Login{key}, 1, 1, 1)
+	recs["r0"].Region, recs["r1"].Region, recs["r2"].Region = "cn-north-4", "eu-west-101", "cn-north-4"
+	p := removal.PickMembers(ids, recs, removal.FormOptions{Merge: true}, now)
+	if len(p.Members) != 2 || p.Members[0].RequestID != "r0" || p.Members[1].RequestID != "r2" {
+		t.Fatalf("members %+v, want r0 and r2 (cn-north-4); r1 of eu-west-101 waits", p.Members)
+	}
+	b, _ := removal.NewBatch("b1", "p1", "c1", p, now)
+	if b.Region != "cn-north-4" {
+		t.Errorf("batch region %q, want cn-north-4", b.Region)
+	}
+}

@@ -73,10 +73,13 @@ func cloneNodes(nodes []Node) []Node {
 // Record follows one request from enqueue to its outcome. It is the source
 // of truth: asynq only carries the work.
 type Record struct {
-	RequestID string    `json:"request_id"`
-	State     State     `json:"state"`
-	ProjectID string    `json:"project_id"`
-	ClusterID string    `json:"cluster_id"`
+	RequestID string `json:"request_id"`
+	State     State  `json:"state"`
+	ProjectID string `json:"project_id"`
+	ClusterID string `json:"cluster_id"`
+	// Region is the CCE region whose endpoint serves the request; "" is
+	// the one endpoint of a fleet with no default region.
+	Region    string    `json:"region,omitempty"`
 	JobID     string    `json:"job_id"`
 	Nodes     []Node    `json:"nodes"`
 	Attempts  int       `json:"attempts"`
@@ -119,6 +122,7 @@ type Status struct {
 	State     State     `json:"state"`
 	ProjectID string    `json:"project_id"`
 	ClusterID string    `json:"cluster_id"`
+	Region    string    `json:"region,omitempty"`
 	JobID     string    `json:"job_id"`
 	Nodes     []Node    `json:"nodes"`
 	Attempts  int       `json:"attempts"`
@@ -140,6 +144,7 @@ func (r *Record) Status() Status {
 		State:     r.State,
 		ProjectID: r.ProjectID,
 		ClusterID: r.ClusterID,
+		Region:    r.Region,
 		JobID:     r.JobID,
 		Nodes:     cloneNodes(r.Nodes),
 		Attempts:  r.Attempts,
@@ -166,6 +171,7 @@ func NewRecord(req Request, now time.Time) *Record {
 		State:       StateQueued,
 		ProjectID:   req.ProjectID,
 		ClusterID:   req.ClusterID,
+		Region:      req.Region,
 		Nodes:       nodes,
 		CreatedAt:   now,
 		UpdatedAt:   now,
@@ -203,7 +209,7 @@ func cloneTime(t *time.Time) *time.Time {
 
 // same reports whether two records say the same, field by field.
 func (r *Record) same(o *Record) bool {
-	return r.RequestID == o.RequestID && r.State == o.State && r.ProjectID == o.ProjectID && r.ClusterID == o.ClusterID &&
+	return r.RequestID == o.RequestID && r.State == o.State && r.ProjectID == o.ProjectID && r.ClusterID == o.ClusterID && r.Region == o.Region &&
 		r.JobID == o.JobID && slices.EqualFunc(r.Nodes, o.Nodes, Node.equal) && r.Attempts == o.Attempts && r.Error == o.Error &&
 		r.CreatedAt.Equal(o.CreatedAt) && r.UpdatedAt.Equal(o.UpdatedAt) && r.Login == o.Login &&
 		r.Fingerprint == o.Fingerprint && r.BatchID == o.BatchID && r.Solo == o.Solo &&

@@ -67,14 +67,15 @@ func TestStatusLeavesLoginOut(t *testing.T) {
 // TestSameLooksAtEveryField: a field added to Record must be compared by
 // same, or a step that changes only it would not count as a change.
 func TestSameLooksAtEveryField(t *testing.T) {
-	if n := reflect.TypeFor[Record]().NumField(); n != 24 {
-		t.Fatalf("Record has %d fields; same (and Clone) know 24: add the new one to both, then this count", n)
+	if n := reflect.TypeFor[Record]().NumField(); n != 25 {
+		t.Fatalf("Record has %d fields; same (and Clone) know 25: add the new one to both, then this count", n)
 	}
 	now := time.Now()
 	base := NewRecord(Request{ID: "r", ProjectID: "p", ClusterID: "c", Nodes: []string{"a"}, Login: Login{SSHKey: "k"}}, now)
 	changes := []func(r *Record){
 		func(r *Record) { r.State = StateFailed },
 		func(r *Record) { r.JobID = "j" },
+		func(r *Record) { r.Region = "eu-west-101" },
 		func(r *Record) { r.Nodes[0].Reason = "x" },
 		func(r *Record) { r.Attempts++ },
 		func(r *Record) { r.Error = "e" },

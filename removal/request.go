@@ -22,11 +22,14 @@ const MaxNodes = 200
 // Request is what a producer asked: remove these nodes from this cluster,
 // reinstalling them with this login.
 type Request struct {
-	ID        string   `json:"request_id"`
-	ProjectID string   `json:"project_id"`
-	ClusterID string   `json:"cluster_id"`
-	Nodes     []string `json:"nodes"`
-	Login     Login    `json:"login"`
+	ID        string `json:"request_id"`
+	ProjectID string `json:"project_id"`
+	ClusterID string `json:"cluster_id"`
+	// Region is the CCE region of the project and cluster, "" for the one
+	// endpoint a fleet without a default region has.
+	Region string   `json:"region,omitempty"`
+	Nodes  []string `json:"nodes"`
+	Login  Login    `json:"login"`
 	// DrainAsk is what the producer asked of the drain; Drain is what it
 	// resolved to against the fleet's defaults (nil: no drain).
 	DrainAsk *DrainAsk `json:"drain_ask,omitempty"`
@@ -110,6 +113,7 @@ func (r *Request) Normalize() {
 	r.ID = strings.TrimSpace(r.ID)
 	r.ProjectID = strings.TrimSpace(r.ProjectID)
 	r.ClusterID = strings.TrimSpace(r.ClusterID)
+	r.Region = strings.TrimSpace(r.Region)
 	for i, n := range r.Nodes {
 		r.Nodes[i] = strings.ToLower(strings.TrimSpace(n))
 	}
@@ -126,6 +130,9 @@ func (r *Request) Validate() error {
 	if err := validID("cluster_id", r.ClusterID); err != nil {
 		return err
 	}
+	if err := ValidRegion(r.Region); err != nil {
+		return err
+	}
 	if err := ValidateNodes(r.Nodes); err != nil {
 		return err
 	}
@@ -136,6 +143,19 @@ func (r *Request) Validate() error {
 		return err
 	}
 	return r.Login.Validate()
+}
+
+// regionPattern is the form of a CCE region's name, as package cce has it.
+var regionPattern = regexp.MustCompile(`^[a-z]{2,}(-[a-z0-9]+)+$`)
+
+// ValidRegion reports whether region has the form of a region's name
+// ("cn-north-4"); "" is the fleet's one endpoint. Which regions a fleet
+// serves is the enqueuer's to check.
+func ValidRegion(region string) error {
+	if region != "" && (len(region) > 64 || !regionPattern.MatchString(region)) {
+		return invalid("region", "%q is not a region name like cn-north-4", region)
+	}
+	return nil
 }
 
 // ValidClusterID reports whether id can name a cluster.
@@ -218,6 +238,9 @@ func (r *Request) Fingerprint() string {
 	}
 	if r.Callback != nil { // nor do requests without a callback
 		parts = append(parts, "callback "+r.Callback.key())
+	}
+	if r.Region != "" { // nor do requests of no region
+		parts = append(parts, "region "+r.Region)
 	}
 	sum := sha256.Sum256([]byte(strings.Join(parts, "\n")))
 	return hex.EncodeToString(sum[:16])

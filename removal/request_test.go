@@ -100,6 +100,25 @@ func TestFingerprintIgnoresOrderAndSalt(t *testing.T) {
 	if a.Fingerprint() == c.Fingerprint() {
 		t.Error("different nodes, same fingerprint")
 	}
+	d := a
+	d.Region = "eu-west-101"
+	if a.Fingerprint() == d.Fingerprint() {
+		t.Error("different region, same fingerprint")
+	}
+}
+
+func TestValidRegion(t *testing.T) {
+	for _, ok := range []string{"", "cn-north-4", "eu-west-101", "my-kualalumpur-1"} {
+		if err := removal.ValidRegion(ok); err != nil {
+			t.Errorf("ValidRegion(%q): %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"North 4", "cn", "CN-NORTH-4", "cn_north_4", "cn-north-4/x"} {
+		var inv *removal.InvalidError
+		if err := removal.ValidRegion(bad); !errors.As(err, &inv) || inv.Field != "region" {
+			t.Errorf("ValidRegion(%q) = %v, want an InvalidError naming region", bad, err)
+		}
+	}
 }
 
 func TestHashPassword(t *testing.T) {

@@ -48,9 +48,12 @@ type RemoveNodes struct {
 // PollJob is the payload of TypePollJob: look at job JobID of batch BatchID
 // for the Poll-th time.
 type PollJob struct {
-	BatchID    string    `json:"batch_id"`
-	ProjectID  string    `json:"project_id"`
-	ClusterID  string    `json:"cluster_id"`
+	BatchID   string `json:"batch_id"`
+	ProjectID string `json:"project_id"`
+	ClusterID string `json:"cluster_id"`
+	// Region is the batch's region; "" (and a payload from before regions)
+	// is the default region.
+	Region     string    `json:"region,omitempty"`
 	JobID      string    `json:"job_id"`
 	RequestIDs []string  `json:"request_ids"`
 	Poll       int       `json:"poll"`

@@ -25,11 +25,12 @@ type records interface {
 	Uncordoned(ctx context.Context, id string, names []string) (*removal.Record, error)
 }
 
-// KubeAccess gives a client for a cluster's Kubernetes API; *kube.Access
-// has it.
+// KubeAccess gives a client for a cluster's Kubernetes API, the cluster of
+// a project of a region (its kubeconfig is that region's CCE's to issue);
+// *kube.Access has it.
 type KubeAccess interface {
 	Enabled() bool
-	Client(ctx context.Context, projectID, clusterID string) (kubernetes.Interface, error)
+	Client(ctx context.Context, region, projectID, clusterID string) (kubernetes.Interface, error)
 }
 
 // batches forms batches and writes each step of their life.

@@ -41,12 +41,12 @@ func (w *Server) drain(ctx context.Context, rec *removal.Record) error {
 		}
 	} else {
 		var err error
-		if kc, err = w.cfg.Kube.Client(ctx, rec.ProjectID, rec.ClusterID); err != nil {
+		if kc, err = w.cfg.Kube.Client(ctx, rec.Region, rec.ProjectID, rec.ClusterID); err != nil {
 			if refused := w.refusedCredentials("ClusterCert", err); refused != nil {
 				return refused
 			}
 			if cce.Classify(err) == cce.ClassThrottled { // CCE throttled the kubeconfig's issue: a wait
-				w.readsThrottled(ctx, err)
+				w.readsThrottled(ctx, rec.Region, rec.ProjectID, err)
 				return waitBackoff(retryAfter(err), 0, "drain request %s: Kubernetes access: %v", rec.RequestID, err)
 			}
 			return fmt.Errorf("drain request %s: %w", rec.RequestID, err)
@@ -138,10 +138,10 @@ func (w *Server) findNode(ctx context.Context, kc kubernetes.Interface, rec *rem
 	cn, seen := w.seenNode(rec.ProjectID, rec.ClusterID, uid) // ListNodes, as the guardrails read it
 	var err error
 	if !seen {
-		if err := w.readSlot(ctx, "ShowNode"); err != nil {
+		if err := w.readSlot(ctx, rec.Region, rec.ProjectID, "ShowNode"); err != nil {
 			return removal.NodeDrainResult{}, err
 		}
-		cn, err = w.cce.ShowNode(ctx, rec.ProjectID, rec.ClusterID, uid)
+		cn, err = w.cceOf(rec.Region).ShowNode(ctx, rec.ProjectID, rec.ClusterID, uid)
 	}
 	if cce.IsNotFound(err) {
 		return removal.NodeDrainResult{Failed: fmt.Sprintf("CCE has no node %s in cluster %s", uid, rec.ClusterID)}, nil
@@ -151,7 +151,7 @@ func (w *Server) findNode(ctx context.Context, kc kubernetes.Interface, rec *rem
 			return removal.NodeDrainResult{}, refused
 		}
 		if cce.Classify(err) == cce.ClassThrottled {
-			w.readsThrottled(ctx, err)
+			w.readsThrottled(ctx, rec.Region, rec.ProjectID, err)
 			return removal.NodeDrainResult{}, waitBackoff(retryAfter(err), 0, "ShowNode before the drain: %v", err)
 		}
 		return removal.NodeDrainResult{}, err
@@ -316,7 +316,7 @@ func (w *Server) uncordon(ctx context.Context, rec *removal.Record) error {
 			Msg("nodes to uncordon, and this worker has no Kubernetes access (KUBE_ACCESS=none)")
 		return nil
 	}
-	kc, err := w.cfg.Kube.Client(ctx, rec.ProjectID, rec.ClusterID)
+	kc, err := w.cfg.Kube.Client(ctx, rec.Region, rec.ProjectID, rec.ClusterID)
 	if err != nil {
 		return fmt.Errorf("uncordon nodes of request %s: %w", rec.RequestID, err)
 	}

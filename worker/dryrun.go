@@ -89,6 +89,10 @@ func (w *Server) dryRun(ctx context.Context, q *removal.Question) (*removal.DryR
 			add(uid, why)
 		}
 	}
+	if err := w.serves(q.Region); err != nil { // refused at enqueue, unless the fleets differ
+		all(err.Error())
+		return removal.NewDryRun(q.Nodes, reasons), nil
+	}
 	p, err := w.pauses.PausedFor(ctx, q.ClusterID)
 	if err != nil {
 		return nil, err
@@ -113,7 +117,7 @@ func (w *Server) dryRun(ctx context.Context, q *removal.Question) (*removal.DryR
 			add(uid, "busy in request "+id)
 		}
 	}
-	v, err := w.viewWaiting(ctx, q.ProjectID, q.ClusterID)
+	v, err := w.viewWaiting(ctx, q.Region, q.ProjectID, q.ClusterID)
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +127,7 @@ func (w *Server) dryRun(ctx context.Context, q *removal.Question) (*removal.DryR
 			return removal.NewDryRun(q.Nodes, reasons), nil
 		}
 	}
-	v, notFound, err := w.confirmNodes(ctx, v, q.ProjectID, q.ClusterID, q.Nodes)
+	v, notFound, err := w.confirmNodes(ctx, v, q.Region, q.ProjectID, q.ClusterID, q.Nodes)
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +168,7 @@ func (w *Server) dryRunKube(ctx context.Context, q *removal.Question, v *cluster
 		}
 		return nil
 	}
-	kc, err := w.cfg.Kube.Client(ctx, q.ProjectID, q.ClusterID)
+	kc, err := w.cfg.Kube.Client(ctx, q.Region, q.ProjectID, q.ClusterID)
 	if err != nil {
 		return fmt.Errorf("reach the cluster's Kubernetes API: %w", err)
 	}
@@ -210,9 +214,9 @@ func (w *Server) dryRunKube(ctx context.Context, q *removal.Question, v *cluster
 
 // viewWaiting is view for a dry run: a read slot that is not free yet is
 // waited for, until ctx ends.
-func (w *Server) viewWaiting(ctx context.Context, project, cluster string) (*clusterView, error) {
+func (w *Server) viewWaiting(ctx context.Context, region, project, cluster string) (*clusterView, error) {
 	for {
-		v, err := w.view(ctx, project, cluster, viewMaxAge)
+		v, err := w.view(ctx, region, project, cluster, viewMaxAge)
 		var we *waitError
 		if !errors.As(err, &we) {
 			return v, err

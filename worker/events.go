@@ -65,7 +65,7 @@ func (w *Server) observe(c *removal.Change) {
 			failed++
 		}
 	}
-	m.RequestFinished(string(r.State), removed, failed)
+	m.RequestFinished(r.Region, string(r.State), removed, failed)
 }
 
 // bookkeepingTimeout bounds the Redis writes that record what a CCE call

@@ -28,6 +28,7 @@ const formTries = 5
 // keeping the slot); call. A slot no call follows is given back.
 func (w *Server) formAndSend(ctx context.Context, rec *removal.Record, f *store.Forming) (err error) {
 	var slot *ratelimit.Slot
+	var slotRegion string // whose limit the slot is of
 	defer func() {
 		if f.Token != "" { // no batch took the lease over
 			if rerr := w.batches.ReleaseForming(context.WithoutCancel(ctx), f); rerr != nil {
@@ -55,7 +56,7 @@ func (w *Server) formAndSend(ctx context.Context, rec *removal.Record, f *store.
 			if err := w.windowHold(ctx, g, f.Cluster, queuedIDs(f)...); err != nil {
 				return err
 			}
-			a, refused, err := w.preflight(ctx, f, g, rec.RequestID)
+			a, refused, err := w.preflight(ctx, f, pick.Members[0].Region, g, rec.RequestID)
 			if err != nil {
 				return err
 			}
@@ -91,9 +92,14 @@ func (w *Server) formAndSend(ctx context.Context, rec *removal.Record, f *store.
 		if o.Admission != nil {
 			f.Admit = o.Admission.Added()
 		}
+		if len(pick.Members) > 0 && slot != nil && slotRegion != pick.Members[0].Region {
+			slot.Return(context.WithoutCancel(ctx)) // picked again, of another region: its limit's slot
+			slot = nil
+		}
 		if len(pick.Members) > 0 && slot == nil {
 			var d time.Duration
-			if slot, d, err = w.writes.Take(ctx, inlineWait); err != nil {
+			slotRegion = pick.Members[0].Region
+			if slot, d, err = w.limitsOf(slotRegion, f.Project).writes.Take(ctx, inlineWait); err != nil {
 				return err
 			}
 			if d > 0 {

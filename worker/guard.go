@@ -117,7 +117,7 @@ type views struct {
 
 // view returns what CCE shows of a cluster, asked again when what this
 // worker saw is older than maxAge. It takes two read slots.
-func (w *Server) view(ctx context.Context, project, cluster string, maxAge time.Duration) (*clusterView, error) {
+func (w *Server) view(ctx context.Context, region, project, cluster string, maxAge time.Duration) (*clusterView, error) {
 	key := project + "/" + cluster
 	now := w.now()
 	w.views.mu.Lock()
@@ -127,23 +127,24 @@ func (w *Server) view(ctx context.Context, project, cluster string, maxAge time.
 		return v, nil
 	}
 	v = &clusterView{at: now}
-	if err := w.readSlot(ctx, "ShowCluster"); err != nil {
+	if err := w.readSlot(ctx, region, project, "ShowCluster"); err != nil {
 		return nil, err
 	}
-	c, err := w.cce.ShowCluster(ctx, project, cluster)
+	api := w.cceOf(region)
+	c, err := api.ShowCluster(ctx, project, cluster)
 	switch {
 	case cce.IsNotFound(err):
 		v.missing = true
 	case err != nil:
-		return nil, w.readFailed(ctx, "ShowCluster", err)
+		return nil, w.readFailed(ctx, region, project, "ShowCluster", err)
 	default:
 		v.phase = c.Status.Phase
-		if err := w.readSlot(ctx, "ListNodes"); err != nil {
+		if err := w.readSlot(ctx, region, project, "ListNodes"); err != nil {
 			return nil, err
 		}
-		nodes, err := w.cce.ListNodes(ctx, project, cluster)
+		nodes, err := api.ListNodes(ctx, project, cluster)
 		if err != nil {
-			return nil, w.readFailed(ctx, "ListNodes", err)
+			return nil, w.readFailed(ctx, region, project, "ListNodes", err)
 		}
 		v.nodes = make(map[string]cce.Node, len(nodes))
 		for _, n := range nodes {
@@ -164,7 +165,7 @@ func (w *Server) view(ctx context.Context, project, cluster string, maxAge time.
 // a list can lag behind a node just made. It returns the view with those
 // found added (a copy: views are shared), and CCE's answer for each that
 // is not found.
-func (w *Server) confirmNodes(ctx context.Context, v *clusterView, project, cluster string, uids []string) (*clusterView, map[string]string, error) {
+func (w *Server) confirmNodes(ctx context.Context, v *clusterView, region, project, cluster string, uids []string) (*clusterView, map[string]string, error) {
 	notFound := map[string]string{}
 	if v.missing {
 		return v, notFound, nil
@@ -174,16 +175,16 @@ func (w *Server) confirmNodes(ctx context.Context, v *clusterView, project, clus
 		if _, ok := v.nodes[uid]; ok {
 			continue
 		}
-		if err := w.readSlot(ctx, "ShowNode"); err != nil {
+		if err := w.readSlot(ctx, region, project, "ShowNode"); err != nil {
 			return nil, nil, err
 		}
-		n, err := w.cce.ShowNode(ctx, project, cluster, uid)
+		n, err := w.cceOf(region).ShowNode(ctx, project, cluster, uid)
 		switch {
 		case cce.IsNotFound(err):
 			notFound[uid] = failureReason(err)
 			continue
 		case err != nil:
-			return nil, nil, w.readFailed(ctx, "ShowNode", err)
+			return nil, nil, w.readFailed(ctx, region, project, "ShowNode", err)
 		}
 		found = append(found, n)
 	}
@@ -204,12 +205,12 @@ func (w *Server) confirmNodes(ctx context.Context, v *clusterView, project, clus
 
 // readFailed is the error of a CCE read that failed: a throttled one is a
 // wait (and slows every worker's reads).
-func (w *Server) readFailed(ctx context.Context, op string, err error) error {
+func (w *Server) readFailed(ctx context.Context, region, project, op string, err error) error {
 	if refused := w.refusedCredentials(op, err); refused != nil {
 		return refused
 	}
 	if cce.Classify(err) == cce.ClassThrottled {
-		w.readsThrottled(ctx, err)
+		w.readsThrottled(ctx, region, project, err)
 		return waitBackoff(retryAfter(err), 0, "%s: %v", op, err)
 	}
 	return fmt.Errorf("%s: %w", op, err)
@@ -263,7 +264,7 @@ func (w *Server) admitDrain(ctx context.Context, rec *removal.Record) error {
 	if err := w.windowHold(ctx, g, rec.ClusterID, rec.RequestID); err != nil {
 		return err
 	}
-	v, err := w.view(ctx, rec.ProjectID, rec.ClusterID, viewMaxAge)
+	v, err := w.view(ctx, rec.Region, rec.ProjectID, rec.ClusterID, viewMaxAge)
 	if err != nil {
 		return err
 	}
@@ -273,7 +274,7 @@ func (w *Server) admitDrain(ctx context.Context, rec *removal.Record) error {
 	} else if why != "" {
 		return w.hold(ctx, w.cfg.GuardRecheck, why, rec.RequestID)
 	}
-	v, notFound, err := w.confirmNodes(ctx, v, rec.ProjectID, rec.ClusterID, rec.OpenNodes())
+	v, notFound, err := w.confirmNodes(ctx, v, rec.Region, rec.ProjectID, rec.ClusterID, rec.OpenNodes())
 	if err != nil {
 		return err
 	}
@@ -322,9 +323,9 @@ func (w *Server) admitDrain(ctx context.Context, rec *removal.Record) error {
 // wait; refused is true when it failed nodes or requests (read the waiting
 // requests again and pick again). When it ended request self (the task's
 // own), the error gives the task up with the reason.
-func (w *Server) preflight(ctx context.Context, f *store.Forming, g removal.Guard, self string) (a *removal.Admission, refused bool, err error) {
+func (w *Server) preflight(ctx context.Context, f *store.Forming, region string, g removal.Guard, self string) (a *removal.Admission, refused bool, err error) {
 	ids := queuedIDs(f)
-	v, err := w.view(ctx, f.Project, f.Cluster, viewFresh)
+	v, err := w.view(ctx, region, f.Project, f.Cluster, viewFresh)
 	if err != nil {
 		return nil, false, err
 	}
@@ -340,7 +341,7 @@ func (w *Server) preflight(ctx context.Context, f *store.Forming, g removal.Guar
 	for _, id := range ids {
 		all = append(all, f.Records[id].OpenNodes()...)
 	}
-	v, notFound, err := w.confirmNodes(ctx, v, f.Project, f.Cluster, all)
+	v, notFound, err := w.confirmNodes(ctx, v, region, f.Project, f.Cluster, all)
 	if err != nil {
 		return nil, false, err
 	}
@@ -350,7 +351,7 @@ func (w *Server) preflight(ctx context.Context, f *store.Forming, g removal.Guar
 			failed[id] = why
 		}
 	}
-	w.protectedNodes(ctx, f, v, ids, failed)
+	w.protectedNodes(ctx, f, region, v, ids, failed)
 	var ended error // the task's own request failed
 	for id, why := range failed {
 		after, err := w.failNodes(ctx, id, why)
@@ -375,7 +376,7 @@ func (w *Server) preflight(ctx context.Context, f *store.Forming, g removal.Guar
 // at. It is best effort: a request without a drain does not need
 // Kubernetes, so a Node not found, or Kubernetes out of reach, holds
 // nothing back (and is logged).
-func (w *Server) protectedNodes(ctx context.Context, f *store.Forming, v *clusterView, ids []string, failed map[string]map[string]string) {
+func (w *Server) protectedNodes(ctx context.Context, f *store.Forming, region string, v *clusterView, ids []string, failed map[string]map[string]string) {
 	if w.cfg.Kube == nil || !w.cfg.Kube.Enabled() {
 		return
 	}
@@ -392,7 +393,7 @@ func (w *Server) protectedNodes(ctx context.Context, f *store.Forming, v *cluste
 			}
 			if kc == nil {
 				var err error
-				if kc, err = w.cfg.Kube.Client(ctx, f.Project, f.Cluster); err != nil {
+				if kc, err = w.cfg.Kube.Client(ctx, region, f.Project, f.Cluster); err != nil {
 					w.log.Warn().Err(err).Str("cluster_id", f.Cluster).Msg("preflight: Kubernetes out of reach; protected Nodes not looked at")
 					return
 				}
@@ -426,7 +427,7 @@ func (w *Server) readyHold(ctx context.Context, b *removal.Batch) error {
 	if err := w.windowHold(ctx, w.guardOf(settings), b.ClusterID, b.RequestIDs()...); err != nil {
 		return err
 	}
-	v, err := w.view(ctx, b.ProjectID, b.ClusterID, viewFresh)
+	v, err := w.view(ctx, b.Region, b.ProjectID, b.ClusterID, viewFresh)
 	if err != nil {
 		return err
 	}

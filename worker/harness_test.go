@@ -70,7 +70,7 @@ func newHarnessWith(tb testing.TB, ro redistest.Options, opts ...harnessOption) 
 	h.fake = ccetest.NewServer(fo)
 	tb.Cleanup(h.fake.Close)
 	api, err := cce.New(cce.Config{Endpoint: h.fake.URL, Auth: cce.TokenAuth{Token: token}, Timeout: h.cfg.CCETimeout,
-		Observe: h.cfg.Metrics.CCECall})
+		Observe: h.cfg.Metrics.CCECalls("")})
 	if err != nil {
 		tb.Fatal(err)
 	}

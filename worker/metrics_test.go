@@ -35,13 +35,13 @@ func TestMetrics(t *testing.T) {
 
 	text := scrape(t, reg)
 	for _, want := range []string{
-		`noderemover_requests_finished_total{state="failed"} 1`,
-		`noderemover_nodes_finished_total{outcome="removed"} 2`,
-		`noderemover_nodes_finished_total{outcome="failed"} 1`,
-		`noderemover_cce_requests_total{code="429",operation="RemoveNodes"} 1`,
-		`noderemover_cce_requests_total{code="200",operation="RemoveNodes"} 1`,
-		`noderemover_cce_throttled_total{operation="RemoveNodes"} 1`,
-		`noderemover_cce_request_duration_seconds_count{operation="ShowJob"}`,
+		`noderemover_requests_finished_total{region="",state="failed"} 1`,
+		`noderemover_nodes_finished_total{outcome="removed",region=""} 2`,
+		`noderemover_nodes_finished_total{outcome="failed",region=""} 1`,
+		`noderemover_cce_requests_total{code="429",operation="RemoveNodes",region=""} 1`,
+		`noderemover_cce_requests_total{code="200",operation="RemoveNodes",region=""} 1`,
+		`noderemover_cce_throttled_total{operation="RemoveNodes",region=""} 1`,
+		`noderemover_cce_request_duration_seconds_count{operation="ShowJob",region=""}`,
 		`noderemover_phase_duration_seconds_count{phase="queued"} 1`,
 		`noderemover_phase_duration_seconds_count{phase="submitting"} 1`,
 		`noderemover_phase_duration_seconds_count{phase="job"} 1`,

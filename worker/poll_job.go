@@ -32,7 +32,7 @@ func (w *Server) handlePollJob(ctx context.Context, t *asynq.Task) error {
 	// The payload says which batch, job and poll this is; the lifecycle's
 	// guards check it against Redis, so a stale or duplicate poll changes
 	// nothing.
-	seen := &removal.Batch{ID: p.BatchID, ProjectID: p.ProjectID, ClusterID: p.ClusterID, JobID: p.JobID, Polls: p.Poll}
+	seen := &removal.Batch{ID: p.BatchID, ProjectID: p.ProjectID, ClusterID: p.ClusterID, Region: p.Region, JobID: p.JobID, Polls: p.Poll}
 	for _, id := range p.RequestIDs {
 		seen.Members = append(seen.Members, removal.Member{RequestID: id})
 	}
@@ -41,13 +41,17 @@ func (w *Server) handlePollJob(ctx context.Context, t *asynq.Task) error {
 	if !p.AcceptedAt.IsZero() && w.now().Sub(p.AcceptedAt) > w.cfg.PollTimeout && w.credentialsProblem() == nil {
 		return w.jobLost(ctx, seen, fmt.Sprintf("CCE job %s did not finish within POLL_TIMEOUT (%v); its outcome is unknown", p.JobID, w.cfg.PollTimeout))
 	}
+	if err := w.serves(seen.Region); err != nil { // the fleet's regions changed under a running job
+		return w.jobLost(ctx, seen, fmt.Sprintf("%v; the outcome of CCE job %s is unknown", err, p.JobID))
+	}
 	w.dropPoll(p.BatchID, p.Poll-1) // only a job's last poll is kept
 	log := w.log.With().Str("batch_id", seen.ID).Str("cluster_id", seen.ClusterID).Str("job_id", seen.JobID).Int("poll", p.Poll).Logger()
-	_, d, err := w.reads.Take(ctx, inlineWait)
+	reads := w.limitsOf(seen.Region, seen.ProjectID).reads
+	_, d, err := reads.Take(ctx, inlineWait)
 	if err != nil || d > 0 {
 		return errors.Join(err, wait(d, "ShowJob rate limit"))
 	}
-	job, err := w.cce.ShowJob(ctx, seen.ProjectID, seen.JobID)
+	job, err := w.cceOf(seen.Region).ShowJob(ctx, seen.ProjectID, seen.JobID)
 	switch {
 	case err != nil && cce.IsNotFound(err):
 		return w.jobLost(ctx, seen, fmt.Sprintf("CCE no longer knows job %s: %s", seen.JobID, failureReason(err)))
@@ -61,7 +65,7 @@ func (w *Server) handlePollJob(ctx context.Context, t *asynq.Task) error {
 	case err != nil:
 		// Transient or not, the next poll may see it: POLL_TIMEOUT bounds it.
 		if cce.Classify(err) == cce.ClassThrottled {
-			if terr := w.reads.Throttled(ctx, retryAfter(err)); terr != nil {
+			if terr := reads.Throttled(ctx, retryAfter(err)); terr != nil {
 				log.Warn().Err(terr).Msg("slow down the read rate")
 			}
 		}
@@ -71,7 +75,7 @@ func (w *Server) handlePollJob(ctx context.Context, t *asynq.Task) error {
 		log.Debug().Str("phase", string(job.Status.Phase)).Msg("job still running")
 		return w.nextPoll(ctx, seen)
 	}
-	w.reads.Succeeded(ctx)
+	reads.Succeeded(ctx)
 	took, ok := w.jobDuration(job, p)
 	if !ok {
 		took = 0
@@ -147,7 +151,7 @@ func (w *Server) schedulePoll(ctx context.Context, b *removal.Batch, first time.
 		}
 	}
 	t, err := tasks.NewPollJob(tasks.PollJob{
-		BatchID: b.ID, ProjectID: b.ProjectID, ClusterID: b.ClusterID, JobID: b.JobID,
+		BatchID: b.ID, ProjectID: b.ProjectID, ClusterID: b.ClusterID, Region: b.Region, JobID: b.JobID,
 		RequestIDs: b.RequestIDs(), Poll: b.Polls, AcceptedAt: derefTime(b.AcceptedAt),
 	}, processAt(time.Now(), max(delay, 0), b.Polls == 0 && first >= time.Second), asynq.MaxRetry(pollMaxRetry), asynq.Timeout(2*w.cfg.CCETimeout))
 	if err != nil {

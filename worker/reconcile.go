@@ -130,10 +130,10 @@ func (w *Server) reconcile(ctx context.Context, b *removal.Batch) (*removal.Batc
 // ownJob reports whether job jobID, which a node of b names, is b's own
 // removal: a removal job that began after b's intent was recorded.
 func (w *Server) ownJob(ctx context.Context, b *removal.Batch, jobID string) (bool, error) {
-	if err := w.readSlot(ctx, "ShowJob"); err != nil {
+	if err := w.readSlot(ctx, b.Region, b.ProjectID, "ShowJob"); err != nil {
 		return false, err
 	}
-	job, err := w.cce.ShowJob(ctx, b.ProjectID, jobID)
+	job, err := w.cceOf(b.Region).ShowJob(ctx, b.ProjectID, jobID)
 	switch {
 	case cce.IsNotFound(err):
 		return false, nil // CCE does not know it: nothing shows it is ours
@@ -142,7 +142,7 @@ func (w *Server) ownJob(ctx context.Context, b *removal.Batch, jobID string) (bo
 			return false, refused
 		}
 		if cce.Classify(err) == cce.ClassThrottled {
-			w.readsThrottled(ctx, err)
+			w.readsThrottled(ctx, b.Region, b.ProjectID, err)
 			return false, waitBackoff(retryAfter(err), 0, "reconcile batch %s: %v", b.ID, err)
 		}
 		return false, fmt.Errorf("reconcile batch %s: %w", b.ID, err)
@@ -160,9 +160,10 @@ const showNodeTries = 3
 // the answers it has and ask for them all again.
 const reconcileReadWait = 10 * time.Second
 
-// readSlot waits (in the handler, up to reconcileReadWait) for a read slot.
-func (w *Server) readSlot(ctx context.Context, what string) error {
-	_, d, err := w.reads.Take(ctx, reconcileReadWait)
+// readSlot waits (in the handler, up to reconcileReadWait) for a read slot
+// of region and project.
+func (w *Server) readSlot(ctx context.Context, region, project, what string) error {
+	_, d, err := w.limitsOf(region, project).reads.Take(ctx, reconcileReadWait)
 	if err != nil {
 		return err
 	}
@@ -172,10 +173,11 @@ func (w *Server) readSlot(ctx context.Context, what string) error {
 	return nil
 }
 
-// readsThrottled slows every worker's reads after a rate 429.
-func (w *Server) readsThrottled(ctx context.Context, err error) {
+// readsThrottled slows every worker's reads of region and project after a
+// rate 429.
+func (w *Server) readsThrottled(ctx context.Context, region, project string, err error) {
 	if !cce.IsClusterBusy(err) {
-		_ = w.reads.Throttled(ctx, retryAfter(err))
+		_ = w.limitsOf(region, project).reads.Throttled(ctx, retryAfter(err))
 	}
 }
 
@@ -196,17 +198,17 @@ func (w *Server) showNode(ctx context.Context, b *removal.Batch, uid string) (*c
 			case <-t.C:
 			}
 		}
-		if serr := w.readSlot(ctx, "ShowNode"); serr != nil {
+		if serr := w.readSlot(ctx, b.Region, b.ProjectID, "ShowNode"); serr != nil {
 			return nil, serr
 		}
 		var node *cce.Node
-		node, err = w.cce.ShowNode(ctx, b.ProjectID, b.ClusterID, uid)
+		node, err = w.cceOf(b.Region).ShowNode(ctx, b.ProjectID, b.ClusterID, uid)
 		if err == nil || cce.IsNotFound(err) {
 			return node, err
 		}
 		switch cce.Classify(err) {
 		case cce.ClassThrottled:
-			w.readsThrottled(ctx, err)
+			w.readsThrottled(ctx, b.Region, b.ProjectID, err)
 		case cce.ClassRetryable:
 		case cce.ClassCredentials:
 			return nil, w.refusedCredentials("ShowNode", err)

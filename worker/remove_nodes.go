@@ -76,6 +76,8 @@ func (w *Server) carryOnce(ctx context.Context, p tasks.RemoveNodes) error {
 		return busyWait(busy)
 	case err != nil:
 		return err
+	case !rec.State.Final() && w.serves(rec.Region) != nil:
+		return w.unserved(ctx, rec, f)
 	case f != nil:
 		return w.formAndSend(ctx, rec, f)
 	case rec.State.Final():
@@ -132,6 +134,21 @@ func (w *Server) look(ctx context.Context, p tasks.RemoveNodes) (*removal.Record
 		w.jobTimes.remember(project, cluster, f.JobTimes.Typical, f.JobTimes.Known)
 	}
 	return rec, f, err
+}
+
+// unserved ends a request of a region this worker has no CCE client for:
+// the enqueuer refuses such a region, so only a fleet whose regions changed
+// (or a producer with other settings) gets here, and waiting would not
+// help.
+func (w *Server) unserved(ctx context.Context, rec *removal.Record, f *store.Forming) error {
+	if f != nil && f.Token != "" {
+		if err := w.batches.ReleaseForming(context.WithoutCancel(ctx), f); err != nil {
+			w.log.Warn().Err(err).Str("cluster_id", f.Cluster).Msg("release cluster lease")
+		}
+	}
+	why := w.serves(rec.Region).Error()
+	w.abandon(ctx, rec.RequestID, why, "region not served")
+	return giveUp("request %s: %s", rec.RequestID, why)
 }
 
 // abandon fails a request the lifecycle cannot carry on (its task runs are

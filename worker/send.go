@@ -37,7 +37,7 @@ func (w *Server) sendReady(ctx context.Context, b *removal.Batch) error {
 	if err := w.readyHold(ctx, b); err != nil {
 		return err
 	}
-	slot, d, err := w.writes.Take(ctx, inlineWait)
+	slot, d, err := w.limitsOf(b.Region, b.ProjectID).writes.Take(ctx, inlineWait)
 	if err != nil {
 		return err
 	}
@@ -60,14 +60,14 @@ func (w *Server) call(ctx context.Context, b *removal.Batch, renew bool) error {
 	w.log.Info().Str("batch_id", b.ID).Str("cluster_id", b.ClusterID).Strs("request_ids", b.RequestIDs()).
 		Int("nodes", len(b.Nodes())).Int("attempt", b.Attempt).Msg("calling RemoveNode")
 	cctx, cancel := context.WithTimeout(ctx, w.cfg.CCETimeout)
-	jobID, callErr := w.cce.RemoveNodes(cctx, b.ProjectID, b.ClusterID, cceLogin(b.Login), b.Nodes())
+	jobID, callErr := w.cceOf(b.Region).RemoveNodes(cctx, b.ProjectID, b.ClusterID, cceLogin(b.Login), b.Nodes())
 	cancel()
 	// What the call did is recorded even when the handler's own context
 	// ended meanwhile (a shutdown cut it off).
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
 	defer cancel()
 	if callErr == nil {
-		w.writes.Succeeded(bctx)
+		w.limitsOf(b.Region, b.ProjectID).writes.Succeeded(bctx)
 		return w.accepted(bctx, b, jobID, renew)
 	}
 	return w.sendFailed(bctx, b, callErr)
@@ -128,7 +128,7 @@ func (w *Server) sendFailed(ctx context.Context, b *removal.Batch, callErr error
 	case cce.ClassThrottled:
 		busy := cce.IsClusterBusy(callErr)
 		if !busy {
-			if err := w.writes.Throttled(ctx, retryAfter(callErr)); err != nil {
+			if err := w.limitsOf(b.Region, b.ProjectID).writes.Throttled(ctx, retryAfter(callErr)); err != nil {
 				log.Warn().Err(err).Msg("slow down the write rate")
 			}
 		}
@@ -180,10 +180,10 @@ func (w *Server) culprits(ctx context.Context, b *removal.Batch, callErr error) 
 		return out
 	}
 	for _, uid := range b.Nodes() {
-		if _, d, err := w.reads.Take(ctx, inlineWait); err != nil || d > 0 {
+		if _, d, err := w.limitsOf(b.Region, b.ProjectID).reads.Take(ctx, inlineWait); err != nil || d > 0 {
 			return out // out of read budget: what was found so far
 		}
-		node, err := w.cce.ShowNode(ctx, b.ProjectID, b.ClusterID, uid)
+		node, err := w.cceOf(b.Region).ShowNode(ctx, b.ProjectID, b.ClusterID, uid)
 		switch {
 		case cce.IsNotFound(err):
 			out[uid] = removal.Node{State: removal.NodeFailed, Reason: "not in the cluster: " + reason}

@@ -24,7 +24,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/noderemover/noderemover/cce"
-	"github.com/noderemover/noderemover/internal/ratelimit"
 	"github.com/noderemover/noderemover/internal/store"
 	"github.com/noderemover/noderemover/metrics"
 	"github.com/noderemover/noderemover/removal"
@@ -43,32 +42,34 @@ type CCE interface {
 
 // Config tunes a worker. Zero values take the defaults in brackets.
 type Config struct {
-	Concurrency       int                  // tasks at once [10]
-	RetryBackoffMin   time.Duration        // [2s]
-	RetryBackoffMax   time.Duration        // [2m]
-	SubmitMaxAttempts int                  // failed RemoveNode calls per request before it fails [8]
-	BatchWindow       time.Duration        // how long a cluster's oldest waiting request waits for others; 0: no merging
-	WriteRate         float64              // RemoveNode calls per second, all workers together; 0: unlimited
-	ReadRate          float64              // ShowJob and ShowNode calls per second, all workers together; 0: unlimited
-	PollIntervalMin   time.Duration        // [10s]
-	PollIntervalMax   time.Duration        // [20s]
-	PollFirstDelay    time.Duration        // [3 × PollIntervalMin]
-	PollTimeout       time.Duration        // [30m]
-	CCETimeout        time.Duration        // limit of one CCE call [30s]
-	RecordTTL         time.Duration        // [7 days]
-	ShutdownTimeout   time.Duration        // [25s]
-	OrphanAfter       time.Duration        // a queued request with no task this long gets its task again [1m]
-	Kube              KubeAccess           // Kubernetes access for drains (KUBE_ACCESS); nil: none
-	DrainInterval     time.Duration        // between passes over a draining node's Pods, at first [5s]
-	DrainIntervalMax  time.Duration        // ... once a drain has been blocked for long [30s]
-	GuardRecheck      time.Duration        // how often a request a guardrail holds (pause, window, budget, cluster phase) looks again [5s]
-	Guard             *removal.Guard       // the fleet's guardrails (CLUSTER_MAX_DISRUPTING, CLUSTER_MIN_NODES); nil: no budget, no minimum
-	WebhookKey        webhook.Key          // signs callbacks (WEBHOOK_SECRET); nil: deliveries fail and are retried
-	WebhookHosts      removal.AllowedHosts // hosts callbacks may go to (WEBHOOK_ALLOWED_HOSTS), checked again at delivery
-	WebhookMaxAge     time.Duration        // a callback is tried until its event is this old [24h]
-	WebhookTimeout    time.Duration        // one POST to a callback [10s]
-	EventsMaxLen      int64                // about how many events the stream keeps [100000]
-	CredentialsGrace  time.Duration        // how long CCE may refuse the worker's credentials before requests fail [1h]
+	Concurrency       int                             // tasks at once [10]
+	RetryBackoffMin   time.Duration                   // [2s]
+	RetryBackoffMax   time.Duration                   // [2m]
+	SubmitMaxAttempts int                             // failed RemoveNode calls per request before it fails [8]
+	BatchWindow       time.Duration                   // how long a cluster's oldest waiting request waits for others; 0: no merging
+	WriteRate         float64                         // RemoveNode calls per second of each region and project, all workers together; 0: unlimited
+	ReadRate          float64                         // CCE reads per second of each region and project, all workers together; 0: unlimited
+	PollIntervalMin   time.Duration                   // [10s]
+	PollIntervalMax   time.Duration                   // [20s]
+	PollFirstDelay    time.Duration                   // [3 × PollIntervalMin]
+	PollTimeout       time.Duration                   // [30m]
+	CCETimeout        time.Duration                   // limit of one CCE call [30s]
+	RecordTTL         time.Duration                   // [7 days]
+	ShutdownTimeout   time.Duration                   // [25s]
+	OrphanAfter       time.Duration                   // a queued request with no task this long gets its task again [1m]
+	Region            string                          // the default region (CCE_REGION): the one New's api serves, as do records of region ""
+	CCEFor            func(region string) (CCE, bool) // the CCE client of another region, asked once per region; nil or false: not served
+	Kube              KubeAccess                      // Kubernetes access for drains (KUBE_ACCESS); nil: none
+	DrainInterval     time.Duration                   // between passes over a draining node's Pods, at first [5s]
+	DrainIntervalMax  time.Duration                   // ... once a drain has been blocked for long [30s]
+	GuardRecheck      time.Duration                   // how often a request a guardrail holds (pause, window, budget, cluster phase) looks again [5s]
+	Guard             *removal.Guard                  // the fleet's guardrails (CLUSTER_MAX_DISRUPTING, CLUSTER_MIN_NODES); nil: no budget, no minimum
+	WebhookKey        webhook.Key                     // signs callbacks (WEBHOOK_SECRET); nil: deliveries fail and are retried
+	WebhookHosts      removal.AllowedHosts            // hosts callbacks may go to (WEBHOOK_ALLOWED_HOSTS), checked again at delivery
+	WebhookMaxAge     time.Duration                   // a callback is tried until its event is this old [24h]
+	WebhookTimeout    time.Duration                   // one POST to a callback [10s]
+	EventsMaxLen      int64                           // about how many events the stream keeps [100000]
+	CredentialsGrace  time.Duration                   // how long CCE may refuse the worker's credentials before requests fail [1h]
 	Logger            zerolog.Logger
 	Metrics           *metrics.Metrics // nil: none
 	Now               func() time.Time // [time.Now]
@@ -139,8 +140,7 @@ type Server struct {
 	queue     *asynq.Client
 	srv       *asynq.Server
 	inspector *asynq.Inspector
-	writes    limiter
-	reads     limiter
+	regions   regions // each region's CCE client, each region and project's rate limits
 	backoff   Backoff
 	running   atomic.Bool
 	jobTimes  jobTimes
@@ -153,7 +153,9 @@ type Server struct {
 	orphanCursor time.Time
 }
 
-// New builds a worker on rdb (left open by Shutdown) that talks to api. Give
+// New builds a worker on rdb (left open by Shutdown) that talks to api for
+// cfg.Region (and requests of no region), and to cfg.CCEFor's clients for
+// the other regions it serves (regions.go). Give
 // rdb a pool of at least PoolSize(cfg.Concurrency) connections.
 func New(rdb redis.UniversalClient, api CCE, cfg Config) *Server {
 	cfg.defaults()
@@ -162,7 +164,6 @@ func New(rdb redis.UniversalClient, api CCE, cfg Config) *Server {
 		corrupt.Report(key, err)
 		cfg.Metrics.CorruptRecord()
 	}})
-	limits := ratelimit.Options{Taken: cfg.Metrics.RateSlot, Returned: cfg.Metrics.RateSlotReturned}
 	w := &Server{
 		cfg:        cfg,
 		log:        cfg.Logger,
@@ -180,8 +181,6 @@ func New(rdb redis.UniversalClient, api CCE, cfg Config) *Server {
 		hookClient: newHookClient(cfg.WebhookTimeout),
 		queue:      asynq.NewClientFromRedisClient(rdb),
 		inspector:  asynq.NewInspectorFromRedisClient(rdb),
-		writes:     ratelimit.New(rdb, "write", cfg.WriteRate, limits),
-		reads:      ratelimit.New(rdb, "read", cfg.ReadRate, limits),
 		backoff:    Backoff{Min: cfg.RetryBackoffMin, Max: cfg.RetryBackoffMax},
 	}
 	w.srv = asynq.NewServerFromRedisClient(rdb, asynq.Config{

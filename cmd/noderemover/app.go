@@ -152,7 +152,7 @@ func (f *flags) config(env config.Getenv) (config.Config, error) {
 func clientOptions(cfg config.Config) enqueuer.Options {
 	hosts, _ := enqueuer.ParseAllowedHosts(cfg.WebhookAllowedHosts)
 	return enqueuer.Options{RecordTTL: cfg.RecordTTL, Drain: drainDefaults(cfg), Guard: fleetGuard(cfg),
-		WebhookHosts: hosts, EventsMaxLen: cfg.EventsMaxLen}
+		WebhookHosts: hosts, EventsMaxLen: cfg.EventsMaxLen, DefaultRegion: cfg.CCERegion, Regions: servedRegions(cfg)}
 }
 
 // stringList is a repeatable string flag.

@@ -27,6 +27,7 @@ func runEnqueue(ctx context.Context, args []string, io stdio, env config.Getenv)
 	var nodes stringList
 	f.StringVar(&r.ProjectID, "project-id", "", "CCE project id")
 	f.StringVar(&r.ClusterID, "cluster-id", "", "CCE cluster id")
+	f.StringVar(&r.Region, "region", "", "CCE region of the project and cluster, e.g. eu-west-101 (default CCE_REGION)")
 	f.Var(&nodes, "node", "node uid to remove (repeat for more)")
 	f.StringVar(&r.SSHKey, "ssh-key", "", "key pair the removed nodes are reinstalled with")
 	passwordStdin := f.Bool("password-stdin", false, "read the reinstalled nodes' password from the first line of stdin\n(CCE's rule: 8 to 26 letters, digits and !@$%^-_=+[{}]:,./?~#*, with three of\nupper-case, lower-case, digits and those, and not the user name or it reversed)")
@@ -59,7 +60,7 @@ func runEnqueue(ctx context.Context, args []string, io stdio, env config.Getenv)
 	var lines []int          // the file line of each request, with --from-file
 	var fileBad []*lineError // lines that could not be decoded
 	if *fromFile != "" {
-		if r.ProjectID != "" || r.ClusterID != "" || len(r.Nodes) > 0 || r.SSHKey != "" || *passwordStdin || r.Username != "" || r.ID != "" || r.Drain != nil ||
+		if r.ProjectID != "" || r.ClusterID != "" || r.Region != "" || len(r.Nodes) > 0 || r.SSHKey != "" || *passwordStdin || r.Username != "" || r.ID != "" || r.Drain != nil ||
 			r.CallbackURL != "" || r.CallbackEvents != "" {
 			return fail(io, exitUsage, "enqueue: --from-file takes everything from the file; give no other request flags")
 		}
@@ -255,7 +256,7 @@ func failLines(io stdio, bad []*lineError) int {
 // emptyFlag refuses an optional request flag given as "", as the API
 // refuses the member given empty: left as is it would mean "not given".
 func emptyFlag(fs *flag.FlagSet) error {
-	members := map[string]string{"request-id": "request_id", "ssh-key": "ssh_key", "username": "username"}
+	members := map[string]string{"request-id": "request_id", "ssh-key": "ssh_key", "username": "username", "region": "region"}
 	var err error
 	fs.Visit(func(fl *flag.Flag) {
 		if member, ok := members[fl.Name]; ok && fl.Value.String() == "" && err == nil {

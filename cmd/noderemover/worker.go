@@ -54,19 +54,22 @@ func runWorker(ctx context.Context, args []string, io stdio, env config.Getenv) 
 		OpenRequests: st.OpenCount,
 		Inspector:    inspector,
 		Paused:       st.Paused,
+		Regions:      configuredRegions(cfg),
 	})
 	auth, source := credentialSource(cfg)
 	if err := checkCredentials(ctx, cfg, auth); err != nil {
 		return fail(io, exitUsage, "worker: %v", err)
 	}
-	api, err := newCCEClient(cfg, auth, m.CCECall)
+	clients := newRegionClients(cfg, auth, m) // one Authenticator for every region
+	api, err := clients.client(cfg.CCERegion)
 	if err != nil {
 		return fail(io, exitUsage, "worker: %v", err)
 	}
 	log.Info().Str("credentials", source).Msg("CCE credentials")
 	wcfg := workerConfig(cfg, log)
 	wcfg.Metrics = m
-	if wcfg.Kube, err = newKubeAccess(cfg, api, m.KubeRequest); err != nil {
+	wcfg.Region, wcfg.CCEFor = cfg.CCERegion, clients.forWorker
+	if wcfg.Kube, err = newKubeAccess(cfg, api, clients.forKube, m.KubeRequest); err != nil {
 		return fail(io, exitUsage, "worker: %v", err)
 	}
 	w := worker.New(rdb, api, wcfg)
@@ -83,7 +86,8 @@ func runWorker(ctx context.Context, args []string, io stdio, env config.Getenv) 
 		_ = hs.stop()
 		return fail(io, exitFailure, "worker: %v", err)
 	}
-	log.Info().Str("redis", cfg.Redis.String()).Str("cce_endpoint", cfg.CCEEndpoint).Str("http_addr", hs.addr.String()).
+	log.Info().Str("redis", cfg.Redis.String()).Str("cce_endpoint", cfg.CCEEndpoint).Str("cce_region", cfg.CCERegion).
+		Interface("cce_endpoints", cfg.CCEEndpoints).Str("http_addr", hs.addr.String()).
 		Int("concurrency", cfg.WorkerConcurrency).Str("kube_access", cfg.KubeAccess).Bool("drain", cfg.DrainOn()).
 		Msg("worker started")
 
@@ -127,7 +131,7 @@ func workerConfig(cfg config.Config, log zerolog.Logger) worker.Config {
 
 // newKubeAccess is the worker's Kubernetes access (KUBE_ACCESS), with the
 // CCE client to ask for kubeconfigs.
-func newKubeAccess(cfg config.Config, api *cce.Client, observe func(code int)) (*kube.Access, error) {
+func newKubeAccess(cfg config.Config, api *cce.Client, regional func(string) (kube.CertIssuer, bool), observe func(code int)) (*kube.Access, error) {
 	a, err := kube.New(kube.Options{
 		Mode:     cfg.KubeAccess,
 		Endpoint: cfg.KubeEndpoint,
@@ -136,6 +140,8 @@ func newKubeAccess(cfg config.Config, api *cce.Client, observe func(code int)) (
 		Burst:    2 * cfg.KubeQPS,
 		CertTTL:  cfg.KubeCertTTL,
 		CCE:      api,
+		Region:   cfg.CCERegion,
+		CCEFor:   regional,
 		Observe:  observe,
 	})
 	if err != nil {
@@ -200,15 +206,6 @@ func checkCredentials(ctx context.Context, cfg config.Config, auth cce.Authentic
 			"HUAWEICLOUD_SDK_AK_FILE/SK_FILE, IAM_USERNAME, HUAWEICLOUD_SDK_IDP_ID), and this is not a server with an agency: %w", err)
 	}
 	return nil
-}
-
-// newCCEClient builds a CCE client that authenticates with auth.
-func newCCEClient(cfg config.Config, auth cce.Authenticator, observe func(op string, status int, d time.Duration)) (*cce.Client, error) {
-	c, err := cce.New(cce.Config{Endpoint: cfg.CCEEndpoint, Auth: auth, Timeout: cfg.CCETimeout, UserAgent: "noderemover", Observe: observe})
-	if err != nil {
-		return nil, fmt.Errorf("CCE client: %w", err)
-	}
-	return c, nil
 }
 
 // webhookKey is WEBHOOK_SECRET decoded (its form checked by config); nil

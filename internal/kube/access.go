@@ -75,8 +75,15 @@ type Options struct {
 	// asked to last (default 1h, 15 minutes to 1827 days). A new one is
 	// asked for when less than a third of the certificate's life is left.
 	CertTTL time.Duration
-	// CCE issues the kubeconfigs, for cce.
+	// CCE issues the kubeconfigs, for cce: of clusters of Region (and of
+	// region "", a fleet's one endpoint).
 	CCE CertIssuer
+	// Region is the region CCE serves (CCE_REGION).
+	Region string
+	// CCEFor, for cce, is the issuer of another region's clusters (a
+	// cluster's kubeconfig is its region's CCE's to issue); nil or false:
+	// that region's clusters cannot be reached.
+	CCEFor func(region string) (CertIssuer, bool)
 	// Now is the clock renewals are decided on; nil is time.Now.
 	Now func() time.Time
 	// Observe, when set, is told of every Kubernetes API request a client
@@ -95,9 +102,9 @@ type Access struct {
 	clients map[clusterKey]*cached
 }
 
-type clusterKey struct{ project, cluster string }
+type clusterKey struct{ region, project, cluster string }
 
-func (k clusterKey) String() string { return k.project + "/" + k.cluster }
+func (k clusterKey) String() string { return k.region + "/" + k.project + "/" + k.cluster }
 
 // New validates o and returns an Access. Errors name the variable.
 func New(o Options) (*Access, error) {
@@ -161,8 +168,9 @@ func (a *Access) Enabled() bool { return a.o.Mode != ModeNone }
 // Client returns a client for the cluster's Kubernetes API, the same one
 // until the cluster's kubeconfig changes (renewed by CCE, or its file
 // rewritten). With KUBE_ACCESS none it returns an error wrapping
-// ErrNoAccess. In dir mode projectID is not used.
-func (a *Access) Client(ctx context.Context, projectID, clusterID string) (kubernetes.Interface, error) {
+// ErrNoAccess. In cce mode the kubeconfig comes from the CCE of region; in
+// dir mode region and projectID are not used.
+func (a *Access) Client(ctx context.Context, region, projectID, clusterID string) (kubernetes.Interface, error) {
 	switch {
 	case a.o.Mode == ModeNone:
 		return nil, fmt.Errorf("kube: cluster %s: %w (KUBE_ACCESS is none)", clusterID, ErrNoAccess)
@@ -173,7 +181,20 @@ func (a *Access) Client(ctx context.Context, projectID, clusterID string) (kuber
 	case projectID == "":
 		return nil, fmt.Errorf("kube: cluster %s: the project id is empty", clusterID)
 	}
-	return a.cceClient(ctx, clusterKey{projectID, clusterID})
+	return a.cceClient(ctx, clusterKey{region, projectID, clusterID})
+}
+
+// issuer is the CCE that issues the kubeconfigs of region's clusters.
+func (a *Access) issuer(region string) (CertIssuer, error) {
+	if region == "" || region == a.o.Region {
+		return a.o.CCE, nil
+	}
+	if a.o.CCEFor != nil {
+		if c, ok := a.o.CCEFor(region); ok && c != nil {
+			return c, nil
+		}
+	}
+	return nil, fmt.Errorf("kube: no CCE client for region %s to issue a kubeconfig", region)
 }
 
 // cachedFor returns the cluster's client, if any.

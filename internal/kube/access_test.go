@@ -20,7 +20,7 @@ func TestNoneGivesErrNoAccess(t *testing.T) {
 		if a.Mode() != "none" || a.Enabled() {
 			t.Errorf("mode %q: Mode %q, Enabled %v", mode, a.Mode(), a.Enabled())
 		}
-		_, err = a.Client(t.Context(), "p", "c")
+		_, err = a.Client(t.Context(), "", "p", "c")
 		if !errors.Is(err, kube.ErrNoAccess) || !strings.Contains(err.Error(), "KUBE_ACCESS") {
 			t.Errorf("mode %q: Client error %v, want ErrNoAccess naming KUBE_ACCESS", mode, err)
 		}

@@ -48,7 +48,11 @@ func (a *Access) cceClient(ctx context.Context, key clusterKey) (kubernetes.Inte
 // (from its NotAfter; from CertTTL if it has none to read).
 func (a *Access) issue(ctx context.Context, key clusterKey) (*cached, error) {
 	issued := a.o.Now()
-	raw, err := a.o.CCE.ClusterCert(ctx, key.project, key.cluster, a.o.CertTTL)
+	api, err := a.issuer(key.region)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := api.ClusterCert(ctx, key.project, key.cluster, a.o.CertTTL)
 	if err != nil {
 		return nil, fmt.Errorf("kube: issue a kubeconfig for cluster %s: %w", key.cluster, scrubbed(err))
 	}

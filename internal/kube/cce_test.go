@@ -61,7 +61,7 @@ func TestCCEEndpoints(t *testing.T) {
 	s := newCCESetup(t)
 	for endpoint, want := range map[string]string{"": "internal-node", "internal": "internal-node", "external": "external-node"} {
 		t.Run("Endpoint"+endpoint, func(t *testing.T) {
-			c, err := s.access(t, kube.Options{Endpoint: endpoint}).Client(t.Context(), project, cluster)
+			c, err := s.access(t, kube.Options{Endpoint: endpoint}).Client(t.Context(), "", project, cluster)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -78,13 +78,13 @@ func TestCCERenewsBeforeTheEnd(t *testing.T) {
 	s := newCCESetup(t)
 	clock := testkit.NewOffsetClock(0)
 	a := s.access(t, kube.Options{Now: clock.Now})
-	first, err := a.Client(t.Context(), project, cluster)
+	first, err := a.Client(t.Context(), "", project, cluster)
 	if err != nil {
 		t.Fatal(err)
 	}
 	nodeName(t, first)
 	clock.Advance(30 * time.Minute)
-	if again, err := a.Client(t.Context(), project, cluster); err != nil || again != first {
+	if again, err := a.Client(t.Context(), "", project, cluster); err != nil || again != first {
 		t.Fatalf("at 30m: Client = %p, %v; want the same client", again, err)
 	}
 	if n := s.fake.Calls(ccetest.OpClusterCert); n != 1 {
@@ -93,7 +93,7 @@ func TestCCERenewsBeforeTheEnd(t *testing.T) {
 	clock.Advance(11 * time.Minute) // 41 of 60 minutes: less than a third left
 	var renewed kubernetes.Interface
 	for range 3 {
-		if renewed, err = a.Client(t.Context(), project, cluster); err != nil {
+		if renewed, err = a.Client(t.Context(), "", project, cluster); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -116,7 +116,7 @@ func TestCCEConcurrentCallersShareOneIssuance(t *testing.T) {
 	clients := make([]kubernetes.Interface, 16)
 	for i := range clients {
 		wg.Go(func() {
-			c, err := a.Client(t.Context(), project, cluster)
+			c, err := a.Client(t.Context(), "", project, cluster)
 			if err != nil {
 				t.Error(err)
 			}
@@ -160,7 +160,7 @@ func TestCCEErrors(t *testing.T) {
 		{"Expired", "", "expired", []string{"expired", "ended"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := s.access(t, kube.Options{Endpoint: tc.endpoint}).Client(t.Context(), project, tc.cluster)
+			_, err := s.access(t, kube.Options{Endpoint: tc.endpoint}).Client(t.Context(), "", project, tc.cluster)
 			if err == nil {
 				t.Fatal("no error")
 			}

@@ -77,14 +77,14 @@ func TestDirReadsTheFileAndItsUpdates(t *testing.T) {
 	if access.Mode() != "dir" || !access.Enabled() {
 		t.Errorf("Mode %q, Enabled %v", access.Mode(), access.Enabled())
 	}
-	first, err := access.Client(t.Context(), "", "clus-1")
+	first, err := access.Client(t.Context(), "", "", "clus-1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := nodeName(t, first); got != "node-a" {
 		t.Errorf("node %q, want node-a", got)
 	}
-	again, err := access.Client(t.Context(), "proj", "clus-1")
+	again, err := access.Client(t.Context(), "", "proj", "clus-1")
 	if err != nil || again != first {
 		t.Errorf("second Client = %p, %v; want the same client %p", again, err, first)
 	}
@@ -95,7 +95,7 @@ func TestDirReadsTheFileAndItsUpdates(t *testing.T) {
 	// The Secret is updated: a new certificate and another server.
 	cert, key = p.client(t, time.Now().Add(time.Hour))
 	sd.write(t, map[string][]byte{"clus-1": p.kubeconfig(b.URL, "", "internal", cert, key)})
-	updated, err := access.Client(t.Context(), "", "clus-1")
+	updated, err := access.Client(t.Context(), "", "", "clus-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,12 +118,12 @@ func TestDirSameContentKeepsTheClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	first, err := access.Client(t.Context(), "", "clus-1")
+	first, err := access.Client(t.Context(), "", "", "clus-1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	sd.write(t, map[string][]byte{"clus-1": config})
-	if again, err := access.Client(t.Context(), "", "clus-1"); err != nil || again != first {
+	if again, err := access.Client(t.Context(), "", "", "clus-1"); err != nil || again != first {
 		t.Errorf("Client after a rewrite with the same content = %p, %v; want %p", again, err, first)
 	}
 }
@@ -163,7 +163,7 @@ func TestDirErrors(t *testing.T) {
 		{"BadKey", "bad-key", []string{"bad-key"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := access.Client(t.Context(), "", tc.cluster)
+			_, err := access.Client(t.Context(), "", "", tc.cluster)
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -193,7 +193,7 @@ func TestObserveCountsEveryRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := access.Client(t.Context(), "", "clus-1")
+	c, err := access.Client(t.Context(), "", "", "clus-1")
 	if err != nil {
 		t.Fatal(err)
 	}

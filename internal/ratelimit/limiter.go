@@ -38,17 +38,29 @@ const (
 )
 
 // The limiter's keys carry the store's hash tag, so they live with it on
-// Redis Cluster.
-func nextKey(kind string) string   { return "{noderemover}:cce:" + kind + ":next" }   // when the next slot is free (µs)
-func factorKey(kind string) string { return "{noderemover}:cce:" + kind + ":factor" } // share of the pace, after 429s
-func pauseKey(kind string) string  { return "{noderemover}:cce:" + kind + ":pause" }  // no slot before this (µs)
+// Redis Cluster: {noderemover}:cce:<region>:<project>:<kind>:..., or
+// {noderemover}:cce:<kind>:... for a limiter of no scope.
+func (l *Limiter) nextKey() string   { return l.prefix + ":next" }   // when the next slot is free (µs)
+func (l *Limiter) factorKey() string { return l.prefix + ":factor" } // share of the pace, after 429s
+func (l *Limiter) pauseKey() string  { return l.prefix + ":pause" }  // no slot before this (µs)
+
+// Scope names the limit of one region and project: CCE's gateway counts
+// each project of each region on its own. Region "" (a fleet's one
+// endpoint) is "default", which no region is called.
+func Scope(region, project string) string {
+	if region == "" {
+		region = "default"
+	}
+	return region + ":" + project
+}
 
 // Limiter paces one kind of CCE call ("write" or "read") across every
 // worker. A nil Limiter, or one with no rate, lets every call go at once.
 type Limiter struct {
 	rdb      redis.UniversalClient
 	kind     string
-	interval int64 // µs between slots at the full pace; 0: unlimited
+	prefix   string // of its keys
+	interval int64  // µs between slots at the full pace; 0: unlimited
 	o        Options
 	// lowered is whether the factor was below 1 at the last take, so that
 	// Succeeded only writes when there is something to give back.
@@ -63,12 +75,19 @@ type Options struct {
 	// Taken and Returned, when set, are told of every slot taken and every
 	// slot given back, with the limiter's kind (for metrics).
 	Taken, Returned func(kind string)
+	// Scope, when set (Scope(region, project)), makes the limiter that
+	// scope's own: its keys name it, and limiters of other scopes do not
+	// share its pace, its factor or its pause.
+	Scope string
 }
 
 // New returns the limiter of kind for perSecond calls a second (0 or less:
 // unlimited), all workers together.
 func New(rdb redis.UniversalClient, kind string, perSecond float64, o Options) *Limiter {
-	l := &Limiter{rdb: rdb, kind: kind, o: o}
+	l := &Limiter{rdb: rdb, kind: kind, o: o, prefix: "{noderemover}:cce:" + kind}
+	if o.Scope != "" {
+		l.prefix = "{noderemover}:cce:" + o.Scope + ":" + kind
+	}
 	if perSecond > 0 {
 		l.interval = max(1, int64(math.Round(1e6/(perSecond*Pace))))
 	}
@@ -125,7 +144,7 @@ func (l *Limiter) Take(ctx context.Context, maxWait time.Duration) (*Slot, time.
 	if l == nil || l.interval == 0 {
 		return nil, 0, nil
 	}
-	res, err := reserveScript.Run(ctx, l.rdb, []string{nextKey(l.kind), factorKey(l.kind), pauseKey(l.kind)},
+	res, err := reserveScript.Run(ctx, l.rdb, []string{l.nextKey(), l.factorKey(), l.pauseKey()},
 		l.interval, maxWait.Microseconds(), l.nowArg(), Pace).Slice()
 	if err != nil {
 		return nil, 0, fmt.Errorf("%s limiter: %w", l.kind, err)
@@ -171,7 +190,7 @@ func (s *Slot) Return(ctx context.Context) {
 	if s == nil {
 		return
 	}
-	n, err := returnScript.Run(ctx, s.l.rdb, []string{nextKey(s.l.kind)}, s.next, s.start).Int()
+	n, err := returnScript.Run(ctx, s.l.rdb, []string{s.l.nextKey()}, s.next, s.start).Int()
 	if err == nil && n == 1 && s.l.o.Returned != nil {
 		s.l.o.Returned(s.l.kind)
 	}
@@ -215,7 +234,7 @@ func (l *Limiter) Throttled(ctx context.Context, retryAfter time.Duration) error
 	if l == nil || l.interval == 0 {
 		return nil
 	}
-	err := decreaseScript.Run(ctx, l.rdb, []string{factorKey(l.kind), pauseKey(l.kind)},
+	err := decreaseScript.Run(ctx, l.rdb, []string{l.factorKey(), l.pauseKey()},
 		minFactor, factorMemory.Milliseconds(), max(retryAfter, 0).Microseconds(), l.nowArg()).Err()
 	if err != nil {
 		return fmt.Errorf("%s limiter: %w", l.kind, err)
@@ -229,5 +248,5 @@ func (l *Limiter) Succeeded(ctx context.Context) {
 	if l == nil || l.interval == 0 || !l.lowered.Load() {
 		return
 	}
-	_ = increaseScript.Run(ctx, l.rdb, []string{factorKey(l.kind)}, factorStep, factorMemory.Milliseconds()).Err()
+	_ = increaseScript.Run(ctx, l.rdb, []string{l.factorKey()}, factorStep, factorMemory.Milliseconds()).Err()
 }

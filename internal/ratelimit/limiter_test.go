@@ -150,7 +150,7 @@ func TestThrottledPausesAndSlowsEveryWorker(t *testing.T) {
 	if _, d, _ := other.Take(t.Context(), 0); d < 2900*time.Millisecond || d > 3*time.Second {
 		t.Errorf("after Retry-After 3s: wait %v", d)
 	}
-	if f, _ := rdb.Get(t.Context(), factorKey("write")).Float64(); f != 0.5 {
+	if f, _ := rdb.Get(t.Context(), l.factorKey()).Float64(); f != 0.5 {
 		t.Errorf("factor %v after one 429, want 0.5", f)
 	}
 	clock.Advance(3 * time.Second)
@@ -164,11 +164,11 @@ func TestThrottledPausesAndSlowsEveryWorker(t *testing.T) {
 	for range 10 {
 		_ = l.Throttled(t.Context(), 0)
 	}
-	if f, _ := rdb.Get(t.Context(), factorKey("write")).Float64(); f != minFactor {
+	if f, _ := rdb.Get(t.Context(), l.factorKey()).Float64(); f != minFactor {
 		t.Errorf("factor %v after many 429s, want the floor %v", f, minFactor)
 	}
 	other.Succeeded(t.Context())
-	if f, _ := rdb.Get(t.Context(), factorKey("write")).Float64(); f != minFactor+factorStep {
+	if f, _ := rdb.Get(t.Context(), l.factorKey()).Float64(); f != minFactor+factorStep {
 		t.Errorf("factor %v after a success, want %v", f, minFactor+factorStep)
 	}
 }
@@ -189,5 +189,41 @@ func TestUnlimitedLetsEveryCallGo(t *testing.T) {
 	}
 	if n, _ := rdb.DBSize(t.Context()).Result(); n != 0 {
 		t.Errorf("an unlimited limiter wrote %d keys", n)
+	}
+}
+
+// TestScopesAreApart: limiters of two regions (or projects) keep their own
+// keys: one's slots used up, or paused after a 429, leave the other's be;
+// two limiters of one scope share one pace.
+func TestScopesAreApart(t *testing.T) {
+	rdb := redistest.Start(t, redistest.Options{}).Client(t)
+	clock := testkit.NewClock(time.Time{})
+	cn := New(rdb, "write", 1, Options{Now: clock.Now, Scope: Scope("cn-north-4", "p1")})
+	cnAgain := New(rdb, "write", 1, Options{Now: clock.Now, Scope: Scope("cn-north-4", "p1")})
+	eu := New(rdb, "write", 1, Options{Now: clock.Now, Scope: Scope("eu-west-101", "p2")})
+	if got := cn.nextKey(); got != "{noderemover}:cce:cn-north-4:p1:write:next" {
+		t.Errorf("key %s", got)
+	}
+	if got := New(rdb, "read", 1, Options{Scope: Scope("", "p1")}).pauseKey(); got != "{noderemover}:cce:default:p1:read:pause" {
+		t.Errorf("key of no region %s", got)
+	}
+	if slot, _, err := cn.Take(t.Context(), 0); slot == nil || err != nil {
+		t.Fatalf("first cn slot: %v", err)
+	}
+	if slot, d, _ := cnAgain.Take(t.Context(), 0); slot != nil || d <= 0 {
+		t.Fatalf("a second cn slot at once: %v, wait %v; the scope's pace is shared", slot, d)
+	}
+	if slot, d, err := eu.Take(t.Context(), 0); slot == nil || err != nil {
+		t.Fatalf("eu slot while cn's are used up: wait %v, %v", d, err)
+	}
+	if err := cn.Throttled(t.Context(), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(2 * time.Second)
+	if slot, _, _ := eu.Take(t.Context(), 0); slot == nil {
+		t.Error("cn's 429 paused eu")
+	}
+	if slot, _, _ := cn.Take(t.Context(), 0); slot != nil {
+		t.Error("cn took a slot during its own pause")
 	}
 }
