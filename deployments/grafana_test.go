@@ -60,17 +60,6 @@ func readDashboard(tb testing.TB) dashboard {
 	return d
 }
 
-// exprs are the queries of every panel.
-func (d dashboard) exprs() []string {
-	var out []string
-	for _, p := range d.Panels {
-		for _, t := range p.Targets {
-			out = append(out, t.Expr)
-		}
-	}
-	return out
-}
-
 // Every panel has a title, the ${datasource} variable as its data source
 // and at least one target with a query; the variable is a Prometheus data
 // source variable.
