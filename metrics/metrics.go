@@ -42,6 +42,11 @@ const (
 type Options struct {
 	// OpenRequests counts requests not final yet (across all workers).
 	OpenRequests func(ctx context.Context) (int64, error)
+	// OldestOpen, when set, says when the oldest request not final yet was
+	// created (ok false: none is open), across all workers.
+	OldestOpen func(ctx context.Context) (created time.Time, ok bool, err error)
+	// Now is the clock of the oldest open request's age; time.Now if nil.
+	Now func() time.Time
 	// Inspector, when set, adds asynq's queue metrics.
 	Inspector *asynq.Inspector
 	// Paused, when set, says what is paused (cluster ids, "*" for all).
@@ -124,6 +129,27 @@ func New(reg prometheus.Registerer, o Options) *Metrics {
 				return -1 // Redis unreachable: an impossible value, not a stale one
 			}
 			return float64(n)
+		}))
+	}
+	if o.OldestOpen != nil {
+		now := o.Now
+		if now == nil {
+			now = time.Now
+		}
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "noderemover_oldest_open_request_age_seconds",
+			Help: "Age of the oldest request not final yet, across all workers (0: none open; -1: Redis does not answer; the same from every worker, aggregate with max).",
+		}, func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
+			defer cancel()
+			created, ok, err := o.OldestOpen(ctx)
+			switch {
+			case err != nil:
+				return -1
+			case !ok:
+				return 0
+			}
+			return max(now().Sub(created).Seconds(), 0)
 		}))
 	}
 	if o.Paused != nil {

@@ -76,7 +76,8 @@ func TestWorkerProcess(t *testing.T) {
 			testkit.WaitFor(t, 20*time.Second, "RemoveNode call under way", func() bool { return fake.Calls(ccetest.OpRemoveNodes) == 1 })
 			if code, body := httpGet(t, "http://"+httpAddr+"/metrics"); code != 200 ||
 				!strings.Contains(body, `asynq_queue_size{queue="removals"}`) || !strings.Contains(body, "noderemover_requests_in_flight 1") ||
-				!strings.Contains(body, "noderemover_paused_all 0") || !strings.Contains(body, "noderemover_paused_clusters 0") {
+				!strings.Contains(body, "noderemover_paused_all 0") || !strings.Contains(body, "noderemover_paused_clusters 0") ||
+				!strings.Contains(body, "\nnoderemover_oldest_open_request_age_seconds ") || strings.Contains(body, "noderemover_oldest_open_request_age_seconds -1") {
 				t.Fatalf("/metrics: %d\n%s", code, body)
 			}
 

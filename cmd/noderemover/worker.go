@@ -52,6 +52,7 @@ func runWorker(ctx context.Context, args []string, io stdio, env config.Getenv) 
 	st := store.New(rdb, store.Options{})
 	m := metrics.New(reg, metrics.Options{
 		OpenRequests: st.OpenCount,
+		OldestOpen:   st.OldestOpen,
 		Inspector:    inspector,
 		Paused:       st.Paused,
 		Regions:      configuredRegions(cfg),

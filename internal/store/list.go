@@ -62,6 +62,19 @@ func (s *Store) OpenCount(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
+// OldestOpen is when the oldest request not final yet was created, across
+// all workers; ok is false when every request is final.
+func (s *Store) OldestOpen(ctx context.Context) (created time.Time, ok bool, err error) {
+	zs, err := s.rdb.ZRangeWithScores(ctx, openKey, 0, 0).Result()
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("read oldest open request: %w", err)
+	}
+	if len(zs) == 0 {
+		return time.Time{}, false, nil
+	}
+	return time.UnixMilli(int64(zs[0].Score)), true, nil
+}
+
 // OpenSince returns up to limit ids of requests not final yet that were
 // created after from and before to, oldest first, and when the last of them
 // was created (for the next call's from).
