@@ -118,6 +118,7 @@ func TestPrometheusAnswersEveryQuery(t *testing.T) {
 
 	// A worker wired as `noderemover worker` wires it, its /metrics served.
 	const token = "live-test-token"
+	const liveRegion = "cn-north-4"
 	rdb := redistest.Start(t, redistest.Options{}).Client(t)
 	fake := ccetest.NewServer(ccetest.Options{JobDuration: 300 * time.Millisecond, Token: token})
 	t.Cleanup(fake.Close)
@@ -127,8 +128,9 @@ func TestPrometheusAnswersEveryQuery(t *testing.T) {
 	reg := metrics.NewRegistry()
 	m := metrics.New(reg, metrics.Options{
 		OpenRequests: st.OpenCount, OldestOpen: st.OldestOpen, Inspector: inspector, Paused: st.Paused,
+		Regions: []string{liveRegion},
 	})
-	api, err := cce.New(cce.Config{Endpoint: fake.URL, Auth: cce.TokenAuth{Token: token}, Timeout: 2 * time.Second, Observe: m.CCECall})
+	api, err := cce.New(cce.Config{Endpoint: fake.URL, Auth: cce.TokenAuth{Token: token}, Timeout: 2 * time.Second, Observe: m.CCECalls(liveRegion)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,8 +140,8 @@ func TestPrometheusAnswersEveryQuery(t *testing.T) {
 		PollIntervalMin: 200 * time.Millisecond, PollIntervalMax: 500 * time.Millisecond,
 		PollFirstDelay: 200 * time.Millisecond, PollTimeout: time.Minute,
 		CCETimeout: 2 * time.Second, ShutdownTimeout: 5 * time.Second, CredentialsGrace: time.Minute,
-		Metrics: m,
-		Logger:  zerolog.Nop(),
+		Metrics: m, Region: liveRegion,
+		Logger: zerolog.Nop(),
 	})
 	hs := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	t.Cleanup(hs.Close)
@@ -174,7 +176,7 @@ scrape_configs:
 	fake.Inject(ccetest.OpRemoveNodes, 1, ccetest.Fault{Status: 429, Code: "APIG.0308", Gateway: true})
 	fake.Inject(ccetest.OpShowCluster, 1, ccetest.Fault{Status: 401})
 	const project = "0123456789abcdef0123456789abcdef"
-	enq := enqueuer.New(rdb, enqueuer.Options{})
+	enq := enqueuer.New(rdb, enqueuer.Options{DefaultRegion: liveRegion})
 	t.Cleanup(func() { _ = enq.Close() })
 	reqs := map[string][]string{
 		"live-a": {"10000000-0000-4000-8000-000000000001", "10000000-0000-4000-8000-000000000002", "10000000-0000-4000-8000-000000000bad"},
