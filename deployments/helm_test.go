@@ -143,3 +143,28 @@ var everything = map[string]any{
 var withHPA = map[string]any{
 	"autoscaling": map[string]any{"keda": map[string]any{"enabled": false}, "hpa": map[string]any{"enabled": true}},
 }
+
+// TestHelmIsThePin: the helm the tests run is the one tools/helm/go.mod
+// pins, so a cache built before a change of the pin is noticed.
+func TestHelmIsThePin(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(repoRoot, "tools", "helm", "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pin string
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "helm.sh/helm/v3" {
+			pin = f[1]
+		}
+	}
+	if pin == "" || !strings.Contains(string(data), "\ntool helm.sh/helm/v3/cmd/helm\n") {
+		t.Fatalf("tools/helm/go.mod does not pin helm.sh/helm/v3 as a tool")
+	}
+	out, err := runHelm(t, "version", "--template", "{{.Version}}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != pin {
+		t.Errorf("helm version %q; tools/helm/go.mod pins %s (rebuild: tools/build.sh)", out, pin)
+	}
+}

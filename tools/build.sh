@@ -15,14 +15,17 @@ mkdir -p "$dir"
 exec 9>"$dir/.lock"
 flock 9
 if have; then echo "$dir"; exit 0; fi
-build() { # module, package, name
+build() { # module, package, name[, more ldflags]
   echo "kube-tools: building $3" >&2
-  (cd "$here/$1" && CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o "$dir/$3.tmp" "$2") && mv "$dir/$3.tmp" "$dir/$3"
+  (cd "$here/$1" && CGO_ENABLED=0 go build -trimpath -ldflags="-s -w ${4:-}" -o "$dir/$3.tmp" "$2") && mv "$dir/$3.tmp" "$dir/$3"
 }
 [ -x "$dir/etcd" ] || build etcd . etcd
 for c in kube-apiserver kube-controller-manager kube-scheduler; do
   [ -x "$dir/$c" ] || build kube "./cmd/$c" "$c"
 done
 [ -x "$dir/kwok" ] || build kwok sigs.k8s.io/kwok/cmd/kwok kwok
-[ -x "$dir/helm" ] || build helm helm.sh/helm/v3/cmd/helm helm
+# helm's release builds stamp the version with -X; without it `helm version`
+# says only v3.22. The tests check it against tools/helm/go.mod.
+helm_version="$(awk '$1 == "helm.sh/helm/v3" { print $2 }' "$here/helm/go.mod")"
+[ -x "$dir/helm" ] || build helm helm.sh/helm/v3/cmd/helm helm "-X helm.sh/helm/v3/internal/version.version=$helm_version"
 echo "$dir"
