@@ -6,7 +6,9 @@
 # instant. helm alone takes about 2 minutes cold.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-stamp="$(cat "$here"/etcd/go.sum "$here"/kube/go.sum "$here"/kwok/go.sum "$here"/helm/go.sum "$here"/*/go.mod | sha256sum | cut -c1-16)"
+# Only the modules built here: tools/crds pins files, not binaries.
+modules=(etcd kube kwok helm)
+stamp="$(for m in "${modules[@]}"; do cat "$here/$m/go.mod" "$here/$m/go.sum"; done | sha256sum | cut -c1-16)"
 dir="${NODEREMOVER_KUBE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/noderemover/kube}/$stamp"
 bins=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok helm)
 have() { for b in "${bins[@]}"; do [ -x "$dir/$b" ] || return 1; done; }
