@@ -33,14 +33,7 @@ func TestHelmInstall(t *testing.T) {
 	helmBin(t)
 	cp := kubetest.Shared(t)
 	ns := cp.Namespace(t)
-	kc, err := cp.Kubeconfig("helm", []string{"system:masters"}, time.Now().Add(time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(kubeconfig, kc, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	kubeconfig := writeKubeconfig(t, cp)
 	values := valuesFile(t, installValues)
 
 	out, err := runHelm(t, append([]string{"template", chartRelease, chartDir, "--namespace", ns}, values...)...)
@@ -128,4 +121,18 @@ func TestHelmInstall(t *testing.T) {
 			return apierrors.IsNotFound(err)
 		})
 	}
+}
+
+// writeKubeconfig writes an admin kubeconfig of cp for helm.
+func writeKubeconfig(tb testing.TB, cp *kubetest.ControlPlane) string {
+	tb.Helper()
+	kc, err := cp.Kubeconfig("helm", []string{"system:masters"}, time.Now().Add(time.Hour))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	path := filepath.Join(tb.TempDir(), "kubeconfig")
+	if err := os.WriteFile(path, kc, 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return path
 }
