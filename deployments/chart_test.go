@@ -2,6 +2,7 @@ package deployments
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"maps"
 	"os"
@@ -348,7 +349,7 @@ func TestChartSecrets(t *testing.T) {
 		{"ExistingAndValues", map[string]any{"secrets": map[string]any{"api": map[string]any{
 			"values": map[string]any{"API_TOKENS": "REPLACE_ME_0123456789abcdef"}}}}, "existingSecret \"noderemover-api\" and values"},
 		{"TwoAutoscalers", merge(everything, map[string]any{"autoscaling": map[string]any{"hpa": map[string]any{"enabled": true}}}), "enable one autoscaler"},
-		{"ZeroReplicas", map[string]any{"autoscaling": map[string]any{"minReplicas": 0}}, "at least 1"},
+		{"ZeroReplicas", map[string]any{"autoscaling": map[string]any{"minReplicas": 0}}, "/autoscaling/minReplicas"},
 		{"WorkloadIdentityWithoutProvider", map[string]any{"workloadIdentity": map[string]any{"enabled": true}}, "identityProviderID"},
 		{"WorkloadIdentityAndKeys", merge(everything, map[string]any{"secrets": map[string]any{"worker": map[string]any{
 			"values": map[string]any{"HUAWEICLOUD_SDK_SK": "REPLACE_ME"}}}}), "two credential sources"},
@@ -459,4 +460,65 @@ func TestChartMonitoring(t *testing.T) {
 				chartDir, prometheusRulesFile, prometheusRulesFile, chartDir)
 		}
 	})
+}
+
+// TestChartValuesSchema: values.schema.json names every variable under
+// config and the keys of values.yaml under secrets, so that helm refuses a
+// misspelled one, which noderemover would silently ignore.
+func TestChartValuesSchema(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(chartDir, "values.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type props struct {
+		Properties           map[string]json.RawMessage `json:"properties"`
+		AdditionalProperties *bool                      `json:"additionalProperties"`
+	}
+	var schema struct {
+		Properties struct {
+			Config  props `json:"config"`
+			Secrets struct {
+				Properties map[string]struct {
+					Properties struct {
+						Values props `json:"values"`
+					} `json:"properties"`
+				} `json:"properties"`
+			} `json:"secrets"`
+		} `json:"properties"`
+	}
+	if err := json.Unmarshal(data, &schema); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, v := range config.Variables() {
+		names = append(names, v.Name)
+	}
+	cfg := schema.Properties.Config
+	if got := slices.Sorted(maps.Keys(cfg.Properties)); !slices.Equal(got, slices.Sorted(slices.Values(names))) {
+		t.Errorf("the schema's config names %v; want every variable, %v", got, names)
+	}
+	if cfg.AdditionalProperties == nil || *cfg.AdditionalProperties {
+		t.Error("the schema's config allows names it does not list")
+	}
+	for component, s := range loadChartValues(t).Secrets {
+		sv := schema.Properties.Secrets.Properties[component].Properties.Values
+		if got, want := slices.Sorted(maps.Keys(sv.Properties)), slices.Sorted(maps.Keys(s.Values)); !slices.Equal(got, want) {
+			t.Errorf("the schema's secrets.%s.values names %v; values.yaml has %v", component, got, want)
+		}
+		if sv.AdditionalProperties == nil || *sv.AdditionalProperties {
+			t.Errorf("the schema's secrets.%s.values allows names it does not list", component)
+		}
+	}
+
+	helmBin(t)
+	for name, values := range map[string]map[string]any{
+		"ConfigTypo": {"config": map[string]any{"REDIS_ULR": "redis://redis:6379/0"}},
+		"SecretTypo": {"secrets": map[string]any{"api": map[string]any{"values": map[string]any{"API_TOKEN": "x"}}}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := helmTemplate(t, values); err == nil || !strings.Contains(err.Error(), "additional properties") {
+				t.Errorf("helm template: %v; want the schema to refuse the name", err)
+			}
+		})
+	}
 }
