@@ -48,8 +48,15 @@ func TestHelmInstall(t *testing.T) {
 		t.Fatalf("helm template renders %v; want 3 Deployments, the HPA, the ServiceAccount and 2 Secrets", want.names())
 	}
 
-	if _, err := runHelm(t, append([]string{"install", chartRelease, chartDir, "--namespace", ns, "--kubeconfig", kubeconfig}, values...)...); err != nil {
+	installed, err := runHelm(t, append([]string{"install", chartRelease, chartDir, "--namespace", ns, "--kubeconfig", kubeconfig}, values...)...)
+	if err != nil {
 		t.Fatal(err)
+	}
+	// NOTES.txt names the API's Service and how to reach the dashboard.
+	for _, want := range []string{"noderemover-api:8080", "port-forward svc/noderemover-dashboard 8081"} {
+		if !strings.Contains(installed, want) {
+			t.Errorf("helm install says\n%s\nwithout %q", installed, want)
+		}
 	}
 	status, err := runHelm(t, "status", chartRelease, "--namespace", ns, "--kubeconfig", kubeconfig)
 	if err != nil {
