@@ -3,7 +3,8 @@
 # kube-controller-manager, kube-scheduler, kwok) and the helm CLI from their Go
 # modules, pinned in tools/{etcd,kube,kwok,helm}/go.mod, into a cache directory
 # named for those pins, and prints that directory. Cold: about 10 minutes; warm:
-# instant. helm alone takes about 2 minutes cold.
+# instant. helm alone: about 2 minutes with an empty build cache, 3.5 with an
+# empty module cache too.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 # Only the modules built here: tools/crds pins files, not binaries.
