@@ -17,7 +17,7 @@ demo: ## run the whole product in process (embedded Redis, fake CCE) and show re
 	$(GO) run ./cmd/noderemover demo
 
 .PHONY: kube-tools
-kube-tools: ## build the tests' Kubernetes control plane (etcd, kube-apiserver, ..., kwok) from pinned Go modules; cached, about 10 minutes cold
+kube-tools: ## build the tests' Kubernetes control plane (etcd, kube-apiserver, ..., kwok) and helm from pinned Go modules; cached, about 10 minutes cold
 	@tools/build.sh >/dev/null
 
 .PHONY: test

@@ -19,8 +19,15 @@ import (
 // TestKubernetesAutoscaling checks who scales the worker and how: KEDA in the
 // base, the HPA component, and the disruption budget.
 func TestKubernetesAutoscaling(t *testing.T) {
-	k := loadKube(t)
+	for _, k := range kubes(t) {
+		if len(k.base.scaledObjects) == 0 {
+			continue // the chart's defaults: no autoscaler (TestChartReplicas)
+		}
+		t.Run(k.name, func(t *testing.T) { checkAutoscaling(t, k) })
+	}
+}
 
+func checkAutoscaling(t *testing.T, k kube) {
 	t.Run("WorkerReplicasLeftToAutoscaler", func(t *testing.T) {
 		if r := k.worker(t).deploy.Spec.Replicas; r != nil {
 			t.Errorf("the worker sets replicas: %d; every kubectl apply would reset what the autoscaler chose", *r)

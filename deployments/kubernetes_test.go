@@ -2,6 +2,7 @@ package deployments
 
 import (
 	"maps"
+	"os"
 	"regexp"
 	"slices"
 	"testing"
@@ -11,19 +12,27 @@ import (
 	"github.com/noderemover/noderemover/config"
 )
 
-// kube is what the Kubernetes tests check: the base, the base with the hpa
-// component, the Secret template, and every container with the environment
-// it gets.
+// kube is what the Kubernetes tests check: one way of deploying (the
+// kustomize base, or the Helm chart with some values), the same with the
+// HPA instead of KEDA, the Secrets its containers read, and every container
+// with the environment it gets.
 type kube struct {
+	name string
+	// namespace is what every object's metadata.namespace must be: none for
+	// the base, the release's for the chart.
+	namespace string
 	base, hpa *manifest
-	secrets   []*corev1.Secret
-	procs     []process
-	subs      map[string]bool
+	// secrets are the Secrets envFrom may name: the template's (created out
+	// of band) and those the build creates itself.
+	secrets []*corev1.Secret
+	procs   []process
+	subs    map[string]bool
 }
 
 func loadKube(tb testing.TB) kube {
 	tb.Helper()
 	k := kube{
+		name:    "Kustomize",
 		base:    kustomizeBuild(tb, kubeDir),
 		hpa:     buildOverlay(tb, "", hpaComponent),
 		secrets: templateSecrets(tb),
@@ -31,6 +40,35 @@ func loadKube(tb testing.TB) kube {
 	}
 	k.procs = processes(tb, k.base, k.secrets)
 	return k
+}
+
+// loadChart renders the chart with values, and with the HPA instead of KEDA.
+func loadChart(tb testing.TB, name string, values map[string]any) kube {
+	tb.Helper()
+	k := kube{
+		name:      name,
+		namespace: chartNamespace,
+		base:      chartBuild(tb, values),
+		hpa:       chartBuild(tb, merge(values, withHPA)),
+		subs:      subcommands(tb),
+	}
+	k.secrets = append(templateSecrets(tb), k.base.secrets...)
+	k.procs = processes(tb, k.base, k.secrets)
+	return k
+}
+
+// kubes returns every way of deploying that the Kubernetes checks hold to
+// one standard: the kustomize base, and the chart with its default values
+// and with every optional feature on. The chart needs helm: without
+// NODEREMOVER_KUBE_BIN only the base is checked.
+func kubes(tb testing.TB) []kube {
+	tb.Helper()
+	out := []kube{loadKube(tb)}
+	if os.Getenv(kubeBinEnv) == "" {
+		tb.Logf("%s is unset: the Helm chart is not rendered", kubeBinEnv)
+		return out
+	}
+	return append(out, loadChart(tb, "ChartDefaults", nil), loadChart(tb, "ChartEverything", everything))
 }
 
 // worker returns the worker's container, of which there must be one.
@@ -54,12 +92,17 @@ var placeholder = regexp.MustCompile(`^REPLACE_ME(_[A-Z0-9]+)*$`)
 // TestKubernetesConfig checks what each process is given: names, values,
 // secrets and subcommands.
 func TestKubernetesConfig(t *testing.T) {
-	k := loadKube(t)
+	for _, k := range kubes(t) {
+		t.Run(k.name, func(t *testing.T) { checkConfig(t, k) })
+	}
+}
 
-	t.Run("Namespaceless", func(t *testing.T) {
+func checkConfig(t *testing.T, k kube) {
+	t.Run("Namespace", func(t *testing.T) {
 		for _, meta := range k.base.objectMetas() {
-			if meta.Namespace != "" {
-				t.Errorf("%s sets namespace %q; the base is namespace-agnostic", meta.Name, meta.Namespace)
+			if meta.Namespace != k.namespace {
+				t.Errorf("%s sets namespace %q; want %q (the base is namespace-agnostic, the chart's objects are in the release's)",
+					meta.Name, meta.Namespace, k.namespace)
 			}
 		}
 	})
@@ -126,6 +169,8 @@ func TestKubernetesConfig(t *testing.T) {
 		if len(k.secrets) == 0 {
 			t.Fatalf("%s describes no Secret", secretFile)
 		}
+		// The chart's own Secrets are checked too: the tests render them
+		// from placeholders.
 		for _, s := range k.secrets {
 			if len(s.Data) > 0 {
 				t.Errorf("Secret/%s has data: the template keeps placeholders in stringData only", s.Name)

@@ -3,7 +3,8 @@ package deployments
 import (
 	"testing"
 
+	"github.com/noderemover/noderemover/internal/kubetest"
 	"github.com/noderemover/noderemover/internal/testkit"
 )
 
-func TestMain(m *testing.M) { testkit.Main(m) }
+func TestMain(m *testing.M) { testkit.Main(kubetest.StopSharedAfter(m)) }

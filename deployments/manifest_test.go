@@ -51,6 +51,8 @@ type manifest struct {
 	hpas          []*autoscalingv2.HorizontalPodAutoscaler
 	scaledObjects []*scaledObject
 	accounts      []*corev1.ServiceAccount
+	monitors      []*serviceMonitor
+	rules         []*prometheusRule
 }
 
 // add decodes one object strictly into its API type, chosen by apiVersion
@@ -99,6 +101,14 @@ func (m *manifest) add(tb testing.TB, where string, doc []byte) {
 		o := &scaledObject{}
 		obj, meta = o, &o.ObjectMeta
 		defer func() { m.scaledObjects = append(m.scaledObjects, o) }()
+	case "monitoring.coreos.com/v1 ServiceMonitor":
+		o := &serviceMonitor{}
+		obj, meta = o, &o.ObjectMeta
+		defer func() { m.monitors = append(m.monitors, o) }()
+	case "monitoring.coreos.com/v1 PrometheusRule":
+		o := &prometheusRule{}
+		obj, meta = o, &o.ObjectMeta
+		defer func() { m.rules = append(m.rules, o) }()
 	default:
 		tb.Fatalf("%s: apiVersion %q kind %q is not a kind the tests know; add it to manifest.add with its API type",
 			where, tm.APIVersion, tm.Kind)
@@ -143,6 +153,12 @@ func (m *manifest) names() []string {
 	for _, o := range m.accounts {
 		add("ServiceAccount", o.ObjectMeta)
 	}
+	for _, o := range m.monitors {
+		add("ServiceMonitor", o.ObjectMeta)
+	}
+	for _, o := range m.rules {
+		add("PrometheusRule", o.ObjectMeta)
+	}
 	slices.Sort(out)
 	return out
 }
@@ -172,6 +188,12 @@ func (m *manifest) objectMetas() []metav1.ObjectMeta {
 		out = append(out, o.ObjectMeta)
 	}
 	for _, o := range m.accounts {
+		out = append(out, o.ObjectMeta)
+	}
+	for _, o := range m.monitors {
+		out = append(out, o.ObjectMeta)
+	}
+	for _, o := range m.rules {
 		out = append(out, o.ObjectMeta)
 	}
 	return out

@@ -18,8 +18,12 @@ import (
 // TestKubernetesPods checks how the pods run: probes and ports, Services,
 // security, resources, shutdown and metrics.
 func TestKubernetesPods(t *testing.T) {
-	k := loadKube(t)
+	for _, k := range kubes(t) {
+		t.Run(k.name, func(t *testing.T) { checkPods(t, k) })
+	}
+}
 
+func checkPods(t *testing.T, k kube) {
 	t.Run("ProbesReachServedPorts", func(t *testing.T) {
 		for _, p := range k.procs {
 			s, ok := servers[p.sub]

@@ -56,9 +56,7 @@ type rule struct {
 type prometheusRule struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata"`
-	Spec              struct {
-		Groups []ruleGroup `json:"groups"`
-	} `json:"spec"`
+	Spec              ruleFile `json:"spec"`
 }
 
 // readRules decodes rules.yaml strictly.

@@ -14,8 +14,18 @@ import (
 // HUAWEICLOUD_SDK_ID_TOKEN_FILE says, reads no CCE Secret, and its
 // configuration is workload identity, complete.
 func TestWorkloadIdentityComponent(t *testing.T) {
-	m := buildOverlay(t, "", workloadIdentityComponent)
-	procs := processes(t, m, templateSecrets(t))
+	checkWorkloadIdentity(t, buildOverlay(t, "", workloadIdentityComponent), templateSecrets(t))
+}
+
+// TestChartWorkloadIdentity: the same with the chart's workloadIdentity on.
+func TestChartWorkloadIdentity(t *testing.T) {
+	helmBin(t)
+	m := chartBuild(t, everything)
+	checkWorkloadIdentity(t, m, append(templateSecrets(t), m.secrets...))
+}
+
+func checkWorkloadIdentity(t *testing.T, m *manifest, secrets []*corev1.Secret) {
+	procs := processes(t, m, secrets)
 	var w *process
 	for i := range procs {
 		if procs[i].sub == "worker" {
