@@ -165,7 +165,12 @@ func TestBacklogThreeWorkers(t *testing.T) {
 	res := runBacklog(t, backlog{Requests: 600, Clusters: 6, Workers: 3, Window: 2 * time.Second,
 		WriteRate: 5, ReadRate: 50, JobDuration: time.Second, Race: true})
 	t.Logf("%+v", res)
-	if res.Answers != 0 {
+	// The slots are spaced for 90% of CCE's rate; a call the loaded machine
+	// holds back past that margin (the race detector, three processes on
+	// two cores) can land in the same second as the next one and take one
+	// 429, which the limiter then answers by slowing down. More than one
+	// means the workers do not share the limit.
+	if res.Answers > 1 {
 		t.Errorf("CCE answered 429 %d times (%s)", res.Answers, res.Throttled)
 	}
 	if res.NodesSent != 600 {
