@@ -4,12 +4,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/noderemover/noderemover/cce/ccetest"
 	"github.com/noderemover/noderemover/controller"
 	"github.com/noderemover/noderemover/enqueuer"
 	"github.com/noderemover/noderemover/internal/testkit"
-	"time"
 )
 
 const ask = controller.AnnRemove
@@ -36,6 +36,14 @@ func TestAnnotatedNodeIsRemoved(t *testing.T) {
 	}
 	if _, _, exists := e.fake.Node(project, e.cluster, uid); exists {
 		t.Error("the CCE node is still there")
+	}
+	for k, v := range got.Annotations {
+		if strings.Contains(v, "PRIVATE KEY") || strings.Contains(v, token) {
+			t.Errorf("annotation %s carries key material", k)
+		}
+	}
+	if l := e.logs.String(); strings.Contains(l, "PRIVATE KEY") || strings.Contains(l, token) {
+		t.Error("the log carries key material or the CCE token")
 	}
 	evs := e.events(n.Name)
 	for _, want := range []string{controller.EventRequested, "Draining", "HandedToCCE", "RemovalSucceeded"} {

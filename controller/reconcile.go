@@ -33,7 +33,16 @@ const (
 func (c *Controller) reconcile(ctx context.Context, w *watch, name string) error {
 	n, err := w.lister.Get(name)
 	if apierrors.IsNotFound(err) {
-		return nil // removed: CCE took it out of the cluster, or someone deleted it
+		// Removed: CCE took it out of the cluster, or someone deleted it.
+		w.mu.Lock()
+		delete(w.written, name)
+		for id, node := range w.requests {
+			if node == name {
+				delete(w.requests, id)
+			}
+		}
+		w.mu.Unlock()
+		return nil
 	}
 	if err != nil {
 		return err
