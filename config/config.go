@@ -63,6 +63,13 @@ type Config struct {
 	// RecordTTL is RECORD_TTL (default 168h): how long request records are kept.
 	RecordTTL time.Duration
 
+	// WatchClusters is WATCH_CLUSTERS: project_id/cluster_id,... (the controller).
+	WatchClusters string
+	// WatchSSHKey is WATCH_SSH_KEY: the key pair of a Node that names none.
+	WatchSSHKey string
+	// WatchResync is WATCH_RESYNC (default 10m): the controller's informer resync.
+	WatchResync time.Duration
+
 	// KubeAccess is KUBE_ACCESS (default none): cce, dir or none.
 	KubeAccess string
 	// KubeEndpoint is KUBE_ENDPOINT (default internal): internal or external.

@@ -51,6 +51,9 @@ func TestDefaults(t *testing.T) {
 func TestBadValuesNameTheVariable(t *testing.T) {
 	cases := []struct{ name, value, want string }{
 		{"WORKER_CONCURRENCY", "ten", "not a whole number"},
+		{"WATCH_CLUSTERS", "c1", "not project_id/cluster_id"},
+		{"WATCH_CLUSTERS", "p/c,p/c!", "entry 2"},
+		{"WATCH_RESYNC", "0s", "between"},
 		{"WORKER_CONCURRENCY", "0", "between 1 and 1000"},
 		{"RETRY_BACKOFF_MIN", "5", "not a duration"},
 		{"RETRY_BACKOFF_MAX", "-1s", "between"},

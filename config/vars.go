@@ -184,6 +184,15 @@ var vars = []Var{
 			c.WebhookMaxAge, err = duration(v, time.Minute, 30*24*time.Hour)
 			return err
 		}},
+	{Name: "WATCH_CLUSTERS", Help: "`noderemover controller`: the clusters whose Nodes it watches for `noderemover.io/remove`, `project_id/cluster_id,...`, reached through `KUBE_ACCESS` as the workers reach them",
+		set: func(c *Config, v string) error { return setWatchClusters(c, v) }},
+	{Name: "WATCH_SSH_KEY", Help: "`noderemover controller`: the key pair a removed node gets when its Node names none (`noderemover.io/ssh-key`); a Node's password is never taken from an annotation",
+		set: func(c *Config, v string) error { c.WatchSSHKey = strings.TrimSpace(v); return nil }},
+	{Name: "WATCH_RESYNC", Default: "10m", Help: "`noderemover controller`: how often every watched Node is looked at again, besides its changes and its request's events",
+		set: func(c *Config, v string) (err error) {
+			c.WatchResync, err = duration(v, time.Second, 24*time.Hour)
+			return err
+		}},
 	{Name: "HTTP_ADDR", Default: ":9090", Help: "worker's `/metrics`, `/healthz` and `/readyz`",
 		set: func(c *Config, v string) (err error) { c.HTTPAddr, err = address(v); return err }},
 	{Name: "HTTP_READ_TIMEOUT", Default: "30s", Help: "every HTTP server (worker, API, dashboard): how long a client may take to send a request's headers and body; a connection that promises a body and sends nothing is closed after it (streamed answers are not cut)",
@@ -403,4 +412,23 @@ func webhookSecret(v string) (Secret, error) {
 		return "", fmt.Errorf("the key is %d bytes; give 24 to 64 random bytes (e.g. whsec_$(head -c 32 /dev/urandom | base64))", len(key))
 	}
 	return Secret(v), nil
+}
+
+// watchEntry is one WATCH_CLUSTERS entry: project_id/cluster_id.
+var watchEntry = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}/[A-Za-z0-9_-]{1,64}$`)
+
+func setWatchClusters(c *Config, v string) error {
+	var out []string
+	for i, e := range strings.Split(v, ",") {
+		e = strings.TrimSpace(e)
+		if e == "" {
+			continue
+		}
+		if !watchEntry.MatchString(e) {
+			return fmt.Errorf("entry %d %q is not project_id/cluster_id (letters, digits, '_' or '-')", i+1, e)
+		}
+		out = append(out, e)
+	}
+	c.WatchClusters = strings.Join(out, ",")
+	return nil
 }

@@ -41,6 +41,8 @@ var servers = map[string]server{
 		check: (*config.Config).CheckCCE},
 	"api": {addrVar: "API_ADDR", addr: func(c config.Config) string { return c.APIAddr }, drains: true,
 		check: (*config.Config).CheckAPI},
+	"controller": {addrVar: "HTTP_ADDR", addr: func(c config.Config) string { return c.HTTPAddr }, drains: true,
+		check: (*config.Config).CheckCCE},
 	"dashboard": {addrVar: "DASHBOARD_ADDR", addr: func(c config.Config) string { return c.DashboardAddr },
 		check: (*config.Config).CheckDashboard},
 }

@@ -74,7 +74,7 @@ func TestKustomize(t *testing.T) {
 func TestManifestFiles(t *testing.T) {
 	applied := map[string]bool{}
 	for _, n := range slices.Concat(kustomizeBuild(t, kubeDir).names(), buildOverlay(t, "", hpaComponent).names(),
-		buildOverlay(t, "", workloadIdentityComponent).names()) {
+		buildOverlay(t, "", workloadIdentityComponent).names(), buildOverlay(t, "", controllerComponent).names()) {
 		applied[n] = true
 	}
 	err := filepath.WalkDir(kubeDir, func(path string, e fs.DirEntry, err error) error {

@@ -11,6 +11,7 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
@@ -22,7 +23,9 @@ const (
 	hpaComponent = "hpa" // under kubeDir
 	// workloadIdentityComponent is the worker with workload identity.
 	workloadIdentityComponent = "workload-identity"
-	secretFile                = "secret.yaml" // a template, not in the kustomization
+	// controllerComponent adds noderemover controller and its RBAC.
+	controllerComponent = "controller"
+	secretFile          = "secret.yaml" // a template, not in the kustomization
 )
 
 // kustomizeConfig is the transformer configuration kustomizeconfig.yaml
@@ -53,6 +56,8 @@ type manifest struct {
 	accounts      []*corev1.ServiceAccount
 	monitors      []*serviceMonitor
 	rules         []*prometheusRule
+	clusterRoles  []*rbacv1.ClusterRole
+	roleBindings  []*rbacv1.ClusterRoleBinding
 }
 
 // add decodes one object strictly into its API type, chosen by apiVersion
@@ -97,6 +102,14 @@ func (m *manifest) add(tb testing.TB, where string, doc []byte) {
 		o := &corev1.ServiceAccount{}
 		obj, meta = o, &o.ObjectMeta
 		defer func() { m.accounts = append(m.accounts, o) }()
+	case "rbac.authorization.k8s.io/v1 ClusterRole":
+		o := &rbacv1.ClusterRole{}
+		obj, meta = o, &o.ObjectMeta
+		defer func() { m.clusterRoles = append(m.clusterRoles, o) }()
+	case "rbac.authorization.k8s.io/v1 ClusterRoleBinding":
+		o := &rbacv1.ClusterRoleBinding{}
+		obj, meta = o, &o.ObjectMeta
+		defer func() { m.roleBindings = append(m.roleBindings, o) }()
 	case "keda.sh/v1alpha1 ScaledObject":
 		o := &scaledObject{}
 		obj, meta = o, &o.ObjectMeta
@@ -158,6 +171,12 @@ func (m *manifest) names() []string {
 	}
 	for _, o := range m.rules {
 		add("PrometheusRule", o.ObjectMeta)
+	}
+	for _, o := range m.clusterRoles {
+		add("ClusterRole", o.ObjectMeta)
+	}
+	for _, o := range m.roleBindings {
+		add("ClusterRoleBinding", o.ObjectMeta)
 	}
 	slices.Sort(out)
 	return out

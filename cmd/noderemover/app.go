@@ -50,6 +50,7 @@ func commands() map[string]command {
 		"version":    {"print the version, VCS revision and Go version (also --version)", runVersion},
 		"redis-loss": {"show (show) or acknowledge (ack) a loss of Redis's data a worker noticed; workers are not ready until it is acknowledged", runRedisLoss},
 		"api":        {"serve the HTTP API for producers (POST /v1/removals, OpenAPI at /v1/openapi.json)", runAPI},
+		"controller": {"watch the Nodes of WATCH_CLUSTERS and remove those annotated noderemover.io/remove=true", runController},
 	}
 }
 

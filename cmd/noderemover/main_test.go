@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/noderemover/noderemover/config"
+	"github.com/noderemover/noderemover/internal/kubetest"
 	"github.com/noderemover/noderemover/internal/redistest"
 	"github.com/noderemover/noderemover/internal/testkit"
 )
@@ -20,7 +21,7 @@ func TestMain(m *testing.M) {
 	// As main does for a one-shot command: go-redis's own pool lines would
 	// only repeat the errors the tests look at.
 	setRedisLogger(nil)
-	testkit.Main(m)
+	testkit.Main(kubetest.StopSharedAfter(m)) // the controller's test starts a control plane
 }
 
 func uid(i int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", i) }
