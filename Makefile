@@ -30,7 +30,7 @@ test-chaos: kube-tools ## only the crash test: workers SIGKILLed, Redis restarte
 
 .PHONY: build
 build: ## build the static binary into bin/
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o $(BIN) ./cmd/noderemover
+	CGO_ENABLED=0 $(GO) build -buildvcs=auto -trimpath -ldflags="-s -w" -o $(BIN) ./cmd/noderemover
 
 .PHONY: lint
 lint: ## go vet, staticcheck (pinned in go.mod) and gofmt

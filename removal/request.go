@@ -62,7 +62,12 @@ type InvalidError struct {
 	Problem string
 }
 
-func (e *InvalidError) Error() string { return e.Field + ": " + e.Problem }
+func (e *InvalidError) Error() string {
+	if e.Field == "" {
+		return e.Problem
+	}
+	return e.Field + ": " + e.Problem
+}
 
 // ErrInvalid matches every *InvalidError with errors.Is.
 var ErrInvalid = errors.New("invalid request")

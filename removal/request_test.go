@@ -152,3 +152,19 @@ func TestLoginKeyHidesTheHash(t *testing.T) {
 		t.Error("ssh key")
 	}
 }
+
+// An InvalidError about the whole input (no field) reads as its problem
+// alone, not ": problem".
+func TestInvalidErrorWithoutAField(t *testing.T) {
+	for _, c := range []struct {
+		err  removal.InvalidError
+		want string
+	}{
+		{removal.InvalidError{Field: "nodes", Problem: "is empty"}, "nodes: is empty"},
+		{removal.InvalidError{Problem: "the body is not valid JSON"}, "the body is not valid JSON"},
+	} {
+		if got := c.err.Error(); got != c.want {
+			t.Errorf("Error() = %q, want %q", got, c.want)
+		}
+	}
+}

@@ -59,7 +59,8 @@ func TestByHand(t *testing.T) {
 	startProc(t, auth, "fake-cce", "--addr", addr, "--job-duration", "500ms", "--fail-node", uid(99))
 	testkit.WaitFor(t, 10*time.Second, "fake CCE listening", func() bool { return proctest.Listening(addr) })
 	env := append([]string{"REDIS_URL=" + srv.URL, "CCE_ENDPOINT=http://" + addr, "POLL_INTERVAL_MIN=200ms",
-		"POLL_INTERVAL_MAX=1s", "RETRY_BACKOFF_MIN=200ms", "LOG_LEVEL=debug"}, auth...)
+		"POLL_INTERVAL_MAX=1s", "RETRY_BACKOFF_MIN=200ms", "LOG_LEVEL=debug",
+		"HTTP_ADDR=127.0.0.1:0"}, auth...) // not the default :9090, which something else may hold
 	w := startProc(t, env, "worker")
 
 	out, code := cli(t, env, "", "enqueue", "--project-id", "p1", "--cluster-id", "c1", "--node", uid(1), "--node", uid(2), "--ssh-key", "k")
