@@ -20,6 +20,9 @@ const callTimeout = 10 * time.Second
 // listBody is the answer of GET /v1/removals.
 type listBody struct {
 	Removals []enqueuer.Status `json:"removals"`
+	// NextBefore, on a full page, is the before= of the next (older) page,
+	// which may be empty.
+	NextBefore string `json:"next_before,omitempty"`
 }
 
 // create is POST /v1/removals: validate, then enqueue. A new request is 202
@@ -125,7 +128,7 @@ func (s *server) cancel(w http.ResponseWriter, r *http.Request) {
 }
 
 // listParams are the query parameters of GET /v1/removals.
-var listParams = []string{"state", "cluster_id", "limit"}
+var listParams = []string{"state", "cluster_id", "limit", "before"}
 
 // list is GET /v1/removals: the newest requests first, filtered.
 func (s *server) list(w http.ResponseWriter, r *http.Request) {
@@ -141,10 +144,14 @@ func (s *server) list(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, "", err)
 		return
 	}
+	body := listBody{Removals: all}
 	if all == nil {
-		all = []enqueuer.Status{} // [] rather than null
+		body.Removals = []enqueuer.Status{} // [] rather than null
 	}
-	writeJSON(w, http.StatusOK, listBody{Removals: all})
+	if len(all) == f.Limit {
+		body.NextBefore = all[len(all)-1].RequestID
+	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 // listFilter reads the query of a list call; a bad or unknown parameter is
@@ -163,7 +170,7 @@ func listFilter(r *http.Request) (enqueuer.ListFilter, error) {
 	} else if ok {
 		if !enqueuer.ValidState(enqueuer.State(v)) {
 			return f, &enqueuer.InvalidError{Field: "state",
-				Problem: fmt.Sprintf("%q is not one of queued, submitting, polling, succeeded, failed, cancelled", v)}
+				Problem: fmt.Sprintf("%q is not one of queued, draining, submitting, polling, succeeded, failed, cancelled", v)}
 		}
 		f.State = enqueuer.State(v)
 	}
@@ -180,6 +187,11 @@ func listFilter(r *http.Request) (enqueuer.ListFilter, error) {
 			return f, &enqueuer.InvalidError{Field: "limit", Problem: fmt.Sprintf("%q is not a whole number from 1 to %d", v, enqueuer.MaxListLimit)}
 		}
 		f.Limit = n
+	}
+	if v, ok, err := queryValue(q, "before"); err != nil {
+		return f, err
+	} else if ok {
+		f.Before = v
 	}
 	return f, nil
 }

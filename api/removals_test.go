@@ -325,6 +325,9 @@ func TestList(t *testing.T) {
 		{"?limit=2", []string{"l3", "l2"}},
 		{"?cluster_id=c1&limit=1", []string{"l3"}},
 		{"?cluster_id=elsewhere", nil},
+		{"?before=l2", []string{"l1", "l0"}},
+		{"?before=l3&cluster_id=c1&limit=1", []string{"l2"}},
+		{"?before=l0", nil},
 	}
 	for _, tc := range cases {
 		if got := ids(h.do(http.MethodGet, "/v1/removals"+tc.query, "")); !slices.Equal(got, tc.want) {
@@ -341,10 +344,27 @@ func TestList(t *testing.T) {
 		{"?cluster=c1", "cluster", "not a query parameter"},
 		{"?state=queued&page=2", "page", "not a query parameter"},
 		{"?limit=%zz", "", "malformed"},
+		{"?before=never-sent", "before", "not listed"},
+		{"?before=_x", "before", "must be 1-128"},
 	}
 	for _, tc := range bad {
 		a := h.do(http.MethodGet, "/v1/removals"+tc.query, "")
 		wantProblem(t, a, 400, "invalid-request", tc.field, tc.detail)
+	}
+	// A full page names the next one; following next_before reads every
+	// request once.
+	var seen []string
+	next := "/v1/removals?limit=3"
+	for next != "" {
+		a := h.do(http.MethodGet, next, "")
+		seen = append(seen, ids(a)...)
+		next = ""
+		if nb, ok := a.json(t)["next_before"].(string); ok {
+			next = "/v1/removals?limit=3&before=" + nb
+		}
+	}
+	if want := []string{"l3", "l2", "l1", "l0"}; !slices.Equal(seen, want) {
+		t.Errorf("following next_before: %v, want %v", seen, want)
 	}
 	wantProblem(t, h.do(http.MethodGet, "/v1/removals", "", noAuth), 401, "unauthorized", "", "")
 }

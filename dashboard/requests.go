@@ -63,8 +63,13 @@ func (p *requestPages) register(mux *http.ServeMux, wrap func(http.Handler) http
 // listFilter is what the list page shows: its query, checked.
 type listFilter struct {
 	State, Cluster, Since string
+	Before                string // the page: requests older than this one
 	from                  time.Time
 }
+
+// listPageSize is how many requests a page of the list shows; older ones
+// are a link away.
+const listPageSize = 100
 
 // sinceChoices are the time filter's choices.
 var sinceChoices = []struct{ Value, Label string }{
@@ -72,13 +77,18 @@ var sinceChoices = []struct{ Value, Label string }{
 }
 
 func readListFilter(q url.Values, now time.Time) (listFilter, error) {
-	f := listFilter{State: q.Get("state"), Cluster: strings.TrimSpace(q.Get("cluster")), Since: q.Get("since")}
+	f := listFilter{State: q.Get("state"), Cluster: strings.TrimSpace(q.Get("cluster")), Since: q.Get("since"), Before: q.Get("before")}
 	if f.State != "" && !enqueuer.ValidState(enqueuer.State(f.State)) {
 		return f, fmt.Errorf("state %q is not a request state", shorten(f.State, 32))
 	}
 	if f.Cluster != "" {
 		if err := enqueuer.ValidClusterID(f.Cluster); err != nil {
 			return f, fmt.Errorf("cluster %q is not a cluster id", shorten(f.Cluster, 64))
+		}
+	}
+	if f.Before != "" {
+		if err := enqueuer.ValidRequestID(f.Before); err != nil {
+			return f, fmt.Errorf("before %q is not a request id", shorten(f.Before, 64))
 		}
 	}
 	if f.Since != "" {
@@ -98,31 +108,57 @@ type listPage struct {
 	Requests []enqueuer.Status
 	Error    string
 	Live     string // the event stream this page follows
-	Limit    int
+	Older    string // the next page's URL, when there are more
+	Newest   string // the first page's URL, on a later page
+}
+
+// url is the list page with f's filters, from the request after before
+// ("" for the newest).
+func (f listFilter) url(before string) string {
+	q := url.Values{}
+	for k, v := range map[string]string{"state": f.State, "cluster": f.Cluster, "since": f.Since, "before": before} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if len(q) == 0 {
+		return requestsPath
+	}
+	return requestsPath + "?" + q.Encode()
 }
 
 func (p *requestPages) list(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
 	f, err := readListFilter(r.URL.Query(), now)
-	page := listPage{Filter: f, Since: sinceChoices, Limit: enqueuer.MaxListLimit,
+	page := listPage{Filter: f, Since: sinceChoices,
 		States: []string{"queued", "draining", "submitting", "polling", "succeeded", "failed", "cancelled"}}
 	if err != nil {
 		page.Error = err.Error()
 		p.render(w, http.StatusBadRequest, "list.html", page)
 		return
 	}
-	all, err := p.c.List(r.Context(), enqueuer.ListFilter{State: enqueuer.State(f.State), ClusterID: f.Cluster, Limit: enqueuer.MaxListLimit})
-	if err != nil {
+	all, err := p.c.List(r.Context(), enqueuer.ListFilter{State: enqueuer.State(f.State), ClusterID: f.Cluster,
+		CreatedAfter: f.from, Before: f.Before, Limit: listPageSize + 1})
+	switch {
+	case errors.Is(err, enqueuer.ErrInvalid): // the page's first request is no longer listed
+		page.Error = err.Error()
+		page.Newest = f.url("")
+		p.render(w, http.StatusNotFound, "list.html", page)
+		return
+	case err != nil:
 		p.log.Warn().Err(err).Msg("requests page: list")
 		page.Error = "could not read the requests: " + err.Error()
 		p.render(w, http.StatusServiceUnavailable, "list.html", page)
 		return
 	}
-	for _, st := range all {
-		if f.from.IsZero() || !st.CreatedAt.Before(f.from) {
-			page.Requests = append(page.Requests, st)
-		}
+	if len(all) > listPageSize {
+		all = all[:listPageSize]
+		page.Older = f.url(all[len(all)-1].RequestID)
 	}
+	if f.Before != "" {
+		page.Newest = f.url("")
+	}
+	page.Requests = all
 	live := url.Values{}
 	if f.Cluster != "" {
 		live.Set("cluster", f.Cluster)

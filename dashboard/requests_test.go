@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"html"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -262,5 +264,66 @@ func TestRequestsPagesInABrowser(t *testing.T) {
 	browse(t, ctx, "wait for the live update", chromedp.WaitVisible(css(`h1 .state-cancelled`)))
 	if !value(t, ctx, "check the page", chromedp.Evaluate[bool](`window.notReloaded === true`)) {
 		t.Error("the page reloaded instead of updating in place")
+	}
+}
+
+// TestRequestsListPages: the list shows a page at a time and every request
+// is reachable by its "older" links, once each, with the filters kept.
+func TestRequestsListPages(t *testing.T) {
+	f := newRequestsFixture(t)
+	for i := range 150 {
+		if _, err := f.c.Enqueue(t.Context(), enqueuer.Request{ID: fmt.Sprintf("bulk-%03d", i), ProjectID: "p1",
+			ClusterID: "cluster-c", Nodes: []string{node(100 + i)}, SSHKey: "k"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows := regexp.MustCompile(`<tr id="req-([^"]+)"`)
+	older := regexp.MustCompile(`<a href="([^"]+)" id="page-older"`)
+	read := func(path string) (ids []string, next string) {
+		t.Helper()
+		code, body := get(t, f.url+path, "ops", "s3cret")
+		if code != 200 {
+			t.Fatalf("%s: %d %s", path, code, body)
+		}
+		for _, m := range rows.FindAllStringSubmatch(body, -1) {
+			ids = append(ids, m[1])
+		}
+		if m := older.FindStringSubmatch(body); m != nil {
+			next = html.UnescapeString(m[1])
+		}
+		return ids, next
+	}
+	for _, c := range []struct {
+		first string
+		want  int
+	}{{"/requests", 153}, {"/requests?cluster=cluster-c&since=1h", 150}} {
+		seen := map[string]bool{}
+		pages := 0
+		for path := c.first; path != ""; pages++ {
+			var ids []string
+			ids, path = read(path)
+			if len(ids) > 100 {
+				t.Errorf("a page of %d rows", len(ids))
+			}
+			for _, id := range ids {
+				if seen[id] {
+					t.Errorf("%s: %s on two pages", c.first, id)
+				}
+				seen[id] = true
+			}
+			if path != "" && !strings.Contains(path, "before=") {
+				t.Fatalf("older link %q", path)
+			}
+			if strings.Contains(c.first, "cluster") && path != "" && !strings.Contains(path, "cluster=cluster-c") {
+				t.Errorf("older link %q lost the filter", path)
+			}
+		}
+		if len(seen) != c.want || pages != 2 {
+			t.Errorf("%s: %d requests in %d pages, want %d in 2", c.first, len(seen), pages, c.want)
+		}
+	}
+	if code, body := get(t, f.url+"/requests?before=ghost", "ops", "s3cret"); code != http.StatusNotFound ||
+		!strings.Contains(body, "not listed") || !strings.Contains(body, `id="page-newest"`) {
+		t.Errorf("a page after an unlisted request: %d %s", code, body)
 	}
 }

@@ -263,7 +263,9 @@ func (c *Client) Cancel(ctx context.Context, id string) (Status, error) {
 	return rec.Status(), nil
 }
 
-// List returns the newest requests matching f, newest first.
+// List returns the newest requests matching f, newest first. A page ends
+// where the next begins: ask again with Before set to the last id of a full
+// page for the older ones.
 func (c *Client) List(ctx context.Context, f ListFilter) ([]Status, error) {
 	if f.State != "" && !removal.ValidState(f.State) {
 		return nil, &InvalidError{Field: "state", Problem: fmt.Sprintf("%q is not one of queued, draining, submitting, polling, succeeded, failed, cancelled", f.State)}
@@ -271,7 +273,16 @@ func (c *Client) List(ctx context.Context, f ListFilter) ([]Status, error) {
 	if f.Limit < 0 || f.Limit > removal.MaxListLimit {
 		return nil, &InvalidError{Field: "limit", Problem: fmt.Sprintf("%d is not between 1 and %d", f.Limit, removal.MaxListLimit)}
 	}
+	if f.Before != "" {
+		var bad *removal.InvalidError
+		if errors.As(removal.ValidRequestID(f.Before), &bad) {
+			return nil, &InvalidError{Field: "before", Problem: bad.Problem}
+		}
+	}
 	recs, err := c.store.List(ctx, f)
+	if errors.Is(err, removal.ErrInvalid) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, unavailable(err, leftNothingRead)
 	}

@@ -48,7 +48,20 @@ func TestCancelAndList(t *testing.T) {
 	if r.code != 0 || !strings.HasPrefix(r.stdout, "REQUEST") || !strings.Contains(r.stdout, "keep") || !strings.Contains(r.stdout, "0/1 removed") {
 		t.Errorf("list table: %+v", r)
 	}
-	for _, args := range [][]string{{"list", "--state", "running"}, {"list", "--limit", "0"}, {"list", "--output", "yaml"}} {
+	// Pages: a full page says how to read the next one.
+	r = runMain(t, env, "", "list", "--limit", "1")
+	if r.code != 0 || !strings.Contains(r.stdout, "drop") || strings.Contains(r.stdout, "keep") || !strings.Contains(r.stderr, "--before drop") {
+		t.Errorf("list --limit 1: %+v", r)
+	}
+	r = runMain(t, env, "", "list", "--limit", "1", "--before", "drop", "--output", "json")
+	if r.code != 0 || !strings.Contains(r.stdout, `"keep"`) || !strings.Contains(r.stdout, `"next_before":"keep"`) {
+		t.Errorf("list --before drop: %+v", r)
+	}
+	r = runMain(t, env, "", "list", "--before", "keep", "--output", "json")
+	if r.code != 0 || strings.TrimSpace(r.stdout) != `{"removals":[]}` {
+		t.Errorf("list --before the last: %+v", r)
+	}
+	for _, args := range [][]string{{"list", "--state", "running"}, {"list", "--limit", "0"}, {"list", "--output", "yaml"}, {"list", "--before", "ghost"}} {
 		if r := runMain(t, env, "", args...); r.code != exitUsage {
 			t.Errorf("%v: %+v", args, r)
 		}

@@ -15,9 +15,10 @@ import (
 
 func runList(ctx context.Context, args []string, io stdio, env config.Getenv) int {
 	f := newFlags("list", io)
-	state := f.String("state", "", "only requests in this state (queued, submitting, polling, succeeded, failed, cancelled)")
+	state := f.String("state", "", "only requests in this state (queued, draining, submitting, polling, succeeded, failed, cancelled)")
 	cluster := f.String("cluster-id", "", "only requests for this cluster")
 	limit := f.Int("limit", enqueuer.DefaultListLimit, fmt.Sprintf("at most this many, newest first (1-%d)", enqueuer.MaxListLimit))
+	before := f.String("before", "", "the next page: only requests older than this one (the last id of the page before)")
 	output := f.String("output", "table", "table (for people) or json (one JSON object)")
 	f.env("redis-url", "REDIS_URL", "Redis URL")
 	if code, ok := f.parse(args); !ok {
@@ -49,18 +50,26 @@ func runList(ctx context.Context, args []string, io stdio, env config.Getenv) in
 	}})
 	defer client.Close()
 
-	all, err := client.List(ctx, enqueuer.ListFilter{State: enqueuer.State(*state), ClusterID: *cluster, Limit: *limit})
+	all, err := client.List(ctx, enqueuer.ListFilter{State: enqueuer.State(*state), ClusterID: *cluster, Limit: *limit, Before: *before})
 	switch {
 	case errors.Is(err, enqueuer.ErrInvalid):
 		return fail(io, exitUsage, "list: %v", err)
 	case err != nil:
 		return fail(io, exitFailure, "list: %v", err)
 	}
+	next := ""
+	if len(all) == *limit {
+		next = all[len(all)-1].RequestID
+	}
 	if *output == "json" {
+		body := map[string]any{"removals": all}
 		if all == nil {
-			all = []enqueuer.Status{}
+			body["removals"] = []enqueuer.Status{}
 		}
-		if err := json.NewEncoder(io.out).Encode(map[string]any{"removals": all}); err != nil {
+		if next != "" {
+			body["next_before"] = next
+		}
+		if err := json.NewEncoder(io.out).Encode(body); err != nil {
 			return fail(io, exitFailure, "list: %v", err)
 		}
 		return exitOK
@@ -73,6 +82,9 @@ func runList(ctx context.Context, args []string, io stdio, env config.Getenv) in
 	}
 	if err := tw.Flush(); err != nil {
 		return fail(io, exitFailure, "list: %v", err)
+	}
+	if next != "" {
+		fmt.Fprintf(io.err, "noderemover: list: more may be older: add --before %s\n", next)
 	}
 	return exitOK
 }

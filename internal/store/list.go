@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -18,22 +19,53 @@ const (
 	listScan = 20000
 )
 
-// List returns the newest requests that match f, newest first. A corrupt
-// record is left out (and reported), not an error for every caller.
+// List returns the newest requests that match f, newest first (the same
+// millisecond in descending order of id, as the index orders them). A
+// corrupt record is left out (and reported), not an error for every caller.
 func (s *Store) List(ctx context.Context, f removal.ListFilter) ([]*removal.Record, error) {
 	limit := f.Limit
 	if limit <= 0 {
 		limit = removal.DefaultListLimit
 	}
 	limit = min(limit, removal.MaxListLimit)
+	rng := redis.ZRangeBy{Max: "+inf", Min: "-inf", Count: listPage}
+	if !f.CreatedAfter.IsZero() {
+		rng.Min = strconv.FormatInt(f.CreatedAfter.UnixMilli(), 10)
+	}
+	var cursor float64
+	if f.Before != "" {
+		score, err := s.rdb.ZScore(ctx, indexKey, f.Before).Result()
+		switch {
+		case errors.Is(err, redis.Nil):
+			return nil, &removal.InvalidError{Field: "before", Problem: fmt.Sprintf("request %q is not listed: never enqueued, or its record expired", removal.SafeFieldName(f.Before))}
+		case err != nil:
+			return nil, fmt.Errorf("list requests: %w", err)
+		}
+		cursor = score
+		rng.Max = strconv.FormatFloat(score, 'f', -1, 64)
+	}
 	var out []*removal.Record
-	for start := int64(0); start < listScan && len(out) < limit; start += listPage {
-		ids, err := s.rdb.ZRevRange(ctx, indexKey, start, start+listPage-1).Result()
+	for read := int64(0); read < listScan && len(out) < limit; read += listPage {
+		rng.Offset = read
+		zs, err := s.rdb.ZRevRangeByScoreWithScores(ctx, indexKey, &rng).Result()
 		if err != nil {
 			return nil, fmt.Errorf("list requests: %w", err)
 		}
-		if len(ids) == 0 {
+		if len(zs) == 0 {
 			break
+		}
+		ids := make([]string, 0, len(zs))
+		for _, z := range zs {
+			id, _ := z.Member.(string)
+			// Requests of the cursor's millisecond come in descending order of id:
+			// those up to the cursor were on the page before.
+			if f.Before != "" && z.Score == cursor && id >= f.Before {
+				continue
+			}
+			ids = append(ids, id)
+		}
+		if len(ids) == 0 {
+			continue
 		}
 		recs, _, err := s.readRecords(ctx, ids)
 		if err != nil {
