@@ -52,6 +52,10 @@ func newRequestsFixture(t *testing.T) *requestsFixture {
 	}
 	enq("scale-down-a", "cluster-a", node(1), node(2))
 	enq("waiting-b", "cluster-b", node(3))
+	if _, err := c.Enqueue(ctx, enqueuer.Request{ID: "elsewhere-d", ProjectID: "p1", ClusterID: "cluster-d", Region: "ap-southeast-3",
+		Nodes: []string{node(5)}, SSHKey: "k"}); err != nil {
+		t.Fatal(err)
+	}
 	enq("dropped-b", "cluster-b", node(4))
 	if _, err := c.Cancel(ctx, "dropped-b"); err != nil {
 		t.Fatal(err)
@@ -97,6 +101,9 @@ func TestRequestsPagesServe(t *testing.T) {
 	}
 	if code != 200 || strings.Contains(body, "ssh_key") || strings.Contains(body, `"k"`) || strings.Contains(body, "password") {
 		t.Errorf("request page: %d, or shows login material:\n%s", code, body)
+	}
+	if code, body := get(t, f.url+"/requests/elsewhere-d", "ops", "s3cret"); code != 200 || !strings.Contains(body, `id="region">ap-southeast-3<`) {
+		t.Errorf("a request's region is not shown: %d %s", code, body)
 	}
 	if code, _ := get(t, f.url+"/requests/ghost", "ops", "s3cret"); code != http.StatusNotFound {
 		t.Errorf("unknown request: %d", code)
@@ -296,7 +303,7 @@ func TestRequestsListPages(t *testing.T) {
 	for _, c := range []struct {
 		first string
 		want  int
-	}{{"/requests", 153}, {"/requests?cluster=cluster-c&since=1h", 150}} {
+	}{{"/requests", 154}, {"/requests?cluster=cluster-c&since=1h", 150}} {
 		seen := map[string]bool{}
 		pages := 0
 		for path := c.first; path != ""; pages++ {
