@@ -61,7 +61,7 @@ func TestRedisDown(t *testing.T) {
 
 	// Each 503 is logged with its cause and the exchange's id.
 	logged := 0
-	for _, l := range h.logs.lines(t) {
+	for _, l := range logLines(t, h.logs) {
 		if l["message"] == "redis call failed; answered 503" {
 			logged++
 			if l["error"] == "" || l["http_request_id"] == nil || l["level"] != "error" {
@@ -122,7 +122,7 @@ func TestPanicIsRecovered(t *testing.T) {
 		t.Fatalf("the server stopped serving: %s", a)
 	}
 	panics := 0
-	for _, l := range h.logs.lines(t) {
+	for _, l := range logLines(t, h.logs) {
 		if l["message"] == "handler panicked; answered 500" {
 			panics++
 			if !strings.Contains(l["panic"].(string), "nil pointer") || l["stack"] == nil {
@@ -197,7 +197,7 @@ func TestAccessLog(t *testing.T) {
 	h.do(http.MethodGet, "/healthz", "", noAuth)
 
 	var access []map[string]any
-	for _, l := range h.logs.lines(t) {
+	for _, l := range logLines(t, h.logs) {
 		if l["message"] == "http request" {
 			access = append(access, l)
 		}
@@ -250,7 +250,7 @@ func TestCorruptRecordIsNotRedisDown(t *testing.T) {
 		t.Errorf("the 500 offers a retry or shows the record: %v %s", p, a.body)
 	}
 	logged := false
-	for _, l := range h.logs.lines(t) {
+	for _, l := range logLines(t, h.logs) {
 		if l["level"] == "error" && strings.Contains(fmt.Sprint(l["error"]), "{noderemover}:request:broken") {
 			logged = true
 		}

@@ -32,7 +32,7 @@ func TestAccessLogHasNoQuery(t *testing.T) {
 		t.Fatalf("the query is logged:\n%s", logs)
 	}
 	var seen int
-	for _, l := range h.logs.lines(t) {
+	for _, l := range logLines(t, h.logs) {
 		if l["message"] == "http request" && (l["path"] == "/v1/removals" || l["path"] == "/v1/removals/nope") {
 			seen++
 		}

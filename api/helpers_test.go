@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -11,7 +10,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -63,21 +61,8 @@ func checkSpecSeen(code int) int {
 	return code
 }
 
-// syncBuffer collects log lines written by concurrent handlers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
-// lines decodes the JSON log lines.
-func (s *syncBuffer) lines(tb testing.TB) []map[string]any {
+// logLines decodes the JSON log lines written to s.
+func logLines(tb testing.TB, s *testkit.SyncBuffer) []map[string]any {
 	tb.Helper()
 	var out []map[string]any
 	for _, l := range strings.Split(strings.TrimSpace(s.String()), "\n") {
@@ -99,7 +84,7 @@ type harness struct {
 	srv  *redistest.Server
 	rdb  *redis.Client
 	url  string
-	logs *syncBuffer
+	logs *testkit.SyncBuffer
 	spec *spec
 }
 
@@ -123,7 +108,7 @@ func newHarness(tb testing.TB, o harnessOptions) *harness {
 	if o.client != nil {
 		c = o.client(c)
 	}
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	h := api.New(c, api.Options{
 		Tokens:        []string{token, otherToken},
 		Ping:          func(ctx context.Context) error { return rdb.Ping(ctx).Err() },

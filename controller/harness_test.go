@@ -1,7 +1,6 @@
 package controller_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -50,7 +49,7 @@ type env struct {
 	enq     *enqueuer.Client
 	cluster string
 	ctlDir  string
-	logs    *syncBuffer
+	logs    *testkit.SyncBuffer
 }
 
 var nodeIPs atomic.Int32
@@ -58,7 +57,7 @@ var nodeIPs atomic.Int32
 func newEnv(t *testing.T, jobDuration time.Duration) *env {
 	t.Helper()
 	cp := kubetest.Shared(t)
-	e := &env{t: t, cp: cp, kc: cp.Client(t), cluster: kubetest.Name(t, "c"), logs: &syncBuffer{}}
+	e := &env{t: t, cp: cp, kc: cp.Client(t), cluster: kubetest.Name(t, "c"), logs: &testkit.SyncBuffer{}}
 	rdb := redistest.Start(t, redistest.Options{}).Client(t)
 	e.fake = ccetest.NewServer(ccetest.Options{JobDuration: jobDuration, Token: token})
 	t.Cleanup(e.fake.Close)
@@ -264,22 +263,4 @@ func (e *env) start(name string) *running {
 	}
 	e.t.Cleanup(stop)
 	return &running{c: c, stop: stop}
-}
-
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

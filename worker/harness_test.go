@@ -1,9 +1,7 @@
 package worker_test
 
 import (
-	"bytes"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -33,7 +31,7 @@ type harness struct {
 	fake  *ccetest.Server
 	enq   *enqueuer.Client
 	w     *worker.Server
-	logs  *syncBuffer
+	logs  *testkit.SyncBuffer
 	cfg   worker.Config
 	redis *redistest.Server
 	store *store.Store // another view of the worker's Redis
@@ -51,7 +49,7 @@ func newHarness(tb testing.TB, opts ...harnessOption) *harness {
 // newHarnessWith is newHarness on a Redis started with ro.
 func newHarnessWith(tb testing.TB, ro redistest.Options, opts ...harnessOption) *harness {
 	tb.Helper()
-	h := &harness{tb: tb, logs: &syncBuffer{}}
+	h := &harness{tb: tb, logs: &testkit.SyncBuffer{}}
 	h.redis = redistest.Start(tb, ro)
 	h.rdb = h.redis.Client(tb)
 	h.store = store.New(h.rdb, store.Options{})
@@ -136,24 +134,6 @@ func uids(prefix, n int) []string {
 		out[i] = fmt.Sprintf("%08x-0000-4000-8000-%012x", prefix, i)
 	}
 	return out
-}
-
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // dumpLogsOnFailure prints the worker's log when the test fails.

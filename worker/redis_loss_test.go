@@ -28,13 +28,13 @@ const (
 // log and metrics, shut down when the test ends.
 type replica struct {
 	w    *worker.Server
-	logs *syncBuffer
+	logs *testkit.SyncBuffer
 	reg  *prometheus.Registry
 }
 
 func (h *harness) replica() *replica {
 	h.tb.Helper()
-	r := &replica{logs: &syncBuffer{}, reg: prometheus.NewRegistry()}
+	r := &replica{logs: &testkit.SyncBuffer{}, reg: prometheus.NewRegistry()}
 	cfg := h.cfg
 	cfg.Logger = zerolog.New(r.logs).With().Timestamp().Logger()
 	cfg.Metrics = metrics.New(r.reg, metrics.Options{})

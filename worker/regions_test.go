@@ -31,7 +31,7 @@ func TestTwoRegionsOneFleet(t *testing.T) {
 		projectEU = "0123456789abcdef0123456789abcdeu"
 	)
 	rdb := redistest.Start(t, redistest.Options{}).Client(t)
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Log(logs.String())

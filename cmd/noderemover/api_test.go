@@ -51,7 +51,7 @@ func TestAPIServesUntilCancelled(t *testing.T) {
 	getenv := config.Getenv(func(name string) (string, bool) { v, ok := env[name]; return v, ok })
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	stderr := &syncBuf{}
+	stderr := &testkit.SyncBuffer{}
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"api", "--addr", addr, "--redis-url", srv.URL},

@@ -79,7 +79,7 @@ func TestDashboardCommand(t *testing.T) {
 	done := make(chan result, 1)
 	go func() {
 		var r result
-		r.code = run(ctx, []string{"dashboard"}, stdio{in: strings.NewReader(""), out: &strings.Builder{}, err: &syncBuf{}},
+		r.code = run(ctx, []string{"dashboard"}, stdio{in: strings.NewReader(""), out: &strings.Builder{}, err: &testkit.SyncBuffer{}},
 			func(n string) (string, bool) { v, ok := env[n]; return v, ok })
 		done <- r
 	}()

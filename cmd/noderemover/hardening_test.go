@@ -52,7 +52,7 @@ func runServer(tb testing.TB, env map[string]string, args ...string) (stop func(
 	tb.Helper()
 	getenv := config.Getenv(func(name string) (string, bool) { v, ok := env[name]; return v, ok })
 	ctx, cancel := context.WithCancel(context.Background())
-	stderr := &syncBuf{}
+	stderr := &testkit.SyncBuffer{}
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, args, stdio{in: strings.NewReader(""), out: io.Discard, err: stderr}, getenv) }()
 	addr := args[len(args)-1]

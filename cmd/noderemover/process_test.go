@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -34,15 +32,6 @@ func freeAddr(tb testing.TB) string {
 	tb.Helper()
 	return proctest.FreeAddr(tb)
 }
-
-// syncBuf is a writer safe for concurrent use.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // TestByHand does what the README tells a new user to do: a fake CCE and a
 // worker started as processes, driven with the CLI.

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/noderemover/noderemover/internal/testkit"
 )
 
 // The command that is built.
@@ -57,8 +59,8 @@ type Proc struct {
 	Cmd  *exec.Cmd
 	Args []string
 
-	stdout *syncBuffer
-	stderr *syncBuffer
+	stdout *testkit.SyncBuffer
+	stderr *testkit.SyncBuffer
 	done   chan struct{} // closed when the process has exited
 	err    error         // its Wait error, once done
 }
@@ -70,7 +72,7 @@ func Start(tb testing.TB, bin string, env []string, args ...string) *Proc {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	dieWithParent(cmd)
-	p := &Proc{Cmd: cmd, Args: args, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
+	p := &Proc{Cmd: cmd, Args: args, stdout: &testkit.SyncBuffer{}, stderr: &testkit.SyncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
 	if err := cmd.Start(); err != nil {
 		tb.Fatal(err)
@@ -171,23 +173,6 @@ func Listening(addr string) bool {
 		c.Close()
 	}
 	return err == nil
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func tail(s string, n int) string {

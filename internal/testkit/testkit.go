@@ -1,6 +1,7 @@
 // Package testkit is the one kit every package's tests share: a TestMain
 // that fails the package when a goroutine outlives its tests, one way to
-// wait for a condition, and a clock a test steps by hand. It is for tests
+// wait for a condition, a clock a test steps by hand, and a buffer that logs
+// and processes write to while the test reads it. It is for tests
 // only.
 package testkit
 
