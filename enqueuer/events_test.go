@@ -59,27 +59,40 @@ func enqueueN(t *testing.T, c *enqueuer.Client, prefix string, from, n int) {
 func TestEventsFollowAndFilter(t *testing.T) {
 	c, _ := newClient(t)
 	ctx, cancel := context.WithCancel(t.Context())
+	// Until every reader has subscribed, probes (new requests each time, in
+	// the other cluster, named in one's filter) are enqueued; each reader
+	// sees them once it follows. The same probe twice would be one request
+	// and one event: a reader that joined after the first would wait for ever.
+	var probes []string
+	for i := range 1000 { // one per poll of 20 s at most
+		probes = append(probes, fmt.Sprintf("probe%d", i))
+	}
 	all := follow(ctx, c, enqueuer.EventFilter{})
-	one := follow(ctx, c, enqueuer.EventFilter{RequestIDs: []string{"r2"}})
+	one := follow(ctx, c, enqueuer.EventFilter{RequestIDs: append([]string{"r2"}, probes...)})
 	other := follow(ctx, c, enqueuer.EventFilter{ClusterID: "elsewhere"})
-	testkit.WaitFor(t, 10*time.Second, "the readers to subscribe", func() bool {
-		// A subscriber joins before Events reads anything; an enqueue
-		// after this point is seen by all three.
-		enqueueN(t, c, "probe", 100, 1)
-		return len(all.lines()) > 0 && len(one.lines()) == 0
+	n := 0
+	testkit.WaitFor(t, 20*time.Second, "the readers to subscribe", func() bool {
+		if n < len(probes) {
+			if _, err := c.Enqueue(t.Context(), enqueuer.Request{ID: probes[n], ProjectID: "p", ClusterID: "elsewhere",
+				Nodes: []string{uid(1000 + n)}, SSHKey: "k"}); err != nil {
+				t.Fatal(err)
+			}
+			n++
+		}
+		return len(all.lines()) > 0 && len(one.lines()) > 0 && len(other.lines()) > 0
 	})
 	enqueueN(t, c, "r", 1, 3)
 	if _, err := c.Cancel(t.Context(), "r2"); err != nil {
 		t.Fatal(err)
 	}
 	testkit.WaitFor(t, 10*time.Second, "r2's events", func() bool {
-		return slices.Equal(one.lines(), []string{"r2 request.queued", "r2 request.cancelled"})
+		return slices.Equal(withoutProbes(one.lines()), []string{"r2 request.queued", "r2 request.cancelled"})
 	})
 	testkit.WaitFor(t, 10*time.Second, "every event", func() bool {
 		l := all.lines()
 		return len(l) > 0 && l[len(l)-1] == "r2 request.cancelled" && slices.Contains(l, "r3 request.queued")
 	})
-	if got := other.lines(); len(got) != 0 {
+	if got := withoutProbes(other.lines()); len(got) != 0 {
 		t.Errorf("another cluster's reader got %q", got)
 	}
 	cancel()
@@ -88,6 +101,17 @@ func TestEventsFollowAndFilter(t *testing.T) {
 			t.Errorf("Events ended with %v", err)
 		}
 	}
+}
+
+// withoutProbes leaves out the lines of TestEventsFollowAndFilter's probes.
+func withoutProbes(lines []string) []string {
+	var out []string
+	for _, l := range lines {
+		if !strings.HasPrefix(l, "probe") {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // TestEventsResumeWithoutGapOrRepeat: a reader that stops and resumes after
